@@ -1,0 +1,50 @@
+# LoRA Studio: `make run` to use it, `make test` to test it. Both install what they need.
+PYTHON ?= python3.12
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DB_NAME ?= lorastudio
+DEMO_USER ?= demo
+DEMO_PASSWORD ?= demo-lorastudio
+PLAYWRIGHT_CHROMIUM_EXECUTABLE ?= /usr/bin/chromium
+export PLAYWRIGHT_CHROMIUM_EXECUTABLE
+
+.PHONY: install run test lint db clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+db:
+	@psql -h 127.0.0.1 -U postgres -lqt | cut -d'|' -f1 | grep -qw $(DB_NAME) \
+		|| createdb -h 127.0.0.1 -U postgres $(DB_NAME)
+
+run: export DEBUG ?= true
+run: install db
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_presets
+	$(BIN)/python manage.py ensure_demo_user --username $(DEMO_USER) --password $(DEMO_PASSWORD)
+	@echo ""
+	@echo "  LoRA Studio: http://127.0.0.1:$(PORT)/   login: $(DEMO_USER) / $(DEMO_PASSWORD)"
+	@echo "  (web, worker and beat below; Ctrl-C stops all three)"
+	@echo ""
+	PORT=$(PORT) $(BIN)/honcho start
+
+test: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/ruff check .
+	@# pytest exits 5 when it collects no tests: say so instead of failing.
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

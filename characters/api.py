@@ -1,0 +1,170 @@
+"""Character endpoints of the JSON API: presets, characters, the sheet, variation specs."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.shortcuts import get_object_or_404
+from ninja import Field, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from . import selectors, services
+from .models import Character, Image, Preset
+
+router = Router(tags=["characters"])
+
+
+class PoseOut(Schema):
+    key: str
+    label: str
+    prompt: str
+
+
+class PresetVariationOut(Schema):
+    key: str
+    label: str
+    prompt: str
+    anchor_pose: str = Field(..., alias="anchor_pose.key")
+    strength: Decimal
+    count: int
+
+
+class PresetOut(Schema):
+    key: str
+    label: str
+    description: str
+    base_prompt: str
+    negative_prompt: str
+    poses: list[PoseOut]
+    variations: list[PresetVariationOut]
+
+
+class ImageOut(Schema):
+    id: int
+    kind: str
+    url: str
+    thumbnail_url: str | None
+    width: int | None
+    height: int | None
+    review: str
+    starred: bool
+
+    @staticmethod
+    def resolve_url(image: Image) -> str:
+        return image.file.url
+
+    @staticmethod
+    def resolve_thumbnail_url(image: Image) -> str | None:
+        return image.thumbnail.url if image.thumbnail else None
+
+
+class StepOut(Schema):
+    key: str
+    label: str
+    state: str
+    summary: str
+
+
+class CharacterOut(Schema):
+    slug: str
+    name: str
+    trigger_word: str
+    base_prompt: str
+    negative_prompt: str
+    preset: str | None = Field(None, alias="preset.key")
+    created_at: datetime
+    updated_at: datetime
+
+
+class CharacterDetailOut(CharacterOut):
+    progress: list[StepOut]
+
+    @staticmethod
+    def resolve_progress(character: Character):
+        return selectors.pipeline_progress(character)
+
+
+class CharacterIn(Schema):
+    name: str = Field(..., min_length=1, max_length=100)
+    trigger_word: str
+    base_prompt: str
+    negative_prompt: str = ""
+    preset: str | None = None
+
+
+class CharacterPatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    trigger_word: str | None = None
+    base_prompt: str | None = None
+    negative_prompt: str | None = None
+
+
+class SheetEntryOut(Schema):
+    pose: PoseOut
+    image: ImageOut | None
+
+
+class VariationOut(Schema):
+    key: str
+    label: str
+    prompt: str
+    anchor_pose: str = Field(..., alias="anchor_pose.key")
+    strength: Decimal
+    count: int
+
+
+class VariationIn(Schema):
+    label: str = Field(..., min_length=1, max_length=100)
+    prompt: str
+    anchor_pose: str
+    strength: Decimal
+    count: int = Field(4, ge=1, le=20)
+
+
+class Error(Schema):
+    detail: str | dict | list
+
+
+@router.get("/presets", response=list[PresetOut])
+def list_presets(request):
+    return Preset.objects.prefetch_related("poses", "variations__anchor_pose")
+
+
+@router.get("/characters", response=list[CharacterOut])
+@paginate(LimitOffsetPagination)
+def list_characters(request):
+    return Character.objects.select_related("preset").order_by("-created_at")
+
+
+@router.post("/characters", response={201: CharacterDetailOut, 400: Error})
+def create_character(request, payload: CharacterIn):
+    character = services.create_character(**payload.dict(), created_by=request.user)
+    return 201, character
+
+
+@router.get("/characters/{slug}", response=CharacterDetailOut)
+def get_character(request, slug: str):
+    return get_object_or_404(Character.objects.select_related("preset"), slug=slug)
+
+
+@router.patch("/characters/{slug}", response={200: CharacterDetailOut, 400: Error, 409: Error})
+def patch_character(request, slug: str, payload: CharacterPatch):
+    character = get_object_or_404(Character, slug=slug)
+    return services.update_character(character=character, **payload.dict(exclude_unset=True))
+
+
+@router.get("/characters/{slug}/sheet", response=list[SheetEntryOut])
+def get_sheet(request, slug: str):
+    character = get_object_or_404(Character, slug=slug)
+    return [{"pose": pose, "image": image} for pose, image in selectors.character_sheet(character)]
+
+
+@router.get("/characters/{slug}/variations", response=list[VariationOut])
+def list_variations(request, slug: str):
+    character = get_object_or_404(Character, slug=slug)
+    return character.variations.select_related("anchor_pose")
+
+
+@router.post("/characters/{slug}/variations", response={201: VariationOut, 400: Error})
+def create_variation(request, slug: str, payload: VariationIn):
+    character = get_object_or_404(Character, slug=slug)
+    return 201, services.save_variation(character=character, **payload.dict())

@@ -1,0 +1,54 @@
+from django import forms
+
+from .models import Character, Preset, Variation
+
+
+class CharacterForm(forms.ModelForm):
+    preset = forms.ModelChoiceField(
+        queryset=Preset.objects.all(),
+        to_field_name="key",
+        required=False,
+        empty_label="No preset (add poses later)",
+        help_text="Poses and variation specs to start from.",
+    )
+
+    class Meta:
+        model = Character
+        fields = ["name", "trigger_word", "preset", "base_prompt", "negative_prompt"]
+        widgets = {
+            "base_prompt": forms.Textarea(attrs={"rows": 4}),
+            "negative_prompt": forms.Textarea(attrs={"rows": 2}),
+            "trigger_word": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        }
+        error_messages = {
+            "trigger_word": {"unique": "Another character already uses this trigger word."},
+            "base_prompt": {"required": "Describe the character: the base prompt cannot be empty."},
+        }
+
+
+class CharacterEditForm(CharacterForm):
+    class Meta(CharacterForm.Meta):
+        fields = ["name", "trigger_word", "base_prompt", "negative_prompt"]
+
+
+class VariationForm(forms.ModelForm):
+    anchor_pose = forms.ChoiceField(help_text="Edit from the closest anchor: the smaller the edit, the more consistent.")
+
+    class Meta:
+        model = Variation
+        fields = ["label", "prompt", "anchor_pose", "strength", "count"]
+        widgets = {
+            "prompt": forms.Textarea(attrs={"rows": 2}),
+            "strength": forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1"}),
+        }
+        error_messages = {"prompt": {"required": "Say what the pose change is: the prompt cannot be empty."}}
+
+    def __init__(self, *args, character, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["anchor_pose"].choices = [(p.key, p.label) for p in character.poses.all()]
+        if self.instance.pk:
+            self.initial["anchor_pose"] = self.instance.anchor_pose.key
+
+    def _post_clean(self):
+        # The service resolves the pose key and validates the model; skip the ModelForm's copy.
+        pass

@@ -1,0 +1,273 @@
+"""Characters, their poses and variation specs, every image of them, and the character sheet."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from lorastudio.models import TimeStamped
+
+from .trigger_words import validate_trigger_word
+
+STRENGTH_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))]
+IMAGES_PER_VARIATION_VALIDATORS = [MinValueValidator(1), MaxValueValidator(20)]
+
+
+class Preset(TimeStamped):
+    """A starting point for new characters: anchor poses and variation specs (data files)."""
+
+    key = models.SlugField(max_length=50, unique=True)
+    label = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    base_prompt = models.TextField(blank=True)
+    negative_prompt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class PresetPose(models.Model):
+    preset = models.ForeignKey(Preset, on_delete=models.CASCADE, related_name="poses")
+    key = models.SlugField(max_length=50)
+    label = models.CharField(max_length=100)
+    prompt = models.TextField()
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["preset", "order", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["preset", "key"], name="preset_pose_key_unique"),
+            models.CheckConstraint(condition=~Q(prompt=""), name="preset_pose_prompt_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.preset.key}/{self.key}"
+
+
+class PresetVariation(models.Model):
+    preset = models.ForeignKey(Preset, on_delete=models.CASCADE, related_name="variations")
+    key = models.SlugField(max_length=60)
+    label = models.CharField(max_length=100)
+    prompt = models.TextField()
+    anchor_pose = models.ForeignKey(PresetPose, on_delete=models.CASCADE, related_name="+")
+    strength = models.DecimalField(max_digits=3, decimal_places=2, validators=STRENGTH_VALIDATORS)
+    count = models.PositiveSmallIntegerField(default=4, validators=IMAGES_PER_VARIATION_VALIDATORS)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["preset", "order", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["preset", "key"], name="preset_variation_key_unique"),
+            models.CheckConstraint(
+                condition=Q(strength__gte=0) & Q(strength__lte=1),
+                name="preset_variation_strength_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.preset.key}/{self.key}"
+
+
+class Character(TimeStamped):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=60, unique=True)
+    trigger_word = models.CharField(
+        max_length=24,
+        unique=True,
+        validators=[validate_trigger_word],
+        help_text="The token that calls the character up in prompts: short, lowercase, not a common word.",
+    )
+    base_prompt = models.TextField(help_text="Describes the character; every generation starts from it.")
+    negative_prompt = models.TextField(blank=True)
+    preset = models.ForeignKey(
+        Preset, null=True, blank=True, on_delete=models.SET_NULL, related_name="characters"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(base_prompt=""), name="character_prompt_not_empty"),
+            models.CheckConstraint(
+                condition=Q(trigger_word__regex=r"^[a-z][a-z0-9_]{2,23}$"),
+                name="character_trigger_word_format",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("characters:detail", kwargs={"slug": self.slug})
+
+
+class Pose(models.Model):
+    """An anchor pose of a character; its picked candidate is the character's Anchor."""
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="poses")
+    key = models.SlugField(max_length=50)
+    label = models.CharField(max_length=100)
+    prompt = models.TextField()
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["character", "order", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["character", "key"], name="pose_key_unique"),
+            models.CheckConstraint(condition=~Q(prompt=""), name="pose_prompt_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Variation(TimeStamped):
+    """An edit spec: image-to-image from the anchor of `anchor_pose` with `strength`."""
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="variations")
+    key = models.SlugField(max_length=60)
+    label = models.CharField(max_length=100)
+    prompt = models.TextField()
+    anchor_pose = models.ForeignKey(Pose, on_delete=models.PROTECT, related_name="variations")
+    strength = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        validators=STRENGTH_VALIDATORS,
+        help_text="0.3–0.4 minor, 0.5–0.55 moderate, 0.6–0.7 significant; 0.8+ risks drift.",
+    )
+    count = models.PositiveSmallIntegerField(
+        default=4, validators=IMAGES_PER_VARIATION_VALIDATORS, help_text="Images per generation."
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["character", "order", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["character", "key"], name="variation_key_unique"),
+            models.CheckConstraint(
+                condition=Q(strength__gte=0) & Q(strength__lte=1), name="variation_strength_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(count__gte=1) & Q(count__lte=20), name="variation_count_1_20"
+            ),
+            models.CheckConstraint(condition=~Q(prompt=""), name="variation_prompt_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ImageQuerySet(models.QuerySet):
+    def approved(self):
+        return self.filter(review=Image.Review.APPROVED)
+
+    def for_grid(self):
+        return self.select_related("pose", "variation").only(
+            "id", "character_id", "kind", "review", "starred", "thumbnail", "width", "height",
+            "pose__label", "pose__key", "variation__label", "created_at",
+        )
+
+
+class Image(TimeStamped):
+    """Every picture of a character: candidates, variations, uploads and reference images."""
+
+    class Kind(models.TextChoices):
+        CANDIDATE = "candidate", "Anchor candidate"
+        VARIATION = "variation", "Variation"
+        UPLOAD = "upload", "Upload"
+        REFERENCE = "reference", "Reference"
+
+    class Review(models.TextChoices):
+        UNREVIEWED = "unreviewed", "Unreviewed"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="images")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    file = models.ImageField(upload_to="images/%Y/%m/", width_field="width", height_field="height")
+    thumbnail = models.ImageField(upload_to="thumbs/%Y/%m/", blank=True)
+    width = models.PositiveIntegerField(null=True, editable=False)
+    height = models.PositiveIntegerField(null=True, editable=False)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    pose = models.ForeignKey(Pose, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
+    variation = models.ForeignKey(
+        Variation, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    source_image = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived",
+        help_text="The anchor this image was edited from.",
+    )
+    call = models.ForeignKey(
+        "generation.ProviderCall", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="images", help_text="The provider call that produced it.",
+    )
+    prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    strength = models.DecimalField(
+        max_digits=3, decimal_places=2, null=True, blank=True, validators=STRENGTH_VALIDATORS
+    )
+    original_filename = models.CharField(max_length=255, blank=True)
+    review = models.CharField(max_length=12, choices=Review.choices, default=Review.UNREVIEWED)
+    starred = models.BooleanField(default=False)
+    caption = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["character", "kind", "review"], name="image_gallery_idx"),
+            models.Index(fields=["character", "pose"], name="image_pose_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | (Q(strength__gte=0) & Q(strength__lte=1)),
+                name="image_strength_0_1",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="candidate") | Q(pose__isnull=False),
+                name="image_candidate_has_pose",
+            ),
+            models.UniqueConstraint(
+                fields=["character", "sha256"],
+                condition=Q(kind="upload") & ~Q(sha256=""),
+                name="image_upload_unique_per_character",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} of {self.character}"
+
+
+class Anchor(TimeStamped):
+    """The picked image for one pose of a character: together they are the character sheet."""
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="anchors")
+    pose = models.ForeignKey(Pose, on_delete=models.CASCADE, related_name="anchors")
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="anchor_for")
+    picked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["character", "pose__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["character", "pose"], name="anchor_one_per_pose"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character} · {self.pose}"

@@ -1,0 +1,148 @@
+"""Everything that changes characters, their poses and variation specs."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from .models import Character, Pose, Preset, Variation
+
+
+class CharacterError(Exception):
+    """A request that breaks a rule of the domain; the message is for the user."""
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "character"
+    slug, n = base, 2
+    while Character.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _save_validated(instance) -> None:
+    """full_clean then save; a race on a unique field still ends as a ValidationError."""
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        raise ValidationError("This conflicts with something saved meanwhile; try again.") from exc
+
+
+@transaction.atomic
+def create_character(
+    *,
+    name: str,
+    trigger_word: str,
+    base_prompt: str,
+    negative_prompt: str = "",
+    preset: str | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> Character:
+    """Create a character and copy its preset's poses and variation specs onto it."""
+    preset_obj = None
+    if preset:
+        preset_obj = Preset.objects.filter(key=preset).first()
+        if preset_obj is None:
+            raise ValidationError({"preset": f"There is no preset “{preset}”."})
+    character = Character(
+        name=name.strip(),
+        slug=_unique_slug(name),
+        trigger_word=(trigger_word or "").strip(),
+        base_prompt=(base_prompt or "").strip(),
+        negative_prompt=(negative_prompt or "").strip(),
+        preset=preset_obj,
+        created_by=created_by,
+    )
+    _save_validated(character)
+    if preset_obj:
+        _copy_preset(character, preset_obj)
+    return character
+
+
+def _copy_preset(character: Character, preset: Preset) -> None:
+    poses = {
+        pp.key: Pose(character=character, key=pp.key, label=pp.label, prompt=pp.prompt, order=pp.order)
+        for pp in preset.poses.all()
+    }
+    Pose.objects.bulk_create(poses.values())
+    Variation.objects.bulk_create(
+        Variation(
+            character=character,
+            key=pv.key,
+            label=pv.label,
+            prompt=pv.prompt,
+            anchor_pose=poses[pv.anchor_pose.key],
+            strength=pv.strength,
+            count=pv.count,
+            order=pv.order,
+        )
+        for pv in preset.variations.select_related("anchor_pose")
+    )
+
+
+@transaction.atomic
+def update_character(*, character: Character, **changes) -> Character:
+    """Change a character's name, prompts or trigger word (not once a LoRA was trained on it)."""
+    allowed = {"name", "trigger_word", "base_prompt", "negative_prompt"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    new_trigger = changes.get("trigger_word")
+    if (
+        new_trigger is not None
+        and new_trigger != character.trigger_word
+        and character.training_jobs.exists()
+    ):
+        raise CharacterError(
+            "The trigger word is baked into this character's trained LoRAs; "
+            "create a new character to use another one."
+        )
+    for field, value in changes.items():
+        setattr(character, field, value.strip() if isinstance(value, str) else value)
+    _save_validated(character)
+    return character
+
+
+def _next_variation_key(character: Character, label: str) -> str:
+    base = slugify(label).replace("-", "_")[:50] or "variation"
+    key, n = base, 2
+    while character.variations.filter(key=key).exists():
+        key, n = f"{base}_{n}", n + 1
+    return key
+
+
+@transaction.atomic
+def save_variation(
+    *,
+    character: Character,
+    label: str,
+    prompt: str,
+    anchor_pose: str,
+    strength: Decimal | float | str,
+    count: int = 4,
+    variation: Variation | None = None,
+) -> Variation:
+    """Create a variation spec, or change `variation`; the anchor pose must be the character's."""
+    pose = character.poses.filter(key=anchor_pose).first()
+    if pose is None:
+        raise ValidationError({"anchor_pose": f"“{anchor_pose}” is not a pose of {character}."})
+    if variation is None:
+        variation = Variation(
+            character=character,
+            key=_next_variation_key(character, label),
+            order=character.variations.count(),
+        )
+    variation.label = (label or "").strip()
+    variation.prompt = (prompt or "").strip()
+    variation.anchor_pose = pose
+    try:
+        variation.strength = Decimal(str(strength)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({"strength": "Strength must be a number from 0 to 1."}) from exc
+    variation.count = count
+    _save_validated(variation)
+    return variation

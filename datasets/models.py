@@ -1,0 +1,105 @@
+"""Training sets: the images chosen for a LoRA, their captions and shot types, frozen exports."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from lorastudio.models import TimeStamped
+
+
+class ShotType(models.TextChoices):
+    """Seed 002: by face size, close > 25% of the image, mid 8–25%, far < 8%."""
+
+    CLOSE = "close", "Close"
+    MID = "mid", "Mid"
+    FAR = "far", "Far"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Dataset(TimeStamped):
+    character = models.ForeignKey(
+        "characters.Character", on_delete=models.CASCADE, related_name="datasets"
+    )
+    name = models.CharField(max_length=100)
+    notes = models.TextField(blank=True)
+    caption_template = models.CharField(
+        max_length=300,
+        default="{trigger}, {caption}",
+        help_text="How captions are written into the export; {trigger} and {caption} are filled in.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["character", "name"], name="dataset_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character} · {self.name}"
+
+
+class DatasetItem(TimeStamped):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    image = models.ForeignKey(
+        "characters.Image", on_delete=models.PROTECT, related_name="dataset_items"
+    )
+    caption = models.TextField(blank=True)
+    shot_type = models.CharField(max_length=8, choices=ShotType.choices, default=ShotType.UNKNOWN)
+    face_ratio = models.DecimalField(
+        max_digits=5, decimal_places=4, null=True, blank=True,
+        help_text="Face area over image area, when a face was found.",
+    )
+    concepts = models.JSONField(default=list, blank=True)
+    included = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["dataset", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "image"], name="dataset_item_unique"),
+            models.CheckConstraint(
+                condition=Q(face_ratio__isnull=True) | (Q(face_ratio__gte=0) & Q(face_ratio__lte=1)),
+                name="dataset_item_face_ratio_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} · image {self.image_id}"
+
+
+class DatasetExport(TimeStamped):
+    """A frozen training set: a zip of images and caption files, with its manifest."""
+
+    class Status(models.TextChoices):
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="exports")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BUILDING)
+    archive = models.FileField(upload_to="exports/%Y/%m/", blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    image_count = models.PositiveIntegerField(default=0)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="ready") | ~Q(archive=""), name="export_ready_has_archive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export of {self.dataset} ({self.image_count} images)"

@@ -1,0 +1,147 @@
+"""Runs a user launches, and the durable row behind every paid provider request."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from lorastudio.models import TimeStamped
+
+MONEY = {"max_digits": 10, "decimal_places": 4}
+
+
+class Provider(models.TextChoices):
+    LOCAL = "local", "Local simulator"
+    FAL = "fal", "fal.ai"
+    REPLICATE = "replicate", "Replicate"
+
+
+class Task(models.TextChoices):
+    TEXT_TO_IMAGE = "text_to_image", "Text to image"
+    IMAGE_TO_IMAGE = "image_to_image", "Image to image"
+    MULTI_REFERENCE_EDIT = "multi_reference_edit", "Multi-reference edit"
+    LORA_TEXT_TO_IMAGE = "lora_text_to_image", "LoRA text to image"
+    TRAIN_LORA = "train_lora", "LoRA training"
+    CAPTION = "caption", "Caption"
+
+
+class GenerationRun(TimeStamped):
+    """A batch of calls the user launched: anchor candidates, variations or a reference set."""
+
+    class Kind(models.TextChoices):
+        ANCHORS = "anchors", "Anchor candidates"
+        VARIATIONS = "variations", "Variations"
+        REFERENCE_SET = "reference_set", "Reference set"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partly failed"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    character = models.ForeignKey(
+        "characters.Character", on_delete=models.CASCADE, related_name="runs"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    provider = models.CharField(max_length=12, choices=Provider.choices)
+    params = models.JSONField(default=dict, blank=True, help_text="What was asked for.")
+    estimated_cost = models.DecimalField(**MONEY, default=0)
+    actual_cost = models.DecimalField(**MONEY, default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(estimated_cost__gte=0) & Q(actual_cost__gte=0),
+                name="run_costs_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} run #{self.pk} for {self.character}"
+
+
+class ProviderCallQuerySet(models.QuerySet):
+    def in_flight(self):
+        return self.filter(status__in=ProviderCall.IN_FLIGHT)
+
+
+class ProviderCall(TimeStamped):
+    """One paid request to a provider. The row exists before the submit; at most one submit."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"
+        SUBMITTED = "submitted", "Submitted"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded (downloading)"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+        UNKNOWN = "unknown", "Outcome unknown"
+
+    IN_FLIGHT = (Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED)
+    TERMINAL = (Status.DONE, Status.FAILED, Status.CANCELED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(
+        GenerationRun, null=True, blank=True, on_delete=models.CASCADE, related_name="calls"
+    )
+    provider = models.CharField(max_length=12, choices=Provider.choices)
+    task = models.CharField(max_length=24, choices=Task.choices)
+    endpoint = models.CharField(max_length=200, help_text="Model or endpoint id at the provider.")
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.CREATED, db_index=True
+    )
+    request = models.JSONField(default=dict, help_text="The input sent to the provider.")
+    context = models.JSONField(
+        default=dict, blank=True, help_text="Our side: pose, variation, source image, seed."
+    )
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    response = models.JSONField(null=True, blank=True, help_text="The provider's last payload.")
+    logs = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Submit attempts.")
+    polls = models.PositiveIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    units = models.DecimalField(max_digits=10, decimal_places=2, default=1)
+    estimated_cost = models.DecimalField(**MONEY, default=0)
+    actual_cost = models.DecimalField(**MONEY, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ProviderCallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id"],
+                condition=~Q(external_id=""),
+                name="call_external_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(estimated_cost__gte=0)
+                & (Q(actual_cost__isnull=True) | Q(actual_cost__gte=0)),
+                name="call_costs_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="created") | Q(status="canceled") | ~Q(external_id="")
+                | Q(status="failed") | Q(status="unknown"),
+                name="call_submitted_has_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_task_display()} on {self.provider} ({self.get_status_display()})"

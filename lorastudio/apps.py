@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LoraStudioConfig(AppConfig):
+    name = "lorastudio"
+    verbose_name = "LoRA Studio"

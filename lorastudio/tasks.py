@@ -1,0 +1,22 @@
+from datetime import timedelta
+
+from celery import shared_task
+from django.db.models import Q
+from django.utils import timezone
+
+from .health import record_heartbeat
+from .models import ApiToken
+
+
+@shared_task
+def beat_heartbeat() -> None:
+    """Scheduled by beat, run by a worker: a fresh heartbeat on /healthz proves both alive."""
+    record_heartbeat()
+
+
+@shared_task
+def prune_expired_api_tokens() -> int:
+    """Delete tokens that expired or were revoked more than 30 days ago."""
+    cutoff = timezone.now() - timedelta(days=30)
+    deleted, _ = ApiToken.objects.filter(Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)).delete()
+    return deleted

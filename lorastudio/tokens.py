@@ -1,0 +1,39 @@
+"""Issuing and checking API tokens."""
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from .models import ApiToken
+
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def issue_api_token(
+    *, user: AbstractBaseUser, name: str, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token for `user`; the key is returned once and only its hash is stored."""
+    key = ApiToken.new_key()
+    token = ApiToken(user=user, name=name or "API token", expires_at=expires_at)
+    token.set_key(key)
+    token.save()
+    return token, key
+
+
+def user_for_api_key(key: str):
+    """The active user a bearer key belongs to, or None."""
+    if not key.startswith(ApiToken.PREFIX):
+        return None
+    token = (
+        ApiToken.objects.usable()
+        .select_related("user")
+        .filter(key_hash=ApiToken.hash_key(key), user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import media, views
+from .api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("media/<path:path>", media.serve_media, name="media"),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("characters/", include("characters.urls")),
+    path("runs/", include("generation.urls")),
+    path("datasets/", include("datasets.urls")),
+    path("training/", include("training.urls")),
+]
