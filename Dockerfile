@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_ROOT_USER_ACTION=ignore
+    PIP_ROOT_USER_ACTION=ignore \
+    STATIC_MANIFEST=true
 
 # Unprivileged runtime user (fixed uid/gid so volume ownership is predictable).
 RUN groupadd --system --gid 10001 app \
@@ -29,7 +30,8 @@ COPY . /app
 COPY docker/entrypoint.sh /usr/local/bin/lorastudio-entrypoint
 RUN chmod 0755 /usr/local/bin/lorastudio-entrypoint
 
-# Static files are collected at build time and served by whitenoise from /app/staticfiles.
+# Static files are collected at build time with hashed names (STATIC_MANIFEST=true) and
+# served by whitenoise from /app/staticfiles.
 # The env below exists only for this RUN line: settings need a SECRET_KEY etc. to import.
 RUN SECRET_KEY=build-only DEBUG=false ALLOWED_HOSTS=localhost \
     DATABASE_URL=sqlite:////tmp/build-only.sqlite3 REDIS_URL=redis://localhost:6379/0 \

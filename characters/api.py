@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from . import selectors, services
@@ -138,7 +138,7 @@ def list_characters(request):
 @router.post("/characters", response={201: CharacterDetailOut, 400: Error})
 def create_character(request, payload: CharacterIn):
     character = services.create_character(**payload.dict(), created_by=request.user)
-    return 201, character
+    return Status(201, character)
 
 
 @router.get("/characters/{slug}", response=CharacterDetailOut)
@@ -167,4 +167,4 @@ def list_variations(request, slug: str):
 @router.post("/characters/{slug}/variations", response={201: VariationOut, 400: Error})
 def create_variation(request, slug: str, payload: VariationIn):
     character = get_object_or_404(Character, slug=slug)
-    return 201, services.save_variation(character=character, **payload.dict())
+    return Status(201, services.save_variation(character=character, **payload.dict()))

@@ -1,14 +1,18 @@
 import pytest
+from django.conf import settings as django_settings
 
 from tests.factories import UserFactory, presets
 
+# Production defaults redirect to https; the test client and the live server (whose
+# middleware is built once per session) speak plain http.
+django_settings.SECURE_SSL_REDIRECT = False
+django_settings.SESSION_COOKIE_SECURE = False
+django_settings.CSRF_COOKIE_SECURE = False
+django_settings.SECURE_HSTS_SECONDS = 0
+
 
 @pytest.fixture(autouse=True)
-def _plain_http_and_private_media(settings, tmp_path):
-    # Production defaults redirect to https; the test client and live server speak http.
-    settings.SECURE_SSL_REDIRECT = False
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
+def _private_media_in_a_temporary_folder(settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {

@@ -1,0 +1,99 @@
+"""A task really travels through Redis to a Celery worker (embedded, in a thread)."""
+
+from uuid import uuid4
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from django.core.cache import cache
+
+from lorastudio.celery import app
+from lorastudio.health import HEARTBEAT_KEY, check_health
+from lorastudio.tasks import beat_heartbeat
+
+# db 14 and a queue of our own: a `make run` worker on db 0 must not steal our messages.
+TEST_REDIS = "redis://127.0.0.1:6379/14"
+
+
+def _forget_connections() -> None:
+    # Celery caches the broker pools and this thread's result backend on first use; drop
+    # them so the next send and .get() follow the conf we just changed.
+    app._pool = None
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    vars(app._local).pop("backend", None)
+
+
+@pytest.fixture
+def queue(settings):
+    """Point the project app (and the cache) at Redis db 14 and a unique queue; restore after."""
+    name = f"test-{uuid4().hex}"
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": TEST_REDIS, "KEY_PREFIX": name}
+    }
+    overrides = {
+        "broker_url": TEST_REDIS,
+        "result_backend": TEST_REDIS,
+        "task_default_queue": name,
+        "worker_hijack_root_logger": False,
+    }
+    saved = {key: app.conf[key] for key in overrides}
+    app.conf.update(overrides)
+    _forget_connections()
+    client = redis.Redis.from_url(TEST_REDIS)
+    try:
+        yield name
+    finally:
+        app.conf.update(saved)
+        _forget_connections()
+        cache.delete(HEARTBEAT_KEY)  # still the test cache: settings are restored after us
+        client.delete(name, f"_kombu.binding.{name}")
+        client.close()
+
+
+def _worker(queue_name: str):
+    return start_worker(app, queues=[queue_name], perform_ping_check=False, shutdown_timeout=20)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat_task_runs_in_a_worker_and_shows_on_health(queue):
+    """beat_heartbeat sent with delay() is run by the worker and /healthz sees it as fresh."""
+    assert check_health()["celery_seen_seconds_ago"] is None
+
+    with _worker(queue):
+        result = beat_heartbeat.delay()
+        assert result.get(timeout=20) is None
+
+    assert result.successful()
+    age = check_health()["celery_seen_seconds_ago"]
+    assert age is not None and 0 <= age < 20
+    result.forget()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_waits_in_the_redis_queue_until_a_worker_takes_it(queue):
+    """With no worker the message sits in the Redis list; a started worker drains it."""
+    broker = redis.Redis.from_url(TEST_REDIS)
+    result = beat_heartbeat.delay()
+    assert broker.llen(queue) == 1
+    assert result.state == "PENDING"
+
+    with _worker(queue):
+        assert result.get(timeout=20) is None
+        assert broker.llen(queue) == 0
+
+    assert result.successful()
+    result.forget()
+    broker.close()
+
+
+def test_tasks_are_acked_late_and_the_heartbeat_is_scheduled_by_beat():
+    """A worker that dies mid-task leaves it queued, and beat schedules a registered heartbeat."""
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "lorastudio.tasks.beat_heartbeat" in scheduled
+    assert "lorastudio.tasks.beat_heartbeat" in app.tasks
+    assert "lorastudio.tasks.prune_expired_api_tokens" in app.tasks

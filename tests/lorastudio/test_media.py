@@ -1,0 +1,57 @@
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from lorastudio.media import signed_media_url
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stored():
+    return default_storage.save("images/secret.png", ContentFile(b"\x89PNG-bytes", name="secret.png"))
+
+
+def test_a_file_url_is_a_signed_link_to_our_media_view(stored):
+    url = default_storage.url(stored)
+    parts = urlsplit(url)
+    assert parts.path == f"/media/{stored}"
+    assert set(parse_qs(parts.query)) == {"expires", "sig"}
+
+
+def test_anyone_with_a_valid_signed_link_gets_the_file(client, stored):
+    response = client.get(default_storage.url(stored))
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"\x89PNG-bytes"
+    assert response["Content-Type"] == "image/png"
+    assert "private" in response["Cache-Control"]
+
+
+def test_media_without_a_signature_needs_a_login(client, stored, user):
+    assert client.get(f"/media/{stored}").status_code == 403
+    client.force_login(user)
+    assert client.get(f"/media/{stored}").status_code == 200
+
+
+def test_a_tampered_link_is_refused(client, stored):
+    url = default_storage.url(stored).replace("secret.png", "other.png")
+    assert client.get(url).status_code == 403
+
+
+def test_an_expired_link_is_refused(client, stored, time_machine):
+    url = signed_media_url(stored, ttl=60)
+    time_machine.move_to(time.time() + 120)
+    assert client.get(url).status_code == 403
+
+
+def test_absolute_links_use_the_public_base_url(settings, stored):
+    settings.PUBLIC_BASE_URL = "https://studio.example.com"
+    assert signed_media_url(stored, absolute=True).startswith("https://studio.example.com/media/")
+
+
+def test_paths_that_climb_out_of_media_are_not_served(client, user):
+    client.force_login(user)
+    assert client.get("/media/../lorastudio/settings.py").status_code == 404
