@@ -9,6 +9,13 @@ DEMO_PASSWORD ?= demo-lorastudio
 PLAYWRIGHT_CHROMIUM_EXECUTABLE ?= /usr/bin/chromium
 export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 
+# Local overrides for `make run` (FAL_KEY, PROVIDER, ...): KEY=value lines in .env.local.
+# (.env is docker compose's file and points at compose's hosts.)
+ifneq (,$(wildcard .env.local))
+include .env.local
+export
+endif
+
 .PHONY: install run test lint db clean
 
 $(BIN)/python:

@@ -32,8 +32,12 @@ class PresetAdmin(admin.ModelAdmin):
     inlines = [PresetPoseInline, PresetVariationInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            _poses=Count("poses", distinct=True), _variations=Count("variations", distinct=True)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _poses=Count("poses", distinct=True), _variations=Count("variations", distinct=True)
+            )
         )
 
     @admin.display(description="Poses", ordering="_poses")
@@ -75,8 +79,11 @@ class CharacterAdmin(admin.ModelAdmin):
     inlines = [PoseInline, VariationInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("preset", "created_by").annotate(
-            _images=Count("images")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("preset", "created_by")
+            .annotate(_images=Count("images"))
         )
 
     @admin.display(description="Images", ordering="_images")
@@ -99,7 +106,17 @@ class VariationAdmin(admin.ModelAdmin):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["thumb", "id", "character", "kind", "pose", "variation", "review", "starred", "created_at"]
+    list_display = [
+        "thumb",
+        "id",
+        "character",
+        "kind",
+        "pose",
+        "variation",
+        "review",
+        "starred",
+        "created_at",
+    ]
     list_display_links = ["thumb", "id"]
     list_filter = ["kind", "review", "starred", "character"]
     search_fields = ["id", "prompt", "caption", "original_filename", "character__name", "sha256"]
@@ -108,7 +125,15 @@ class ImageAdmin(admin.ModelAdmin):
     list_per_page = 60
     date_hierarchy = "created_at"
     raw_id_fields = ["source_image", "call", "character", "pose", "variation"]
-    readonly_fields = ["preview", "width", "height", "sha256", "created_at", "created_by", "reviewed_by"]
+    readonly_fields = [
+        "preview",
+        "width",
+        "height",
+        "sha256",
+        "created_at",
+        "created_by",
+        "reviewed_by",
+    ]
 
     @admin.display(description="")
     def thumb(self, obj):

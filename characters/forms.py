@@ -32,7 +32,9 @@ class CharacterEditForm(CharacterForm):
 
 
 class VariationForm(forms.ModelForm):
-    anchor_pose = forms.ChoiceField(help_text="Edit from the closest anchor: the smaller the edit, the more consistent.")
+    anchor_pose = forms.ChoiceField(
+        help_text="Edit from the closest anchor: the smaller the edit, the more consistent."
+    )
 
     class Meta:
         model = Variation
@@ -41,7 +43,9 @@ class VariationForm(forms.ModelForm):
             "prompt": forms.Textarea(attrs={"rows": 2}),
             "strength": forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1"}),
         }
-        error_messages = {"prompt": {"required": "Say what the pose change is: the prompt cannot be empty."}}
+        error_messages = {
+            "prompt": {"required": "Say what the pose change is: the prompt cannot be empty."}
+        }
 
     def __init__(self, *args, character, **kwargs):
         super().__init__(*args, **kwargs)

@@ -81,9 +81,11 @@ class Character(TimeStamped):
         max_length=24,
         unique=True,
         validators=[validate_trigger_word],
-        help_text="The token that calls the character up in prompts: short, lowercase, not a common word.",
+        help_text="The token that calls the character up: short, lowercase, not a common word.",
     )
-    base_prompt = models.TextField(help_text="Describes the character; every generation starts from it.")
+    base_prompt = models.TextField(
+        help_text="Describes the character; every generation starts from it."
+    )
     negative_prompt = models.TextField(blank=True)
     preset = models.ForeignKey(
         Preset, null=True, blank=True, on_delete=models.SET_NULL, related_name="characters"
@@ -171,8 +173,18 @@ class ImageQuerySet(models.QuerySet):
 
     def for_grid(self):
         return self.select_related("pose", "variation").only(
-            "id", "character_id", "kind", "review", "starred", "thumbnail", "width", "height",
-            "pose__label", "pose__key", "variation__label", "created_at",
+            "id",
+            "character_id",
+            "kind",
+            "review",
+            "starred",
+            "thumbnail",
+            "width",
+            "height",
+            "pose__label",
+            "pose__key",
+            "variation__label",
+            "created_at",
         )
 
 
@@ -197,17 +209,27 @@ class Image(TimeStamped):
     width = models.PositiveIntegerField(null=True, editable=False)
     height = models.PositiveIntegerField(null=True, editable=False)
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
-    pose = models.ForeignKey(Pose, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
+    pose = models.ForeignKey(
+        Pose, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
     variation = models.ForeignKey(
         Variation, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
     )
     source_image = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="derived",
         help_text="The anchor this image was edited from.",
     )
     call = models.ForeignKey(
-        "generation.ProviderCall", null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="images", help_text="The provider call that produced it.",
+        "generation.ProviderCall",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="images",
+        help_text="The provider call that produced it.",
     )
     prompt = models.TextField(blank=True)
     seed = models.BigIntegerField(null=True, blank=True)

@@ -24,7 +24,9 @@ def _check(data: dict, source: str) -> None:
         raise ValidationError(f"{source}: variation keys repeat.")
     for v in data.get("variations", []):
         if v["anchor_pose"] not in pose_keys:
-            raise ValidationError(f"{source}: {v['key']} names unknown anchor pose {v['anchor_pose']!r}.")
+            raise ValidationError(
+                f"{source}: {v['key']} names unknown anchor pose {v['anchor_pose']!r}."
+            )
         if not 0 <= Decimal(str(v["strength"])) <= 1:
             raise ValidationError(f"{source}: {v['key']} strength must be within 0 and 1.")
 

@@ -104,7 +104,11 @@ def pipeline_progress(character: Character) -> list[Step]:
 
 
 def character_detail(slug: str) -> Character:
-    return Character.objects.select_related("preset").prefetch_related(
-        Prefetch("poses", queryset=Pose.objects.order_by("order", "key")),
-        "variations__anchor_pose",
-    ).get(slug=slug)
+    return (
+        Character.objects.select_related("preset")
+        .prefetch_related(
+            Prefetch("poses", queryset=Pose.objects.order_by("order", "key")),
+            "variations__anchor_pose",
+        )
+        .get(slug=slug)
+    )

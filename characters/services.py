@@ -65,7 +65,9 @@ def create_character(
 
 def _copy_preset(character: Character, preset: Preset) -> None:
     poses = {
-        pp.key: Pose(character=character, key=pp.key, label=pp.label, prompt=pp.prompt, order=pp.order)
+        pp.key: Pose(
+            character=character, key=pp.key, label=pp.label, prompt=pp.prompt, order=pp.order
+        )
         for pp in preset.poses.all()
     }
     Pose.objects.bulk_create(poses.values())

@@ -24,7 +24,9 @@ def character_create(request):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            messages.success(request, f"{character.name} is ready: generate the character sheet next.")
+            messages.success(
+                request, f"{character.name} is ready: generate the character sheet next."
+            )
             return redirect(character)
     presets = Preset.objects.annotate(
         pose_count=Count("poses", distinct=True), variation_count=Count("variations", distinct=True)
@@ -66,7 +68,9 @@ def variation_edit(request, slug, key=None):
     form = VariationForm(request.POST or None, instance=variation, character=character)
     if request.method == "POST" and form.is_valid():
         try:
-            saved = services.save_variation(character=character, variation=variation, **form.cleaned_data)
+            saved = services.save_variation(
+                character=character, variation=variation, **form.cleaned_data
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:

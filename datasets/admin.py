@@ -45,7 +45,19 @@ class DatasetExportAdmin(admin.ModelAdmin):
     list_filter = ["status", "created_at"]
     search_fields = ["id", "dataset__name", "sha256"]
     list_select_related = ["dataset__character"]
-    readonly_fields = ["id", "dataset", "status", "archive", "manifest_pretty", "image_count", "size_bytes", "sha256", "error", "created_by", "created_at"]
+    readonly_fields = [
+        "id",
+        "dataset",
+        "status",
+        "archive",
+        "manifest_pretty",
+        "image_count",
+        "size_bytes",
+        "sha256",
+        "error",
+        "created_by",
+        "created_at",
+    ]
     exclude = ["manifest"]
 
     def has_add_permission(self, request):

@@ -27,7 +27,7 @@ class Dataset(TimeStamped):
     caption_template = models.CharField(
         max_length=300,
         default="{trigger}, {caption}",
-        help_text="How captions are written into the export; {trigger} and {caption} are filled in.",
+        help_text="How export captions are written; {trigger} and {caption} are filled in.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -51,7 +51,10 @@ class DatasetItem(TimeStamped):
     caption = models.TextField(blank=True)
     shot_type = models.CharField(max_length=8, choices=ShotType.choices, default=ShotType.UNKNOWN)
     face_ratio = models.DecimalField(
-        max_digits=5, decimal_places=4, null=True, blank=True,
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
         help_text="Face area over image area, when a face was found.",
     )
     concepts = models.JSONField(default=list, blank=True)
@@ -63,7 +66,8 @@ class DatasetItem(TimeStamped):
         constraints = [
             models.UniqueConstraint(fields=["dataset", "image"], name="dataset_item_unique"),
             models.CheckConstraint(
-                condition=Q(face_ratio__isnull=True) | (Q(face_ratio__gte=0) & Q(face_ratio__lte=1)),
+                condition=Q(face_ratio__isnull=True)
+                | (Q(face_ratio__gte=0) & Q(face_ratio__lte=1)),
                 name="dataset_item_face_ratio_0_1",
             ),
         ]

@@ -19,12 +19,29 @@ class ProviderCallInline(admin.TabularInline):
 
 @admin.register(GenerationRun)
 class GenerationRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "character", "kind", "provider", "status", "estimated_cost", "actual_cost", "created_by", "created_at"]
+    list_display = [
+        "id",
+        "character",
+        "kind",
+        "provider",
+        "status",
+        "estimated_cost",
+        "actual_cost",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["kind", "status", "provider", "created_at"]
     search_fields = ["id", "character__name", "error"]
     list_select_related = ["character", "created_by"]
     date_hierarchy = "created_at"
-    readonly_fields = ["params_pretty", "estimated_cost", "actual_cost", "created_by", "created_at", "finished_at"]
+    readonly_fields = [
+        "params_pretty",
+        "estimated_cost",
+        "actual_cost",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
     exclude = ["params"]
     inlines = [ProviderCallInline]
 
@@ -37,15 +54,43 @@ class GenerationRunAdmin(admin.ModelAdmin):
 class ProviderCallAdmin(admin.ModelAdmin):
     """Provider payloads are records of what was paid for: read-only."""
 
-    list_display = ["id", "provider", "task", "status", "external_id", "estimated_cost", "actual_cost", "created_at"]
+    list_display = [
+        "id",
+        "provider",
+        "task",
+        "status",
+        "external_id",
+        "estimated_cost",
+        "actual_cost",
+        "created_at",
+    ]
     list_filter = ["provider", "task", "status", "created_at"]
     search_fields = ["id", "external_id", "endpoint", "error"]
     date_hierarchy = "created_at"
     raw_id_fields = ["run"]
     readonly_fields = [
-        "id", "run", "provider", "task", "endpoint", "status", "external_id", "request_pretty",
-        "context_pretty", "response_pretty", "logs", "error", "attempts", "polls", "next_poll_at",
-        "submitted_at", "finished_at", "units", "estimated_cost", "actual_cost", "created_by", "created_at",
+        "id",
+        "run",
+        "provider",
+        "task",
+        "endpoint",
+        "status",
+        "external_id",
+        "request_pretty",
+        "context_pretty",
+        "response_pretty",
+        "logs",
+        "error",
+        "attempts",
+        "polls",
+        "next_poll_at",
+        "submitted_at",
+        "finished_at",
+        "units",
+        "estimated_cost",
+        "actual_cost",
+        "created_by",
+        "created_at",
     ]
     exclude = ["request", "context", "response"]
 

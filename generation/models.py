@@ -137,8 +137,11 @@ class ProviderCall(TimeStamped):
                 name="call_costs_not_negative",
             ),
             models.CheckConstraint(
-                condition=Q(status="created") | Q(status="canceled") | ~Q(external_id="")
-                | Q(status="failed") | Q(status="unknown"),
+                condition=Q(status="created")
+                | Q(status="canceled")
+                | ~Q(external_id="")
+                | Q(status="failed")
+                | Q(status="unknown"),
                 name="call_submitted_has_external_id",
             ),
         ]

@@ -7,11 +7,27 @@ from .tokens import issue_api_token
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "key_prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_display = [
+        "name",
+        "user",
+        "key_prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
     list_filter = ["revoked_at", "created_at"]
     search_fields = ["name", "user__username", "key_prefix"]
     readonly_fields = ["key_prefix", "last_used_at", "created_at"]
-    fields = ["user", "name", "expires_at", "revoked_at", "key_prefix", "last_used_at", "created_at"]
+    fields = [
+        "user",
+        "name",
+        "expires_at",
+        "revoked_at",
+        "key_prefix",
+        "last_used_at",
+        "created_at",
+    ]
     actions = ["revoke"]
 
     def save_model(self, request, obj, form, change):

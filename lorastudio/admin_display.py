@@ -11,12 +11,14 @@ def thumbnail_html(image, size: int = 64):
     source = image.thumbnail if image.thumbnail else image.file
     return format_html(
         '<img src="{}" width="{}" height="{}" alt="">',
-        source.url, size, size,
+        source.url,
+        size,
+        size,
     )
 
 
 def pretty_json(value):
     return format_html(
-        '<pre>{}</pre>',
+        "<pre>{}</pre>",
         json.dumps(value, indent=2, sort_keys=True, default=str),
     )

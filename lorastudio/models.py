@@ -32,7 +32,9 @@ class ApiToken(TimeStamped):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
-    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'video pipeline'.")
+    name = models.CharField(
+        max_length=100, help_text="What the token is for, e.g. 'video pipeline'."
+    )
     key_prefix = models.CharField(max_length=12, editable=False, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)

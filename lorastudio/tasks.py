@@ -18,5 +18,7 @@ def beat_heartbeat() -> None:
 def prune_expired_api_tokens() -> int:
     """Delete tokens that expired or were revoked more than 30 days ago."""
     cutoff = timezone.now() - timedelta(days=30)
-    deleted, _ = ApiToken.objects.filter(Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)).delete()
+    deleted, _ = ApiToken.objects.filter(
+        Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)
+    ).delete()
     return deleted

@@ -7,17 +7,47 @@ from .models import LoraModel, Pin, PinReference, TrainingJob
 
 @admin.register(TrainingJob)
 class TrainingJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "character", "provider", "status", "progress", "steps", "rank", "learning_rate", "actual_cost", "created_at"]
+    list_display = [
+        "id",
+        "character",
+        "provider",
+        "status",
+        "progress",
+        "steps",
+        "rank",
+        "learning_rate",
+        "actual_cost",
+        "created_at",
+    ]
     list_filter = ["status", "provider", "created_at"]
     search_fields = ["id", "character__name", "trigger_word", "error"]
     list_select_related = ["character"]
     raw_id_fields = ["export", "call"]
-    readonly_fields = ["call", "progress", "logs", "error", "estimated_cost", "actual_cost", "finished_at", "created_by", "created_at"]
+    readonly_fields = [
+        "call",
+        "progress",
+        "logs",
+        "error",
+        "estimated_cost",
+        "actual_cost",
+        "finished_at",
+        "created_by",
+        "created_at",
+    ]
 
 
 @admin.register(LoraModel)
 class LoraModelAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "character", "version", "status", "trigger_word", "size_bytes", "approved_at", "created_at"]
+    list_display = [
+        "__str__",
+        "character",
+        "version",
+        "status",
+        "trigger_word",
+        "size_bytes",
+        "approved_at",
+        "created_at",
+    ]
     list_filter = ["status", "character"]
     search_fields = ["character__name", "trigger_word", "sha256"]
     list_select_related = ["character"]

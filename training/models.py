@@ -28,7 +28,10 @@ class TrainingJob(TimeStamped):
         "datasets.DatasetExport", on_delete=models.PROTECT, related_name="training_jobs"
     )
     call = models.OneToOneField(
-        "generation.ProviderCall", null=True, blank=True, on_delete=models.SET_NULL,
+        "generation.ProviderCall",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="training_job",
     )
     provider = models.CharField(max_length=12, choices=Provider.choices)
@@ -38,7 +41,9 @@ class TrainingJob(TimeStamped):
         default=1000, validators=[MinValueValidator(100), MaxValueValidator(10000)]
     )
     learning_rate = models.DecimalField(
-        max_digits=8, decimal_places=7, default=Decimal("0.0004"),
+        max_digits=8,
+        decimal_places=7,
+        default=Decimal("0.0004"),
         validators=[MinValueValidator(Decimal("0.0000001")), MaxValueValidator(Decimal("0.01"))],
     )
     rank = models.PositiveSmallIntegerField(
@@ -101,7 +106,9 @@ class LoraModel(TimeStamped):
     trigger_word = models.CharField(max_length=24)
     weights = models.FileField(upload_to="loras/%Y/%m/", blank=True)
     config_file = models.FileField(upload_to="loras/%Y/%m/", blank=True)
-    provider_weights_url = models.URLField(max_length=1000, blank=True, help_text="Provenance only.")
+    provider_weights_url = models.URLField(
+        max_length=1000, blank=True, help_text="Provenance only."
+    )
     size_bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)

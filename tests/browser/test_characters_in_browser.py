@@ -27,9 +27,7 @@ def test_create_a_character_from_the_fitness_preset_and_see_where_it_stands(
     page.fill("#id_trigger_word", "fitmannequin")
     page.select_option("#id_preset", "fitness")
     # Choosing the preset fills in its example prompts (static/js/character-form.js).
-    expect(page.locator("#id_base_prompt")).to_have_value(
-        loaded_presets["fitness"].base_prompt
-    )
+    expect(page.locator("#id_base_prompt")).to_have_value(loaded_presets["fitness"].base_prompt)
     screenshot("02-new-character-form")
     page.get_by_role("button", name="Create character").click()
 
@@ -46,7 +44,9 @@ def test_create_a_character_from_the_fitness_preset_and_see_where_it_stands(
 
 
 def test_a_duplicate_trigger_word_is_explained_in_the_form(page, live_server, user, screenshot):
-    Character.objects.create(name="First", slug="first", trigger_word="jdoe", base_prompt="a figure")
+    Character.objects.create(
+        name="First", slug="first", trigger_word="jdoe", base_prompt="a figure"
+    )
     log_in(page, live_server)
     page.goto(f"{live_server.url}/characters/new/")
     page.fill("#id_name", "Second")

@@ -29,7 +29,9 @@ def test_the_api_refuses_requests_without_credentials(client):
 
 def test_a_wrong_or_revoked_token_is_refused(user):
     token, key = issue_api_token(user=user, name="tests")
-    assert Client(headers={"Authorization": "Bearer ls_nope"}).get("/api/presets").status_code == 401
+    assert (
+        Client(headers={"Authorization": "Bearer ls_nope"}).get("/api/presets").status_code == 401
+    )
     token.revoked_at = token.created_at
     token.save()
     assert Client(headers={"Authorization": f"Bearer {key}"}).get("/api/presets").status_code == 401
@@ -47,7 +49,9 @@ def test_the_browser_session_works_but_writes_need_the_csrf_token(user):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
     assert browser.get("/api/characters").status_code == 200
-    response = post_json(browser, "/api/characters", {"name": "x", "trigger_word": "xchar", "base_prompt": "p"})
+    response = post_json(
+        browser, "/api/characters", {"name": "x", "trigger_word": "xchar", "base_prompt": "p"}
+    )
     assert response.status_code == 403
 
 
@@ -63,7 +67,12 @@ def test_creating_a_character_through_the_api(api, loaded_presets, user):
     response = post_json(
         api,
         "/api/characters",
-        {"name": "Fit", "trigger_word": "fitmannequin", "base_prompt": "Orange", "preset": "fitness"},
+        {
+            "name": "Fit",
+            "trigger_word": "fitmannequin",
+            "base_prompt": "Orange",
+            "preset": "fitness",
+        },
     )
     assert response.status_code == 201
     body = response.json()
@@ -75,7 +84,9 @@ def test_creating_a_character_through_the_api(api, loaded_presets, user):
 
 def test_bad_input_gets_a_400_with_the_reason_per_field_and_saves_nothing(api):
     CharacterFactory(trigger_word="jdoe")
-    response = post_json(api, "/api/characters", {"name": "X", "trigger_word": "jdoe", "base_prompt": ""})
+    response = post_json(
+        api, "/api/characters", {"name": "X", "trigger_word": "jdoe", "base_prompt": ""}
+    )
     assert response.status_code == 400
     detail = response.json()["detail"]
     assert set(detail) == {"trigger_word", "base_prompt"}
@@ -100,7 +111,9 @@ def test_patching_a_character(api):
     response = post_json(api, f"/api/characters/{character.slug}", {"name": "Renamed"}, "patch")
     assert response.status_code == 200
     assert response.json()["name"] == "Renamed"
-    response = post_json(api, f"/api/characters/{character.slug}", {"trigger_word": "Bad Word"}, "patch")
+    response = post_json(
+        api, f"/api/characters/{character.slug}", {"trigger_word": "Bad Word"}, "patch"
+    )
     assert response.status_code == 400
     character.refresh_from_db()
     assert character.name == "Renamed"

@@ -26,7 +26,14 @@ SEED_000_ANCHORS = {
 def test_fitness_preset_has_the_eight_anchor_poses_and_about_thirty_variations(loaded_presets):
     fitness = loaded_presets["fitness"]
     assert [p.key for p in fitness.poses.all()] == [
-        "front", "back", "side", "quarter", "arms_up", "bent", "seated", "hanging",
+        "front",
+        "back",
+        "side",
+        "quarter",
+        "arms_up",
+        "bent",
+        "seated",
+        "hanging",
     ]
     assert 28 <= fitness.variations.count() <= 34
     for variation in fitness.variations.all():
@@ -150,8 +157,11 @@ def test_saving_a_variation_with_a_strength_outside_zero_to_one_saves_nothing(st
     pose = PoseFactory()
     with pytest.raises(ValidationError) as excinfo:
         services.save_variation(
-            character=pose.character, label="Curl", prompt="bicep curl",
-            anchor_pose=pose.key, strength=strength,
+            character=pose.character,
+            label="Curl",
+            prompt="bicep curl",
+            anchor_pose=pose.key,
+            strength=strength,
         )
     assert "strength" in excinfo.value.message_dict
     assert not Variation.objects.exists()
@@ -162,7 +172,11 @@ def test_a_variation_must_use_one_of_the_characters_own_poses():
     character = CharacterFactory()
     with pytest.raises(ValidationError, match="not a pose"):
         services.save_variation(
-            character=character, label="Curl", prompt="curl", anchor_pose=other_pose.key, strength=0.4
+            character=character,
+            label="Curl",
+            prompt="curl",
+            anchor_pose=other_pose.key,
+            strength=0.4,
         )
 
 
@@ -180,8 +194,12 @@ def test_the_trigger_word_cannot_change_once_the_character_was_trained(django_us
     from training.models import TrainingJob
 
     character = CharacterFactory()
-    export = DatasetExport.objects.create(dataset=Dataset.objects.create(character=character, name="v1"))
-    TrainingJob.objects.create(character=character, export=export, provider="local", trigger_word="x")
+    export = DatasetExport.objects.create(
+        dataset=Dataset.objects.create(character=character, name="v1")
+    )
+    TrainingJob.objects.create(
+        character=character, export=export, provider="local", trigger_word="x"
+    )
     with pytest.raises(services.CharacterError, match="baked into"):
         services.update_character(character=character, trigger_word="newword")
     character.refresh_from_db()

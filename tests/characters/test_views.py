@@ -71,7 +71,14 @@ def test_a_strength_of_one_and_a_half_gives_a_clear_message_and_saves_nothing(lo
     pose = PoseFactory(key="hanging")
     url = reverse("characters:variation_create", args=[pose.character.slug])
     response = logged_in.post(
-        url, {"label": "Pull-up", "prompt": "chin above bar", "anchor_pose": "hanging", "strength": "1.5", "count": 4}
+        url,
+        {
+            "label": "Pull-up",
+            "prompt": "chin above bar",
+            "anchor_pose": "hanging",
+            "strength": "1.5",
+            "count": 4,
+        },
     )
     assert response.status_code == 200
     assert "less than or equal to 1" in response.content.decode()
@@ -82,7 +89,8 @@ def test_an_empty_variation_prompt_is_refused(logged_in):
     pose = PoseFactory(key="hanging")
     url = reverse("characters:variation_create", args=[pose.character.slug])
     response = logged_in.post(
-        url, {"label": "Pull-up", "prompt": "", "anchor_pose": "hanging", "strength": "0.5", "count": 4}
+        url,
+        {"label": "Pull-up", "prompt": "", "anchor_pose": "hanging", "strength": "0.5", "count": 4},
     )
     assert "the prompt cannot be empty" in response.content.decode()
     assert not Variation.objects.exists()
@@ -93,11 +101,22 @@ def test_editing_a_variation_changes_it(logged_in):
     from characters.services import save_variation
 
     variation = save_variation(
-        character=pose.character, label="Pull-up", prompt="chin above", anchor_pose="hanging", strength=0.5
+        character=pose.character,
+        label="Pull-up",
+        prompt="chin above",
+        anchor_pose="hanging",
+        strength=0.5,
     )
     url = reverse("characters:variation_edit", args=[pose.character.slug, variation.key])
     response = logged_in.post(
-        url, {"label": "Pull-up top", "prompt": "chin above bar", "anchor_pose": "hanging", "strength": "0.55", "count": 5}
+        url,
+        {
+            "label": "Pull-up top",
+            "prompt": "chin above bar",
+            "anchor_pose": "hanging",
+            "strength": "0.55",
+            "count": 5,
+        },
     )
     assert response.status_code == 302
     variation.refresh_from_db()
@@ -122,7 +141,9 @@ def test_the_character_page_shows_the_pipeline_and_the_sheet(logged_in, loaded_p
     assert step_states[0] == "current"
 
 
-def test_the_character_list_runs_a_fixed_number_of_queries(logged_in, django_assert_max_num_queries):
+def test_the_character_list_runs_a_fixed_number_of_queries(
+    logged_in, django_assert_max_num_queries
+):
     for _ in range(12):
         character = CharacterFactory()
         ImageFactory.create_batch(2, character=character)

@@ -47,7 +47,7 @@ def queue(settings):
         app.conf.update(saved)
         _forget_connections()
         cache.delete(HEARTBEAT_KEY)  # still the test cache: settings are restored after us
-        client.delete(name, f"_kombu.binding.{name}")
+        client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
         client.close()
 
 

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def stored():
-    return default_storage.save("images/secret.png", ContentFile(b"\x89PNG-bytes", name="secret.png"))
+    return default_storage.save(
+        "images/secret.png", ContentFile(b"\x89PNG-bytes", name="secret.png")
+    )
 
 
 def test_a_file_url_is_a_signed_link_to_our_media_view(stored):
