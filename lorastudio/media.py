@@ -47,9 +47,9 @@ def link_is_valid(name: str, expires: str | None, sig: str | None) -> bool:
 @require_GET
 def serve_media(request, path: str):
     """Stream a media file to a logged-in user or to the holder of a valid signed link."""
-    if not request.user.is_authenticated and not link_is_valid(
-        path, request.GET.get("expires"), request.GET.get("sig")
-    ):
+    expires = request.GET.get("expires")
+    signed = link_is_valid(path, expires, request.GET.get("sig"))
+    if not signed and not request.user.is_authenticated:
         return HttpResponseForbidden("This media link is invalid or has expired.")
     if ".." in path.split("/") or not default_storage.exists(path):
         raise Http404("No such file.")
@@ -57,6 +57,8 @@ def serve_media(request, path: str):
     response = FileResponse(
         default_storage.open(path, "rb"), content_type=content_type or "application/octet-stream"
     )
-    response["Cache-Control"] = "private, max-age=3600"
+    # Never cache past the link's own expiry.
+    max_age = min(int(expires) - int(time.time()), 3600) if signed else 300
+    response["Cache-Control"] = f"private, max-age={max(max_age, 0)}"
     response["X-Content-Type-Options"] = "nosniff"
     return response

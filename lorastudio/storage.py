@@ -17,8 +17,7 @@ class PrivateFileSystemStorage(FileSystemStorage):
 
 class PrivateS3Storage(S3Storage):
     default_acl = "private"
-    querystring_auth = True
     file_overwrite = False
 
     def url(self, name, parameters=None, expire=None, http_method=None):
-        return signed_media_url(name)
+        return signed_media_url(name, ttl=expire)

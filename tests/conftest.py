@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.conf import settings as django_settings
 
@@ -9,6 +11,15 @@ django_settings.SECURE_SSL_REDIRECT = False
 django_settings.SESSION_COOKIE_SECURE = False
 django_settings.CSRF_COOKIE_SECURE = False
 django_settings.SECURE_HSTS_SECONDS = 0
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    # Two suites running at once on one machine would drop each other's test database.
+    suffix = os.environ.get("TEST_DB_SUFFIX")
+    if suffix:
+        test = django_settings.DATABASES["default"].setdefault("TEST", {})
+        test["NAME"] = f"test_{django_settings.DATABASES['default']['NAME']}_{suffix}"
 
 
 @pytest.fixture(autouse=True)

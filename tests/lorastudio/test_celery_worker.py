@@ -16,10 +16,10 @@ TEST_REDIS = "redis://127.0.0.1:6379/14"
 
 
 def _forget_connections() -> None:
-    # Celery caches the broker pools and this thread's result backend on first use; drop
-    # them so the next send and .get() follow the conf we just changed.
+    # Celery caches the broker pool, its queue table (with the worker's queue selection)
+    # and this thread's result backend on first use; drop them so they follow the conf.
     app._pool = None
-    app.amqp._producer_pool = None
+    app.__dict__.pop("amqp", None)
     app._backend_cache = None
     vars(app._local).pop("backend", None)
 
