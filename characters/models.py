@@ -231,6 +231,9 @@ class Image(TimeStamped):
         related_name="images",
         help_text="The provider call that produced it.",
     )
+    call_output = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Which output of its call this image is."
+    )
     prompt = models.TextField(blank=True)
     seed = models.BigIntegerField(null=True, blank=True)
     strength = models.DecimalField(
@@ -263,6 +266,11 @@ class Image(TimeStamped):
             models.CheckConstraint(
                 condition=~Q(kind="candidate") | Q(pose__isnull=False),
                 name="image_candidate_has_pose",
+            ),
+            models.UniqueConstraint(
+                fields=["call", "call_output"],
+                condition=Q(call__isnull=False),
+                name="image_one_per_call_output",
             ),
             models.UniqueConstraint(
                 fields=["character", "sha256"],

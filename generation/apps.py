@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class GenerationConfig(AppConfig):
     name = "generation"
+
+    def ready(self):
+        from . import outputs
+
+        outputs.register()

@@ -79,7 +79,8 @@ class ProviderCall(TimeStamped):
     """One paid request to a provider. The row exists before the submit; at most one submit."""
 
     class Status(models.TextChoices):
-        CREATED = "created", "Created"
+        CREATED = "created", "Queued"
+        SUBMITTING = "submitting", "Submitting"
         SUBMITTED = "submitted", "Submitted"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded (downloading)"
@@ -88,7 +89,9 @@ class ProviderCall(TimeStamped):
         CANCELED = "canceled", "Canceled"
         UNKNOWN = "unknown", "Outcome unknown"
 
-    IN_FLIGHT = (Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED)
+    # Holding a provider slot: counted against the provider's concurrency cap.
+    AT_PROVIDER = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
+    IN_FLIGHT = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED)
     TERMINAL = (Status.DONE, Status.FAILED, Status.CANCELED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -109,9 +112,17 @@ class ProviderCall(TimeStamped):
     response = models.JSONField(null=True, blank=True, help_text="The provider's last payload.")
     logs = models.TextField(blank=True)
     error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Submit attempts.")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent, when known.")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Submits refused by the provider."
+    )
     polls = models.PositiveIntegerField(default=0)
-    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_check_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When to retry the submit or poll next."
+    )
+    sending_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set just before the submit request leaves."
+    )
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     units = models.DecimalField(max_digits=10, decimal_places=2, default=1)
@@ -125,6 +136,7 @@ class ProviderCall(TimeStamped):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["provider", "status"], name="call_provider_status_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "external_id"],
@@ -137,13 +149,11 @@ class ProviderCall(TimeStamped):
                 name="call_costs_not_negative",
             ),
             models.CheckConstraint(
-                condition=Q(status="created")
-                | Q(status="canceled")
-                | ~Q(external_id="")
-                | Q(status="failed")
-                | Q(status="unknown"),
-                name="call_submitted_has_external_id",
+                condition=Q(status__in=["created", "submitting", "failed", "canceled", "unknown"])
+                | ~Q(external_id=""),
+                name="call_at_provider_has_external_id",
             ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="call_progress_0_100"),
         ]
 
     def __str__(self) -> str:

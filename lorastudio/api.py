@@ -6,6 +6,8 @@ from ninja.security import HttpBearer, SessionAuth
 
 from characters.api import router as characters_router
 from characters.services import CharacterError
+from generation.api import router as generation_router
+from generation.runs import RunRefused
 
 from .tokens import user_for_api_key
 
@@ -49,9 +51,15 @@ def domain_error(request, exc):
     return api.create_response(request, {"detail": str(exc)}, status=409)
 
 
+@api.exception_handler(RunRefused)
+def run_refused(request, exc):
+    return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
 @api.exception_handler(ObjectDoesNotExist)
 def not_found(request, exc):
     return api.create_response(request, {"detail": "Not found."}, status=404)
 
 
 api.add_router("/", characters_router)
+api.add_router("/", generation_router)

@@ -183,8 +183,15 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# How often the periodic pass submits queued calls, polls due ones and retries downloads.
+CALL_TICK_SECONDS = env.float("CALL_TICK_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 30.0},
+    "provider-calls": {
+        "task": "generation.tasks.tick",
+        "schedule": CALL_TICK_SECONDS,
+        "options": {"expires": 10},
+    },
     "prune-expired-api-tokens": {
         "task": "lorastudio.tasks.prune_expired_api_tokens",
         "schedule": crontab(minute=17, hour=3),
@@ -197,6 +204,15 @@ FAL_KEY = env("FAL_KEY", default="")
 REPLICATE_API_TOKEN = env("REPLICATE_API_TOKEN", default="")
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="").rstrip("/")
 LOCAL_PROVIDER_DELAY = env.float("LOCAL_PROVIDER_DELAY", default=2.0)
+# Calls in flight at once per provider, e.g. "fal=16,replicate=8" (defaults in the catalog).
+PROVIDER_CONCURRENCY = env.dict("PROVIDER_CONCURRENCY", default={})
+# Provider results are downloaded only from these hosts (and their subdomains).
+FAL_DOWNLOAD_HOSTS = env.list("FAL_DOWNLOAD_HOSTS", default=["fal.media", "fal.run", "fal.ai"])
+REPLICATE_DOWNLOAD_HOSTS = env.list(
+    "REPLICATE_DOWNLOAD_HOSTS", default=["replicate.delivery", "replicate.com"]
+)
+MAX_DOWNLOAD_BYTES = env.int("MAX_DOWNLOAD_BYTES", default=50 * 1024 * 1024)
+MAX_WEIGHTS_BYTES = env.int("MAX_WEIGHTS_BYTES", default=1024 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,

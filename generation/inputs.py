@@ -1,0 +1,52 @@
+"""What a call sends: stored task inputs with references to our files turned into URLs.
+
+Calls keep references ("file:<storage name>") rather than URLs, because a URL we give a
+provider must be fresh when the request leaves: a signed link to our media view when the
+app is reachable (PUBLIC_BASE_URL), otherwise the file is uploaded with the provider's SDK.
+"""
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from lorastudio.media import signed_media_url
+
+from .providers import get_provider
+from .providers.base import (
+    Caption,
+    ImageToImage,
+    LoraTextToImage,
+    MultiReferenceEdit,
+    TextToImage,
+    TrainLora,
+)
+
+TASKS = {
+    cls.task: cls
+    for cls in (TextToImage, ImageToImage, MultiReferenceEdit, LoraTextToImage, TrainLora, Caption)
+}
+PROVIDER_LINK_TTL = 24 * 3600
+FILE_REF = "file:"
+
+
+def file_ref(name: str) -> str:
+    return FILE_REF + name
+
+
+def _url_for(provider_name: str, value):
+    if isinstance(value, list):
+        return [_url_for(provider_name, v) for v in value]
+    if not (isinstance(value, str) and value.startswith(FILE_REF)):
+        return value
+    name = value[len(FILE_REF) :]
+    if provider_name == "local":
+        return signed_media_url(name)
+    if settings.PUBLIC_BASE_URL:
+        return signed_media_url(name, ttl=PROVIDER_LINK_TTL, absolute=True)
+    with default_storage.open(name, "rb") as handle:
+        return get_provider(provider_name).upload(handle.read(), filename=name.rsplit("/", 1)[-1])
+
+
+def build_task(call):
+    """The provider task of a call, from its stored inputs."""
+    inputs = {k: _url_for(call.provider, v) for k, v in call.context["inputs"].items()}
+    return TASKS[call.task](**inputs)

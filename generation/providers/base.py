@@ -1,0 +1,155 @@
+"""The provider interface: plain task types in, a request id out, polls that report state.
+
+A provider adapter turns a task into the provider's own endpoint and input (`build`), sends
+it (`submit`), reports where it stands (`poll`), and cancels it. It never touches the
+database: the ProviderCall state machine in generation.calls owns that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import ClassVar, Protocol
+
+from ..models import Task
+
+
+# --- Tasks -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TextToImage:
+    prompt: str
+    negative_prompt: str = ""
+    num_images: int = 1
+    seed: int | None = None
+    aspect_ratio: str = "3:4"
+    task: ClassVar[str] = Task.TEXT_TO_IMAGE
+
+
+@dataclass(frozen=True)
+class ImageToImage:
+    prompt: str
+    image_url: str
+    strength: float
+    num_images: int = 1
+    seed: int | None = None
+    task: ClassVar[str] = Task.IMAGE_TO_IMAGE
+
+
+@dataclass(frozen=True)
+class MultiReferenceEdit:
+    prompt: str
+    image_urls: list[str]
+    num_images: int = 1
+    seed: int | None = None
+    task: ClassVar[str] = Task.MULTI_REFERENCE_EDIT
+
+
+@dataclass(frozen=True)
+class LoraTextToImage:
+    prompt: str
+    lora_url: str
+    lora_scale: float = 1.0
+    num_images: int = 1
+    seed: int | None = None
+    aspect_ratio: str = "3:4"
+    task: ClassVar[str] = Task.LORA_TEXT_TO_IMAGE
+
+
+@dataclass(frozen=True)
+class TrainLora:
+    images_zip_url: str
+    trigger_word: str
+    steps: int = 1000
+    rank: int = 16
+    learning_rate: float = 0.0004
+    resolution: str = "768,1024"
+    batch_size: int = 1
+    task: ClassVar[str] = Task.TRAIN_LORA
+
+
+@dataclass(frozen=True)
+class Caption:
+    image_url: str
+    task: ClassVar[str] = Task.CAPTION
+
+
+ProviderTask = (
+    TextToImage | ImageToImage | MultiReferenceEdit | LoraTextToImage | TrainLora | Caption
+)
+
+
+def task_fields(task: ProviderTask) -> dict:
+    return asdict(task)
+
+
+# --- What a provider reports -------------------------------------------------------------
+class State:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+@dataclass
+class Output:
+    """One result file: at a provider URL to download, or (simulator) bytes already made."""
+
+    kind: str  # "image", "weights", "config" or "text"
+    url: str = ""
+    content: bytes | None = None
+    seed: int | None = None
+    text: str = ""
+
+
+@dataclass
+class Poll:
+    state: str
+    logs: list[str] = field(default_factory=list)
+    progress: int | None = None
+    outputs: list[Output] = field(default_factory=list)
+    error: str = ""
+    raw: dict | None = None
+    units: Decimal | None = None  # billed units when the provider reports them
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is sent: the endpoint (model) and its input, as stored on the ProviderCall."""
+
+    endpoint: str
+    input: dict
+
+
+# --- Errors ------------------------------------------------------------------------------
+class ProviderError(Exception):
+    """A provider refused or failed a request; `retryable` says whether to try again later."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class TransientError(ProviderError):
+    """429, 5xx, or a connection that failed before anything was sent: safe to retry."""
+
+    retryable = True
+
+
+class OutcomeUnknown(ProviderError):
+    """The request may have reached the provider (e.g. a timeout after sending)."""
+
+
+class Provider(Protocol):
+    name: str
+    download_hosts: tuple[str, ...]
+
+    def build(self, task: ProviderTask) -> Request: ...
+
+    def submit(self, request: Request, *, webhook_url: str | None) -> str: ...
+
+    def poll(self, request: Request, external_id: str) -> Poll: ...
+
+    def cancel(self, request: Request, external_id: str) -> None: ...

@@ -1,0 +1,85 @@
+"""The offline simulator: no network, no key. Same states as a real provider, made-up results.
+
+A request id carries its submit time, so polls need no shared state: a call is queued for
+the first quarter of LOCAL_PROVIDER_DELAY, running until the delay has passed, then done.
+A prompt containing "simulate:fail" ends in failure, for trying out error handling.
+"""
+
+import time
+import uuid
+from dataclasses import asdict
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from . import local_render
+from .base import Output, Poll, ProviderTask, Request, State
+from .catalog import model_for
+
+
+def _media_bytes(url: str) -> bytes | None:
+    """Our own signed media links point into our storage: read the file directly."""
+    path = unquote(urlsplit(url).path)
+    if "/media/" not in path:
+        return None
+    with default_storage.open(path.split("/media/", 1)[1], "rb") as handle:
+        return handle.read()
+
+
+class LocalProvider:
+    name = "local"
+    download_hosts: tuple[str, ...] = ()
+
+    def build(self, task: ProviderTask) -> Request:
+        return Request(endpoint=model_for(self.name, task.task).endpoint, input=asdict(task))
+
+    def submit(self, request: Request, *, webhook_url: str | None = None) -> str:
+        return f"sim-{uuid.uuid4().hex[:16]}-{int(time.time() * 1000)}"
+
+    def poll(self, request: Request, external_id: str) -> Poll:
+        started = int(external_id.rsplit("-", 1)[1]) / 1000
+        elapsed, delay = time.time() - started, settings.LOCAL_PROVIDER_DELAY
+        if elapsed < delay * 0.25:
+            return Poll(State.QUEUED, logs=["In queue (simulator)"])
+        if elapsed < delay:
+            progress = int(100 * elapsed / delay) if delay else 100
+            return Poll(State.RUNNING, logs=[f"Simulating… {progress}%"], progress=progress)
+        prompt = request.input.get("prompt", "")
+        if "simulate:fail" in prompt:
+            return Poll(State.FAILED, error="The simulator was asked to fail (simulate:fail).")
+        return Poll(
+            State.SUCCEEDED,
+            logs=["Done (simulator)"],
+            progress=100,
+            outputs=self._outputs(request, external_id),
+        )
+
+    def cancel(self, request: Request, external_id: str) -> None:
+        """Nothing runs anywhere: the state machine just stops polling."""
+
+    def _outputs(self, request: Request, external_id: str) -> list[Output]:
+        data = request.input
+        seed_base = data.get("seed") or int(external_id.split("-")[1], 16) % 1_000_000
+        if request.endpoint.endswith("train-lora"):
+            weights = local_render.lora_safetensors(
+                rank=data.get("rank", 16), trigger_word=data["trigger_word"], seed=seed_base
+            )
+            return [Output(kind="weights", content=weights)]
+        if request.endpoint.endswith("caption"):
+            return [Output(kind="text", text=local_render.caption(data["image_url"]))]
+        sources = [data["image_url"]] if data.get("image_url") else data.get("image_urls", [])
+        base = _media_bytes(sources[0]) if sources else None
+        return [
+            Output(
+                kind="image",
+                seed=seed_base + i,
+                content=local_render.render(
+                    data["prompt"],
+                    seed=seed_base + i,
+                    base=base,
+                    strength=data.get("strength", 0.7 if base else None),
+                ),
+            )
+            for i in range(data.get("num_images", 1))
+        ]

@@ -1,0 +1,218 @@
+"""Launching runs: turn a request (anchors, variations, reference set) into planned calls.
+
+A plan is shown before anything is spent (`dry_run`): how many calls, how many images, and
+what they will cost. Launching saves the run and its calls in one transaction; the calls are
+then submitted by the state machine as the provider's concurrency allows.
+"""
+
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from characters.models import Anchor, Character, Image
+
+from . import calls
+from .inputs import file_ref
+from .models import GenerationRun, Provider, ProviderCall, Task
+from .providers.catalog import model_for
+
+DEFAULT_CANDIDATES = 10
+MAX_IMAGES_PER_RUN = 500
+# Seed 004: five standard shots of the trained character.
+REFERENCE_SHOTS = [
+    ("frontal", "full body, standing facing the camera, neutral pose"),
+    ("side", "full body, side profile view"),
+    ("back", "full body, seen from behind"),
+    ("action", "full body, dynamic action pose, mid-motion"),
+    ("close_up", "close-up portrait of the head and shoulders"),
+]
+
+
+class RunRefused(Exception):
+    """The run cannot be launched as asked; the message says why and what to do."""
+
+
+@dataclass
+class PlannedCall:
+    task: str
+    label: str
+    images: int
+    estimated_cost: Decimal
+    inputs: dict
+    image: dict
+
+
+@dataclass
+class Plan:
+    kind: str
+    provider: str
+    calls: list[PlannedCall] = field(default_factory=list)
+
+    @property
+    def images(self) -> int:
+        return sum(c.images for c in self.calls)
+
+    @property
+    def estimated_cost(self) -> Decimal:
+        return sum((c.estimated_cost for c in self.calls), Decimal("0"))
+
+
+def _chunks(total: int, size: int):
+    while total > 0:
+        yield min(size, total)
+        total -= size
+
+
+def _prompt(character: Character, *parts: str) -> str:
+    return ", ".join(p.strip() for p in (character.base_prompt, *parts) if p and p.strip())
+
+
+def _add(plan: Plan, task: str, label: str, count: int, inputs: dict, image: dict) -> None:
+    model = model_for(plan.provider, task)
+    for n in _chunks(count, model.max_images):
+        call_inputs = {**inputs, "num_images": n, "seed": random.randrange(1, 2**31)}
+        plan.calls.append(PlannedCall(task, label, n, model.estimate(images=n), call_inputs, image))
+
+
+def plan_run(
+    *,
+    character: Character,
+    kind: str,
+    provider: str | None = None,
+    poses=None,
+    variations=None,
+    count: int | None = None,
+    lora_id: int | None = None,
+) -> Plan:
+    """The calls a run would make, with their cost; nothing is saved."""
+    provider = provider or settings.PROVIDER
+    if provider not in Provider.values:
+        raise RunRefused(f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}.")
+    if count is not None and not 1 <= count <= 50:
+        raise RunRefused("Ask for 1 to 50 images per pose or variation.")
+    plan = Plan(kind=kind, provider=provider)
+    if kind == GenerationRun.Kind.ANCHORS:
+        _plan_anchors(plan, character, poses, count or DEFAULT_CANDIDATES)
+    elif kind == GenerationRun.Kind.VARIATIONS:
+        _plan_variations(plan, character, variations, count)
+    elif kind == GenerationRun.Kind.REFERENCE_SET:
+        _plan_reference_set(plan, character, lora_id, count or 1)
+    else:
+        raise RunRefused(f"Unknown run kind “{kind}”.")
+    if not plan.calls:
+        raise RunRefused("This run would make no calls: choose at least one pose or variation.")
+    if plan.images > MAX_IMAGES_PER_RUN:
+        raise RunRefused(
+            f"This run asks for {plan.images} images; the limit is {MAX_IMAGES_PER_RUN}."
+        )
+    return plan
+
+
+def _plan_anchors(plan: Plan, character: Character, pose_keys, count: int) -> None:
+    poses = list(character.poses.all())
+    if pose_keys:
+        unknown = set(pose_keys) - {p.key for p in poses}
+        if unknown:
+            raise RunRefused(f"{character} has no pose {', '.join(sorted(unknown))}.")
+        poses = [p for p in poses if p.key in set(pose_keys)]
+    for pose in poses:
+        inputs = {
+            "prompt": _prompt(character, pose.prompt),
+            "negative_prompt": character.negative_prompt,
+        }
+        image = {"character_id": character.id, "kind": Image.Kind.CANDIDATE, "pose_id": pose.id}
+        _add(plan, Task.TEXT_TO_IMAGE, f"{pose.label} candidates", count, inputs, image)
+
+
+def _plan_variations(plan: Plan, character: Character, variation_keys, count) -> None:
+    specs = list(character.variations.select_related("anchor_pose"))
+    if variation_keys:
+        unknown = set(variation_keys) - {v.key for v in specs}
+        if unknown:
+            raise RunRefused(f"{character} has no variation {', '.join(sorted(unknown))}.")
+        specs = [v for v in specs if v.key in set(variation_keys)]
+    anchors = {
+        a.pose_id: a.image
+        for a in Anchor.objects.filter(character=character).select_related("image")
+    }
+    missing = sorted({v.anchor_pose.label for v in specs if v.anchor_pose_id not in anchors})
+    if missing:
+        raise RunRefused(
+            f"Pick an anchor for {', '.join(missing)} first: variations are edited from the "
+            "anchor of their pose."
+        )
+    for spec in specs:
+        source = anchors[spec.anchor_pose_id]
+        inputs = {
+            "prompt": _prompt(character, spec.prompt),
+            "image_url": file_ref(source.file.name),
+            "strength": float(spec.strength),
+        }
+        image = {
+            "character_id": character.id,
+            "kind": Image.Kind.VARIATION,
+            "pose_id": spec.anchor_pose_id,
+            "variation_id": spec.id,
+            "source_image_id": source.id,
+        }
+        _add(plan, Task.IMAGE_TO_IMAGE, spec.label, count or spec.count, inputs, image)
+
+
+def _plan_reference_set(plan: Plan, character: Character, lora_id, count: int) -> None:
+    from training.models import LoraModel
+
+    lora = LoraModel.objects.filter(character=character, id=lora_id, status="ready").first()
+    if lora is None:
+        raise RunRefused("A reference set needs a ready LoRA of this character (lora_id).")
+    for shot, prompt in REFERENCE_SHOTS:
+        inputs = {
+            "prompt": _prompt(character, lora.trigger_word, prompt),
+            "lora_url": file_ref(lora.weights.name),
+            "lora_scale": 1.0,
+        }
+        image = {"character_id": character.id, "kind": Image.Kind.REFERENCE, "shot": shot}
+        _add(plan, Task.LORA_TEXT_TO_IMAGE, f"Reference: {shot}", count, inputs, image)
+
+
+@transaction.atomic
+def launch_run(
+    *, plan: Plan, character: Character, created_by: AbstractBaseUser | None, params: dict
+) -> GenerationRun:
+    """Save the run and its calls; submitting starts once the transaction commits."""
+    run = GenerationRun.objects.create(
+        character=character,
+        kind=plan.kind,
+        provider=plan.provider,
+        params=params,
+        estimated_cost=plan.estimated_cost,
+        created_by=created_by,
+    )
+    ProviderCall.objects.bulk_create(
+        ProviderCall(
+            run=run,
+            provider=plan.provider,
+            task=c.task,
+            endpoint=model_for(plan.provider, c.task).endpoint,
+            context={"purpose": "images", "label": c.label, "inputs": c.inputs, "image": c.image},
+            units=c.images,
+            estimated_cost=c.estimated_cost,
+            created_by=created_by,
+        )
+        for c in plan.calls
+    )
+    transaction.on_commit(lambda: calls.dispatch(plan.provider))
+    return run
+
+
+def cancel_run(run: GenerationRun) -> None:
+    """Stop a run: queued calls are never sent, calls at the provider are canceled there."""
+    if run.status in (GenerationRun.Status.SUCCEEDED, GenerationRun.Status.FAILED):
+        raise RunRefused("This run has already finished.")
+    GenerationRun.objects.filter(id=run.id).update(status=GenerationRun.Status.CANCELED)
+    for call_id in run.calls.exclude(status__in=ProviderCall.TERMINAL).values_list("id", flat=True):
+        calls.cancel(call_id)
+    calls.refresh_run(run.id)
