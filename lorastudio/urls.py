@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from generation import webhooks
+
 from . import media, views
 from .api import api
 
@@ -12,6 +14,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("media/<path:path>", media.serve_media, name="media"),
     path("admin/", admin.site.urls),
+    path("webhooks/fal", webhooks.fal_webhook, name="webhook-fal"),
+    path("webhooks/replicate", webhooks.replicate_webhook, name="webhook-replicate"),
     path("api/", api.urls),
     path("characters/", include("characters.urls")),
     path("runs/", include("generation.urls")),

@@ -11,6 +11,11 @@ django_settings.SECURE_SSL_REDIRECT = False
 django_settings.SESSION_COOKIE_SECURE = False
 django_settings.CSRF_COOKIE_SECURE = False
 django_settings.SECURE_HSTS_SECONDS = 0
+# The cache (and so webhook dedupe, learned durations, heartbeats) on a Redis database of its
+# own, so tests can clear it without touching a running app's queue on database 0.
+django_settings.CACHES["default"]["LOCATION"] = os.environ.get(
+    "TEST_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13"
+)
 
 
 @pytest.fixture(scope="session")
