@@ -291,6 +291,9 @@ def download(call_id) -> None:
     except downloads.DownloadError as exc:
         _download_failed(call, exc)
         return
+    except ProviderError as exc:
+        _download_failed(call, downloads.DownloadError(str(exc), retryable=exc.retryable))
+        return
     with transaction.atomic():
         call = _locked(call_id)
         if call.status != Status.SUCCEEDED:
@@ -314,6 +317,8 @@ def _fetched_outputs(call: ProviderCall, provider) -> list[Output]:
             output.content = downloads.fetch(
                 output.url, hosts=provider.download_hosts, max_bytes=limit
             )
+            if output.extract:
+                output.content = downloads.extract_from_tar(output.content, output.extract)
         if output.kind == "image":
             downloads.check_image(output.content)
         elif output.kind == "weights":
@@ -323,7 +328,7 @@ def _fetched_outputs(call: ProviderCall, provider) -> list[Output]:
 
 def _download_failed(call: ProviderCall, exc: downloads.DownloadError) -> None:
     attempts = call.attempts + 1
-    if exc.expired or attempts >= MAX_DOWNLOAD_ATTEMPTS:
+    if not exc.retryable or attempts >= MAX_DOWNLOAD_ATTEMPTS:
         with transaction.atomic():
             _finish(
                 _locked(call.id),

@@ -8,6 +8,7 @@ while it streams; content is checked (a real image, a real .safetensors file).
 import io
 import json
 import struct
+import tarfile
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -17,11 +18,11 @@ MAX_REDIRECTS = 3
 
 
 class DownloadError(Exception):
-    """The result could not be fetched or is not what it claims; `expired` for 403/404/410."""
+    """The result could not be fetched or is not what it claims; `retryable` if worth a retry."""
 
-    def __init__(self, message: str, *, expired: bool = False):
+    def __init__(self, message: str, *, retryable: bool = False):
         super().__init__(message)
-        self.expired = expired
+        self.retryable = retryable
 
 
 def host_allowed(url: str, hosts: tuple[str, ...] | list[str]) -> bool:
@@ -34,6 +35,15 @@ def host_allowed(url: str, hosts: tuple[str, ...] | list[str]) -> bool:
 
 def fetch(url: str, *, hosts, max_bytes: int, timeout: float = 60.0) -> bytes:
     """GET `url` (following redirects within `hosts`) and return at most `max_bytes` bytes."""
+    try:
+        return _fetch(url, hosts=hosts, max_bytes=max_bytes, timeout=timeout)
+    except httpx.TransportError as exc:
+        raise DownloadError(
+            f"Download interrupted: {exc.__class__.__name__}.", retryable=True
+        ) from exc
+
+
+def _fetch(url: str, *, hosts, max_bytes: int, timeout: float) -> bytes:
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
             if not host_allowed(url, hosts):
@@ -46,11 +56,13 @@ def fetch(url: str, *, hosts, max_bytes: int, timeout: float = 60.0) -> bytes:
                     continue
                 if response.status_code in (403, 404, 410):
                     raise DownloadError(
-                        f"The provider no longer serves this result (HTTP {response.status_code}).",
-                        expired=True,
+                        f"The provider no longer serves this result (HTTP {response.status_code})."
                     )
                 if response.status_code >= 400:
-                    raise DownloadError(f"Download failed with HTTP {response.status_code}.")
+                    raise DownloadError(
+                        f"Download failed with HTTP {response.status_code}.",
+                        retryable=response.status_code >= 500 or response.status_code == 429,
+                    )
                 declared = int(response.headers.get("content-length") or 0)
                 if declared > max_bytes:
                     raise DownloadError(
@@ -86,3 +98,15 @@ def check_safetensors(content: bytes) -> dict:
     if not ends or 8 + length + max(ends) > len(content):
         raise DownloadError("The weights file is truncated.")
     return header
+
+
+def extract_from_tar(content: bytes, filename: str) -> bytes:
+    """The member of a tar archive whose name ends with `filename`."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(content)) as archive:
+            for member in archive.getmembers():
+                if member.isfile() and member.name.endswith(filename):
+                    return archive.extractfile(member).read()
+    except tarfile.TarError as exc:
+        raise DownloadError("The archive from the provider is not a readable tar.") from exc
+    raise DownloadError(f"The archive from the provider has no {filename}.")

@@ -207,6 +207,8 @@ LOCAL_PROVIDER_DELAY = env.float("LOCAL_PROVIDER_DELAY", default=2.0)
 # Webhook verification: Replicate's signing secret (asked of Replicate when empty) and the
 # JWKS where fal publishes its webhook keys.
 REPLICATE_WEBHOOK_SECRET = env("REPLICATE_WEBHOOK_SECRET", default="")
+# The Replicate user or organisation that owns the models trained LoRAs are pushed to.
+REPLICATE_OWNER = env("REPLICATE_OWNER", default="")
 FAL_JWKS_URL = env("FAL_JWKS_URL", default="https://rest.alpha.fal.ai/.well-known/jwks.json")
 # Calls in flight at once per provider, e.g. "fal=16,replicate=8" (defaults in the catalog).
 PROVIDER_CONCURRENCY = env.dict("PROVIDER_CONCURRENCY", default={})

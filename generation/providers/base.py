@@ -100,6 +100,7 @@ class Output:
     content: bytes | None = None
     seed: int | None = None
     text: str = ""
+    extract: str = ""  # a file to take out of a downloaded tar (Replicate's trained weights)
 
 
 @dataclass
@@ -153,3 +154,5 @@ class Provider(Protocol):
     def poll(self, request: Request, external_id: str) -> Poll: ...
 
     def cancel(self, request: Request, external_id: str) -> None: ...
+
+    def upload(self, content: bytes, *, filename: str) -> str: ...

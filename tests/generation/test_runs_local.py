@@ -4,9 +4,7 @@ import json
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.test import Client
-from django.utils import timezone
 
 from characters.models import Image
 from characters.services import create_character
@@ -39,18 +37,6 @@ def post(client, url, data):
     return client.post(url, json.dumps(data), content_type="application/json")
 
 
-def drive(run, *, rounds=20):
-    """Let simulated time pass and run the periodic pass until the run has finished."""
-    with time_machine.travel(timezone.now(), tick=True) as traveller:
-        for _ in range(rounds):
-            calls.sweep()
-            run.refresh_from_db()
-            if run.finished_at:
-                return run
-            traveller.shift(5)
-    raise AssertionError(f"run still {run.status} after {rounds} rounds")
-
-
 def test_a_dry_run_prices_the_calls_and_spends_nothing(api, character):
     response = post(
         api,
@@ -66,7 +52,9 @@ def test_a_dry_run_prices_the_calls_and_spends_nothing(api, character):
     assert not ProviderCall.objects.exists()
 
 
-def test_anchor_candidates_from_the_simulator_become_images(character, user, settings, eager_tasks):
+def test_anchor_candidates_from_the_simulator_become_images(
+    character, user, settings, eager_tasks, drive
+):
     settings.LOCAL_PROVIDER_DELAY = 0
     plan = runs.plan_run(character=character, kind="anchors", poses=["front", "hanging"], count=3)
     run = runs.launch_run(plan=plan, character=character, created_by=user, params={})
@@ -83,7 +71,7 @@ def test_anchor_candidates_from_the_simulator_become_images(character, user, set
 
 
 def test_variations_are_edited_from_the_anchor_of_their_pose(
-    character, user, settings, eager_tasks
+    character, user, settings, eager_tasks, drive
 ):
     settings.LOCAL_PROVIDER_DELAY = 0
     anchor = AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
@@ -138,7 +126,9 @@ def test_canceling_a_run_cancels_queued_and_in_flight_calls(api, character, sett
     assert body["calls_by_status"] == {"canceled": 8}
 
 
-def test_a_failed_call_says_why_on_the_call_and_the_run(character, user, settings, eager_tasks):
+def test_a_failed_call_says_why_on_the_call_and_the_run(
+    character, user, settings, eager_tasks, drive
+):
     settings.LOCAL_PROVIDER_DELAY = 0
     character.base_prompt += ", simulate:fail"
     character.save()

@@ -1,0 +1,157 @@
+"""The fal adapter, through the real fal-client, against a fake speaking fal's HTTP protocol."""
+
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from characters.models import Image
+from characters.services import create_character
+from generation import calls, runs
+from generation.models import GenerationRun, ProviderCall
+
+ULTRA = "fal-ai/flux-pro/v1.1-ultra"
+Status = ProviderCall.Status
+pytestmark = pytest.mark.usefixtures("eager_tasks")
+
+
+@pytest.fixture
+def character(loaded_presets):
+    return create_character(
+        name="Fit", trigger_word="fitmannequin", base_prompt="orange mannequin", preset="fitness"
+    )
+
+
+def launch(character, user, *, poses=("front",), count=2):
+    plan = runs.plan_run(
+        character=character, kind="anchors", provider="fal", poses=list(poses), count=count
+    )
+    return runs.launch_run(plan=plan, character=character, created_by=user, params={})
+
+
+def test_a_run_on_fal_saves_every_image_with_its_logs_and_cost(fal, character, user, drive):
+    fal.script(ULTRA, queue_polls=1, run_polls=2, logs=["step 1/28", "step 28/28"])
+    run = drive(launch(character, user, poses=("front", "side"), count=2))
+    assert run.status == GenerationRun.Status.SUCCEEDED
+    assert fal.requests.submits[ULTRA] == 2
+    call = run.calls.first()
+    assert call.status == Status.DONE
+    assert "step 28/28" in call.logs
+    assert call.request["num_images"] == 2 and call.request["output_format"] == "png"
+    assert call.actual_cost == Decimal("0.12")
+    assert run.actual_cost == Decimal("0.24")
+    images = Image.objects.filter(call__run=run)
+    assert images.count() == 4
+    assert all(image.file and image.thumbnail and image.width for image in images)
+
+
+def test_a_429_on_submit_is_retried_later_and_submitted_once(fal, character, user, drive):
+    fal.fail_next_submits(429, times=1)
+    run = launch(character, user, count=1)
+    call = run.calls.get()
+    call.refresh_from_db()
+    assert call.status == Status.CREATED and call.attempts == 1
+    assert "Retrying" in call.error and "429" in call.error
+    run = drive(run)
+    assert run.status == GenerationRun.Status.SUCCEEDED
+    assert fal.requests.accepted[ULTRA] == 1
+
+
+def test_a_500_on_submit_is_retried_with_backoff(fal, character, user, drive):
+    fal.fail_next_submits(500, times=2)
+    run = drive(launch(character, user, count=1))
+    assert run.status == GenerationRun.Status.SUCCEEDED
+    assert run.calls.get().attempts == 2
+    assert fal.requests.accepted[ULTRA] == 1
+
+
+def test_a_validation_error_fails_the_call_at_once_with_fals_reason(fal, character, user):
+    fal.fail_next_submits(422, times=1)
+    run = launch(character, user, count=1)
+    call = run.calls.get()
+    assert call.status == Status.FAILED
+    assert "422" in call.error
+    run.refresh_from_db()
+    assert run.status == GenerationRun.Status.FAILED
+
+
+def test_a_job_that_fails_at_fal_fails_the_call_and_costs_nothing(fal, character, user, drive):
+    fal.job_failure(ULTRA, "NSFW content detected")
+    run = drive(launch(character, user, count=1))
+    call = run.calls.get()
+    assert call.status == Status.FAILED
+    assert "NSFW content detected" in call.error
+    assert call.actual_cost == 0
+    assert "1 of 1 calls failed" in run.error
+
+
+def test_a_lost_submit_answer_is_unknown_and_never_sent_again(fal, character, user, drive):
+    fal.drop_next_submits(times=1)
+    run = launch(character, user, count=1)
+    call = run.calls.get()
+    assert call.status == Status.UNKNOWN
+    assert "may have accepted" in call.error
+    with time_machine.travel(timezone.now() + timezone.timedelta(minutes=10)):
+        calls.sweep()
+    assert fal.requests.submits[ULTRA] == 1
+    run.refresh_from_db()
+    assert "unknown outcome" in run.error
+    # The user's explicit retry sends it again.
+    calls.retry_unknown(call.id)
+    run = drive(run)
+    assert fal.requests.submits[ULTRA] == 2
+    assert run.status == GenerationRun.Status.SUCCEEDED
+
+
+def test_canceling_a_run_cancels_the_job_at_fal(fal, character, user):
+    fal.script(ULTRA, queue_polls=50)
+    run = launch(character, user, count=1)
+    call = run.calls.get()
+    assert call.status == Status.SUBMITTED
+    runs.cancel_run(run)
+    call.refresh_from_db()
+    assert call.status == Status.CANCELED
+    assert fal.requests.cancels[call.external_id] == 1
+
+
+def test_an_expired_result_url_fails_the_call_with_a_clear_message(fal, character, user, drive):
+    fal.fail_next("file", 404, times=10)  # the result URLs have expired at fal
+    run = drive(launch(character, user, count=1))
+    call = run.calls.get()
+    assert call.status == Status.FAILED
+    assert "result could not be saved" in call.error and "404" in call.error
+    assert not Image.objects.exists()
+
+
+def test_results_are_downloaded_only_from_fal_hosts(fal, character, user, drive, settings):
+    settings.FAL_DOWNLOAD_HOSTS = ["fal.run"]  # v3.fal.media is no longer trusted
+    run = drive(launch(character, user, count=1))
+    call = run.calls.get()
+    assert call.status == Status.FAILED
+    assert "not a provider host" in call.error
+
+
+def test_a_signed_webhook_makes_the_call_finish_without_waiting_for_a_poll(
+    fal, character, user, client
+):
+    fal.script(ULTRA, queue_polls=0, run_polls=0)
+    run = launch(character, user, count=1)
+    call = run.calls.get()
+    delivery = fal.webhook_delivery(call.external_id)
+    response = client.post(
+        "/webhooks/fal", delivery.body, content_type="application/json", headers=delivery.headers
+    )
+    assert response.status_code == 200
+    call.refresh_from_db()
+    assert call.status == Status.DONE
+    assert Image.objects.filter(call=call).count() == 1
+
+
+def test_a_tampered_webhook_is_refused(fal, character, user, client):
+    run = launch(character, user, count=1)
+    delivery = fal.webhook_delivery(run.calls.get().external_id, tamper=True)
+    response = client.post(
+        "/webhooks/fal", delivery.body, content_type="application/json", headers=delivery.headers
+    )
+    assert response.status_code == 401
