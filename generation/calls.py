@@ -44,7 +44,7 @@ from .providers.catalog import concurrency, model_for
 log = logging.getLogger(__name__)
 Status = ProviderCall.Status
 
-SUBMIT_LEASE = timedelta(seconds=60)  # a claimed call not sent by then was never sent
+FIRST_POLL_MAX_SECONDS = 5.0
 MAX_SUBMIT_ATTEMPTS = 8
 MAX_POLL_INTERVAL = 60.0
 MAX_DOWNLOAD_ATTEMPTS = 5
@@ -95,7 +95,9 @@ def dispatch(provider: str) -> list:
         )
         ids = list(due)
         ProviderCall.objects.filter(id__in=ids).update(
-            status=Status.SUBMITTING, next_check_at=now + SUBMIT_LEASE, sending_at=None
+            status=Status.SUBMITTING,
+            next_check_at=now + timedelta(seconds=settings.CALL_SUBMIT_LEASE_SECONDS),
+            sending_at=None,
         )
         transaction.on_commit(lambda: [tasks.submit_call.delay(str(i)) for i in ids])
     return ids
@@ -204,7 +206,8 @@ def _learn_duration(call: ProviderCall) -> None:
 
 
 def _first_poll_delay(call: ProviderCall) -> float:
-    return max(0.2, 0.95 * _expected_seconds(call))
+    """Just before the call is expected to end, and early for long ones (they may be quick)."""
+    return max(0.2, min(0.95 * _expected_seconds(call), FIRST_POLL_MAX_SECONDS))
 
 
 def _next_poll_delay(call: ProviderCall) -> float:

@@ -178,13 +178,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="lorastudio")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A message whose worker died is delivered again after this many seconds (acks_late).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # How often the periodic pass submits queued calls, polls due ones and retries downloads.
 CALL_TICK_SECONDS = env.float("CALL_TICK_SECONDS", default=1.0)
+# A call claimed for submitting but not sent within this time was never sent; one sent but
+# without the provider's answer saved by then has an unknown outcome.
+CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 30.0},
     "provider-calls": {

@@ -226,6 +226,7 @@ class FakeFal:
         self.user_id = user_id
         self.file_host = file_host  # None: result URLs on the direct port instead
         self.latency = 0.0  # seconds added to every answer
+        self.answer_accepted_submits_after = 0.0  # seconds between accepting a job and saying so
         self.requests = CallLog()
         self.jobs: dict[str, Job] = {}
         self.files: dict[str, _StoredFile] = {}
@@ -859,6 +860,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._authorized("submit", endpoint) or self._fault("submit", endpoint):
                 return
             job = fake._new_job(endpoint, _json(body), self._webhook)
+            if fake.answer_accepted_submits_after:  # accepted and billed, the answer late
+                time.sleep(fake.answer_accepted_submits_after)
             job_url = f"{base}/{job.app}/requests/{job.request_id}"
             self._answer(
                 "submit",
