@@ -206,16 +206,17 @@ def _learn_duration(call: ProviderCall) -> None:
 
 
 def _first_poll_delay(call: ProviderCall) -> float:
-    """Just before the call is expected to end, and early for long ones (they may be quick)."""
-    return max(0.2, min(0.95 * _expected_seconds(call), FIRST_POLL_MAX_SECONDS))
+    """A little before the call is expected to end (so shorter runs are noticed and learned),
+    and early for long ones, which may turn out quick."""
+    return max(0.2, min(0.8 * _expected_seconds(call), FIRST_POLL_MAX_SECONDS))
 
 
 def _next_poll_delay(call: ProviderCall) -> float:
-    """Close to the expected end, poll often; past it, back off geometrically."""
+    """Around the expected end, poll often; well past it, back off geometrically."""
     expected = _expected_seconds(call)
     waited = (timezone.now() - (call.submitted_at or timezone.now())).total_seconds()
-    if waited < 1.5 * expected:
-        return max(0.2, 0.08 * expected)
+    if waited < 2 * expected:
+        return max(0.2, 0.05 * expected)
     return min(MAX_POLL_INTERVAL, max(1.0, 0.25 * waited))
 
 

@@ -94,6 +94,7 @@ class EndpointScript:
     fail_detail: Any = None  # the result's {"detail": ...}; defaults to `fail`
     output: dict | Callable[[Job], dict] | None = None  # replaces the endpoint's usual output
     image_size: tuple[int, int] | None = None  # fixes output pictures' size
+    duration: float = 0.0  # if set, a job runs this many seconds from its submit, polls or not
 
 
 @dataclass
@@ -122,6 +123,7 @@ class Job:
     finished: bool = False
     cancelled: bool = False
     output: dict | None = None
+    submitted: float = field(default_factory=time.monotonic)
 
     @property
     def error(self) -> str | None:
@@ -541,10 +543,13 @@ class FakeFal:
             script = job.script
             poll = job.status_polls
             job.status_polls += 1
-            if not job.finished and poll < script.queue_polls:
+            if not job.finished and script.duration:
+                if time.monotonic() - job.submitted < script.duration:
+                    return {"status": "IN_PROGRESS", "logs": self._logs(job, 0)}
+            elif not job.finished and poll < script.queue_polls:
                 return {"status": "IN_QUEUE", "queue_position": script.queue_polls - poll - 1}
             in_progress = poll - script.queue_polls + 1
-            if not job.finished and in_progress <= script.run_polls:
+            if not job.finished and not script.duration and in_progress <= script.run_polls:
                 shown = math.ceil(in_progress * len(script.logs) / script.run_polls)
                 return {"status": "IN_PROGRESS", "logs": self._logs(job, shown)}
             self._finish(job)
