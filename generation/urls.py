@@ -3,4 +3,9 @@ from django.urls import path
 from . import views
 
 app_name = "generation"
-urlpatterns = [path("", views.run_list, name="run_list")]
+urlpatterns = [
+    path("", views.run_list, name="run_list"),
+    path("<int:run_id>/", views.run_detail, name="run_detail"),
+    path("<int:run_id>/cancel/", views.run_cancel, name="run_cancel"),
+    path("calls/<uuid:call_id>/retry/", views.call_retry, name="call_retry"),
+]
