@@ -45,23 +45,21 @@ POSES = {
     "bent": (80, 70, 10, -10),
     "seated": (30, -30, 80, 80),
 }
+# Checked in order: the first pattern found in the prompt names the pose drawn.
 KEYWORDS = [
-    ("hanging", ("hang", "pull-up", "pullup", "chin-up", "chinup", "bar ")),
-    ("arms_up", ("overhead", "arms up", "arms_up", "raised above", "press")),
-    ("bent", ("bent", "deadlift", "row", "hinge")),
-    ("seated", ("seated", "sitting", "sit ")),
-    ("side", ("side", "profile", "squat", "push-up", "plank")),
-    ("quarter", ("quarter", "three-quarter", "lunge", "3/4")),
-    ("back", ("back view", "from behind", "rear", "back to")),
+    ("hanging", r"hanging from|dead hang|pull-?ups?\b|chin-?ups?\b|\bbar\b"),
+    ("seated", r"\bseated\b|\bsitting\b|\bsits\b"),
+    ("bent", r"bent (over|forward)|bent-over|deadlift|\brows?\b|hip hinge"),
+    ("arms_up", r"overhead|arms (up|raised)|above (the|his|her|its) head|\bpress\b"),
+    ("back", r"back to the camera|from behind|rear view|back view"),
+    ("quarter", r"quarter|lunge|3/4"),
+    ("side", r"\bside (view|profile)\b|\bprofile\b|squat|push-?up|plank"),
 ]
 
 
 def pose_of(prompt: str) -> str:
-    text = prompt.lower() + " "
-    for pose, words in KEYWORDS:
-        if any(word in text for word in words):
-            return pose
-    return "front"
+    text = prompt.lower()
+    return next((pose for pose, pattern in KEYWORDS if re.search(pattern, text)), "front")
 
 
 def _colours(prompt: str) -> tuple[tuple, tuple]:
