@@ -70,11 +70,6 @@ class GenerationRun(TimeStamped):
         return f"{self.get_kind_display()} run #{self.pk} for {self.character}"
 
 
-class ProviderCallQuerySet(models.QuerySet):
-    def in_flight(self):
-        return self.filter(status__in=ProviderCall.IN_FLIGHT)
-
-
 class ProviderCall(TimeStamped):
     """One paid request to a provider. The row exists before the submit; at most one submit."""
 
@@ -91,7 +86,6 @@ class ProviderCall(TimeStamped):
 
     # Holding a provider slot: counted against the provider's concurrency cap.
     AT_PROVIDER = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
-    IN_FLIGHT = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED)
     TERMINAL = (Status.DONE, Status.FAILED, Status.CANCELED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -131,8 +125,6 @@ class ProviderCall(TimeStamped):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-
-    objects = ProviderCallQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

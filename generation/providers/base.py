@@ -7,7 +7,7 @@ database: the ProviderCall state machine in generation.calls owns that.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar, Protocol
 
@@ -76,10 +76,6 @@ class Caption:
 ProviderTask = (
     TextToImage | ImageToImage | MultiReferenceEdit | LoraTextToImage | TrainLora | Caption
 )
-
-
-def task_fields(task: ProviderTask) -> dict:
-    return asdict(task)
 
 
 # --- What a provider reports -------------------------------------------------------------

@@ -46,13 +46,15 @@ def fake_image(width: int, height: int, *, seed: int, fmt: str = "png") -> bytes
     return out.getvalue()
 
 
-def fake_safetensors(*, seed: int, rank: int = 4) -> bytes:
+def fake_safetensors(*, seed: int, rank: int = 4, trigger_word: str | None = None) -> bytes:
     """A valid .safetensors file: 8-byte little-endian header size, JSON header, F32 data."""
     tensors = {
         "transformer.single_transformer_blocks.0.proj_out.lora_A.weight": (rank, 8),
         "transformer.single_transformer_blocks.0.proj_out.lora_B.weight": (8, rank),
     }
     header: dict = {"__metadata__": {"format": "pt", "fake_seed": str(seed)}}
+    if trigger_word:
+        header["__metadata__"]["trigger_word"] = trigger_word
     data = b""
     for name, shape in tensors.items():
         count = shape[0] * shape[1]

@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import struct
 import sys
 import tarfile
 import tempfile
@@ -52,6 +51,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.media import fake_safetensors
 
 TERMINAL = ("succeeded", "failed", "canceled")
 TRAINER = "ostris/flux-dev-lora-trainer"
@@ -994,7 +995,9 @@ class FakeReplicate:
 
     def _make_weights(self, job: _Job) -> dict:
         rank = int(job.input.get("lora_rank") or 16)
-        lora = safetensors_bytes(rank=rank, trigger_word=str(job.input.get("trigger_word", "TOK")))
+        seed = int(hashlib.sha256(job.id.encode()).hexdigest()[:8], 16)
+        trigger = str(job.input.get("trigger_word", "TOK"))
+        lora = fake_safetensors(seed=seed, rank=rank, trigger_word=trigger)
         if job.script.weights == "safetensors":
             url = self._store(f"{job.id}/lora.safetensors", lora, "application/octet-stream")
         else:
@@ -1091,28 +1094,6 @@ def image_bytes(seed: bytes, fmt: str = "png", size: int = 64) -> tuple[bytes, s
     }[fmt]
     image.save(buffer, pil_format)
     return buffer.getvalue(), content_type
-
-
-def safetensors_bytes(*, rank: int = 16, trigger_word: str = "TOK") -> bytes:
-    """A valid, tiny .safetensors: u64 little-endian header length, JSON header, F16 data."""
-    tensors = {
-        "transformer.single_transformer_blocks.0.proj_out.lora_A.weight": (rank, 4),
-        "transformer.single_transformer_blocks.0.proj_out.lora_B.weight": (4, rank),
-    }
-    header: dict[str, Any] = {"__metadata__": {"format": "pt", "trigger_word": trigger_word}}
-    data = b""
-    for name, shape in tensors.items():
-        count = shape[0] * shape[1]
-        raw = struct.pack(f"<{count}e", *[(i % 7) / 100 for i in range(count)])
-        header[name] = {
-            "dtype": "F16",
-            "shape": list(shape),
-            "data_offsets": [len(data), len(data) + len(raw)],
-        }
-        data += raw
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the format pads the header to 8 bytes
-    return struct.pack("<Q", len(encoded)) + encoded + data
 
 
 def trained_model_tar(lora: bytes, *, trigger_word: str = "TOK") -> bytes:
