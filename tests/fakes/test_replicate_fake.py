@@ -396,10 +396,8 @@ def test_a_training_runs_to_a_tar_of_lora_weights_and_a_new_version(fake, client
         lora = tar.extractfile("output/flux_train_replicate/lora.safetensors").read()
     header = read_safetensors(lora)
     assert header["__metadata__"]["trigger_word"] == "ZOE"
-    assert header["transformer.single_transformer_blocks.0.proj_out.lora_A.weight"]["shape"] == [
-        8,
-        4,
-    ]
+    lora_a = header["transformer.single_transformer_blocks.0.proj_out.lora_A.weight"]
+    assert lora_a["shape"][0] == 8  # the lora_rank asked for
 
 
 def test_a_training_can_be_scripted_to_return_a_bare_safetensors(fake, client):
