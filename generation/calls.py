@@ -117,7 +117,10 @@ def submit(call_id) -> None:
         try:
             task = _task_builders[call.context.get("purpose", "images")](call)
             request = provider.build(task)
-        except Exception as exc:
+        except TransientError as exc:  # e.g. uploading an input file to the provider failed
+            _release_for_retry(call, exc)
+            return
+        except Exception as exc:  # a missing input file, a key not set: say so on the call
             _finish(call, Status.FAILED, error=f"Could not prepare the request: {exc}")
             return
         call.request, call.endpoint = request.input, request.endpoint

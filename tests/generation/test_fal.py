@@ -155,3 +155,33 @@ def test_a_tampered_webhook_is_refused(fal, character, user, client):
         "/webhooks/fal", delivery.body, content_type="application/json", headers=delivery.headers
     )
     assert response.status_code == 401
+
+
+def test_without_a_key_the_call_fails_and_says_which_setting_is_missing(
+    fal, character, user, settings
+):
+    settings.FAL_KEY = ""
+    from generation.providers import get_provider
+
+    get_provider.cache_clear()
+    run = launch(character, user, count=1)
+    call = run.calls.get()
+    assert call.status == Status.FAILED
+    assert "FAL_KEY is not set" in call.error
+    assert fal.requests.submits[ULTRA] == 0
+
+
+def test_an_input_file_is_uploaded_to_fal_when_the_app_is_not_public(
+    fal, character, user, drive, settings
+):
+    settings.PUBLIC_BASE_URL = ""
+    from tests.factories import AnchorFactory
+
+    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
+    plan = runs.plan_run(
+        character=character, kind="variations", provider="fal", variations=["pullup_top"]
+    )
+    run = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
+    assert run.status == GenerationRun.Status.SUCCEEDED
+    call = run.calls.first()
+    assert call.request["image_url"].startswith("https://v3.fal.media/")
