@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
@@ -47,6 +48,19 @@ class ImageOut(Schema):
     height: int | None
     review: str
     starred: bool
+    caption: str
+    pose: str | None = Field(None, alias="pose.key")
+    variation: str | None = Field(None, alias="variation.key")
+    prompt: str
+    seed: int | None
+    strength: Decimal | None
+    source_image_id: int | None
+    call_id: str | None
+    created_at: datetime
+
+    @staticmethod
+    def resolve_call_id(image: Image) -> str | None:
+        return str(image.call_id) if image.call_id else None
 
     @staticmethod
     def resolve_url(image: Image) -> str:
@@ -120,6 +134,16 @@ class VariationIn(Schema):
     count: int = Field(4, ge=1, le=20)
 
 
+class AnchorIn(Schema):
+    image_id: int
+
+
+class ImagePatch(Schema):
+    review: Literal["approved", "rejected", "unreviewed"] | None = None
+    starred: bool | None = None
+    caption: str | None = None
+
+
 class Error(Schema):
     detail: str | dict | list
 
@@ -168,3 +192,49 @@ def list_variations(request, slug: str):
 def create_variation(request, slug: str, payload: VariationIn):
     character = get_object_or_404(Character, slug=slug)
     return Status(201, services.save_variation(character=character, **payload.dict()))
+
+
+@router.put("/characters/{slug}/anchors/{pose}", response={200: SheetEntryOut, 409: Error})
+def put_anchor(request, slug: str, pose: str, payload: AnchorIn):
+    """Pick `image_id` as the anchor of `pose`; a second pick replaces the first."""
+    character = get_object_or_404(Character, slug=slug)
+    anchor = services.pick_anchor(
+        character=character, pose_key=pose, image_id=payload.image_id, picked_by=request.user
+    )
+    return {"pose": anchor.pose, "image": anchor.image}
+
+
+@router.get("/characters/{slug}/images", response=list[ImageOut])
+@paginate(LimitOffsetPagination)
+def list_images(
+    request,
+    slug: str,
+    kind: str | None = None,
+    pose: str | None = None,
+    variation: str | None = None,
+    review: str | None = None,
+    starred: bool | None = None,
+    sort: Literal["newest", "oldest", "pose", "variation"] = "newest",
+):
+    character = get_object_or_404(Character, slug=slug)
+    return (
+        selectors.gallery_images(
+            character,
+            kind=kind,
+            pose=pose,
+            variation=variation,
+            review=review,
+            starred=starred,
+            sort=sort,
+        )
+        .select_related("call")
+        .defer(None)
+    )
+
+
+@router.patch("/images/{image_id}", response={200: ImageOut, 400: Error})
+def patch_image(request, image_id: int, payload: ImagePatch):
+    image = get_object_or_404(Image.objects.select_related("pose", "variation"), id=image_id)
+    return services.review_image(
+        image=image, reviewed_by=request.user, **payload.dict(exclude_unset=True)
+    )

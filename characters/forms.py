@@ -1,6 +1,7 @@
 from django import forms
+from django.urls import reverse
 
-from .models import Character, Preset, Variation
+from .models import Character, Image, Preset, Variation
 
 
 class CharacterForm(forms.ModelForm):
@@ -50,9 +51,58 @@ class VariationForm(forms.ModelForm):
     def __init__(self, *args, character, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["anchor_pose"].choices = [(p.key, p.label) for p in character.poses.all()]
+        # As the prompt is typed, the closest anchor is suggested (and explained) beside it.
+        self.fields["prompt"].widget.attrs.update(
+            {
+                "hx-get": reverse("characters:suggest_anchor", args=[character.slug]),
+                "hx-trigger": "input changed delay:400ms",
+                "hx-target": "#anchor-suggestion",
+                "hx-swap": "outerHTML",
+            }
+        )
         if self.instance.pk:
             self.initial["anchor_pose"] = self.instance.anchor_pose.key
 
     def _post_clean(self):
         # The service resolves the pose key and validates the model; skip the ModelForm's copy.
         pass
+
+
+class GalleryFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, choices=[("", "All kinds"), *Image.Kind.choices])
+    pose = forms.ChoiceField(required=False)
+    variation = forms.ChoiceField(required=False)
+    review = forms.ChoiceField(required=False, choices=[("", "Any review"), *Image.Review.choices])
+    starred = forms.ChoiceField(
+        required=False, choices=[("", "Starred or not"), ("yes", "Starred"), ("no", "Not starred")]
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("newest", "Newest"),
+            ("oldest", "Oldest"),
+            ("pose", "By pose"),
+            ("variation", "By variation"),
+        ],
+    )
+
+    def __init__(self, *args, character, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pose"].choices = [("", "All poses")] + [
+            (p.key, p.label) for p in character.poses.all()
+        ]
+        self.fields["variation"].choices = [("", "All variations")] + [
+            (v.key, v.label) for v in character.variations.all()
+        ]
+
+    def filters(self) -> dict:
+        data = self.cleaned_data
+        starred = {"yes": True, "no": False}.get(data.get("starred") or "")
+        return {
+            "kind": data.get("kind") or None,
+            "pose": data.get("pose") or None,
+            "variation": data.get("variation") or None,
+            "review": data.get("review") or None,
+            "starred": starred,
+            "sort": data.get("sort") or "newest",
+        }

@@ -282,6 +282,11 @@ class Image(TimeStamped):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} of {self.character}"
 
+    @property
+    def thumbnail_url(self) -> str:
+        """The small picture for grids (the original until a thumbnail exists)."""
+        return (self.thumbnail or self.file).url
+
 
 class Anchor(TimeStamped):
     """The picked image for one pose of a character: together they are the character sheet."""

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
 from .models import Anchor, Character, Image, Pose
 
@@ -111,4 +111,123 @@ def character_detail(slug: str) -> Character:
             "variations__anchor_pose",
         )
         .get(slug=slug)
+    )
+
+
+# --- Curation ----------------------------------------------------------------------------
+GALLERY_SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "pose": ("pose__order", "-created_at"),
+    "variation": ("variation__order", "-created_at"),
+}
+
+
+def gallery_images(
+    character: Character,
+    *,
+    kind: str | None = None,
+    pose: str | None = None,
+    variation: str | None = None,
+    review: str | None = None,
+    starred: bool | None = None,
+    sort: str = "newest",
+):
+    """The character's images for the gallery grid: filtered, sorted, only grid columns."""
+    images = (
+        Image.objects.filter(character=character)
+        .select_related("pose", "variation", "source_image")
+        .only(
+            "id",
+            "character_id",
+            "kind",
+            "review",
+            "starred",
+            "file",
+            "thumbnail",
+            "width",
+            "height",
+            "created_at",
+            "prompt",
+            "seed",
+            "strength",
+            "pose__label",
+            "pose__key",
+            "pose__order",
+            "variation__label",
+            "variation__key",
+            "variation__order",
+            "source_image__file",
+            "source_image__thumbnail",
+        )
+        .annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("pk"))))
+    )
+    if kind:
+        images = images.filter(kind=kind)
+    if pose:
+        images = images.filter(pose__key=pose)
+    if variation:
+        images = images.filter(variation__key=variation)
+    if review:
+        images = images.filter(review=review)
+    if starred is not None:
+        images = images.filter(starred=starred)
+    return images.order_by(*GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"]))
+
+
+@dataclass(frozen=True)
+class PoseCount:
+    key: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class CurationCounts:
+    approved: int  # approved images, the picked anchors counted in
+    rejected: int
+    unreviewed: int
+    total: int
+    poses: list[PoseCount]
+    target: tuple[int, int] = APPROVED_TARGET
+
+    @property
+    def missing_poses(self) -> list[str]:
+        return [p.label for p in self.poses if p.count == 0]
+
+    @property
+    def advice(self) -> str:
+        low, high = self.target
+        if self.approved < low:
+            advice = f"Approve {low - self.approved} more to reach {low}."
+        elif self.approved > high:
+            advice = f"{self.approved - high} over the {high} target: keep the most varied."
+        else:
+            advice = "Within the 20–30 target."
+        if self.missing_poses:
+            advice += f" Not represented yet: {', '.join(self.missing_poses)}."
+        return advice
+
+
+def curation_counts(character: Character) -> CurationCounts:
+    """Approved images against the 20–30 target, every pose represented; anchors count in."""
+    kept = Q(review=Image.Review.APPROVED) | Q(anchor_for__isnull=False)
+    kept_ids = Image.objects.filter(character=character).filter(kept).values("id").distinct()
+    totals = Image.objects.filter(character=character).aggregate(
+        total=Count("id"),
+        approved=Count("id", filter=Q(id__in=kept_ids)),
+        rejected=Count("id", filter=Q(review=Image.Review.REJECTED) & ~Q(id__in=kept_ids)),
+    )
+    per_pose = dict(
+        Image.objects.filter(id__in=kept_ids, pose__isnull=False)
+        .values_list("pose_id")
+        .annotate(n=Count("id"))
+    )
+    poses = [PoseCount(p.key, p.label, per_pose.get(p.id, 0)) for p in character.poses.all()]
+    return CurationCounts(
+        approved=totals["approved"],
+        rejected=totals["rejected"],
+        unreviewed=totals["total"] - totals["approved"] - totals["rejected"],
+        total=totals["total"],
+        poses=poses,
     )

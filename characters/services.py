@@ -5,9 +5,10 @@ from decimal import Decimal, InvalidOperation
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
-from .models import Character, Pose, Preset, Variation
+from .models import Anchor, Character, Image, Pose, Preset, Variation
 
 
 class CharacterError(Exception):
@@ -148,3 +149,65 @@ def save_variation(
     variation.count = count
     _save_validated(variation)
     return variation
+
+
+class AnchorRefused(CharacterError):
+    """The image cannot be the anchor of that pose."""
+
+
+@transaction.atomic
+def pick_anchor(
+    *, character: Character, pose_key: str, image_id: int, picked_by: AbstractBaseUser | None
+) -> Anchor:
+    """Make an image the anchor of a pose; a second pick for the pose replaces the first."""
+    pose = character.poses.filter(key=pose_key).first()
+    if pose is None:
+        raise AnchorRefused(f"{character} has no pose “{pose_key}”.")
+    image = character.images.filter(id=image_id).first()
+    if image is None:
+        raise AnchorRefused(f"Image {image_id} is not a picture of {character}.")
+    if image.pose_id not in (None, pose.id):
+        raise AnchorRefused(
+            f"Image {image_id} was made for the {image.pose.label} pose, not {pose.label}."
+        )
+    anchor, _ = Anchor.objects.update_or_create(
+        character=character, pose=pose, defaults={"image": image, "picked_by": picked_by}
+    )
+    return anchor
+
+
+REVIEW_VALUES = {choice for choice, _ in Image.Review.choices}
+
+
+@transaction.atomic
+def review_image(
+    *,
+    image: Image,
+    reviewed_by: AbstractBaseUser | None,
+    review: str | None = None,
+    starred: bool | None = None,
+    caption: str | None = None,
+) -> Image:
+    """Approve, reject or reset an image, star it, or change its caption."""
+    if review is not None:
+        if review not in REVIEW_VALUES:
+            raise ValidationError({"review": f"Use one of {', '.join(sorted(REVIEW_VALUES))}."})
+        image.review, image.reviewed_by = review, reviewed_by
+    if starred is not None:
+        image.starred = starred
+    if caption is not None:
+        image.caption = caption.strip()
+    image.save(update_fields=["review", "reviewed_by", "starred", "caption", "updated_at"])
+    return image
+
+
+@transaction.atomic
+def bulk_review(
+    *, character: Character, image_ids: list[int], review: str, reviewed_by: AbstractBaseUser | None
+) -> int:
+    """Set the review state of many images of one character at once; returns how many."""
+    if review not in REVIEW_VALUES:
+        raise ValidationError({"review": f"Use one of {', '.join(sorted(REVIEW_VALUES))}."})
+    return character.images.filter(id__in=image_ids).update(
+        review=review, reviewed_by=reviewed_by, updated_at=timezone.now()
+    )

@@ -1,13 +1,18 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Count
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
+from generation.models import Provider
+from generation.selectors import character_costs
 from lorastudio.forms import add_service_errors
 
-from . import selectors, services
-from .forms import CharacterEditForm, CharacterForm, VariationForm
-from .models import Character, Preset
+from . import anchor_suggestions, selectors, services
+from .forms import CharacterEditForm, CharacterForm, GalleryFilterForm, VariationForm
+from .models import Character, Image, Preset
 
 
 def character_list(request):
@@ -44,6 +49,7 @@ def character_detail(request, slug):
             "steps": selectors.pipeline_progress(character),
             "sheet": selectors.character_sheet(character),
             "variations": character.variations.select_related("anchor_pose"),
+            "providers": Provider.choices,
         },
     )
 
@@ -81,3 +87,137 @@ def variation_edit(request, slug, key=None):
         "characters/variation_form.html",
         {"form": form, "character": character, "variation": variation},
     )
+
+
+def anchor_board(request, slug):
+    """One column per pose with its candidates; click one to make it the pose's anchor."""
+    character = get_object_or_404(Character, slug=slug)
+    return render(request, "characters/anchor_board.html", _board_context(character))
+
+
+def _board_context(character):
+    candidates = {}
+    for image in selectors.gallery_images(character, kind=Image.Kind.CANDIDATE):
+        candidates.setdefault(image.pose_id, []).append(image)
+    sheet = selectors.character_sheet(character)
+    columns = [(pose, anchor, candidates.get(pose.id, [])) for pose, anchor in sheet]
+    return {
+        "character": character,
+        "sheet": sheet,
+        "columns": columns,
+        "picked": sum(1 for _, anchor in sheet if anchor),
+        "providers": Provider.choices,
+    }
+
+
+@require_POST
+def anchor_pick(request, slug, pose):
+    character = get_object_or_404(Character, slug=slug)
+    try:
+        services.pick_anchor(
+            character=character,
+            pose_key=pose,
+            image_id=int(request.POST.get("image_id", 0)),
+            picked_by=request.user,
+        )
+    except (services.AnchorRefused, ValueError) as exc:
+        if request.htmx:
+            return HttpResponse(str(exc), status=409)
+        messages.error(request, str(exc))
+        return redirect("characters:anchors", slug=slug)
+    if request.htmx:
+        return render(request, "characters/anchor_board.html#board", _board_context(character))
+    return redirect("characters:anchors", slug=slug)
+
+
+GALLERY_PAGE_SIZE = 60
+
+
+def gallery(request, slug):
+    """Every image of the character: filter, sort, review with the keyboard."""
+    character = get_object_or_404(Character, slug=slug)
+    form = GalleryFilterForm(request.GET or None, character=character)
+    filters = form.filters() if form.is_valid() else {}
+    page = Paginator(selectors.gallery_images(character, **filters), GALLERY_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    counts = selectors.curation_counts(character)
+    context = {
+        "character": character,
+        "form": form,
+        "page": page,
+        "counts": counts,
+        "costs": character_costs(character, approved=counts.approved),
+        "query": _query_without_page(request),
+    }
+    template = (
+        "characters/gallery.html#gallery-region" if request.htmx else "characters/gallery.html"
+    )
+    return render(request, template, context)
+
+
+def _query_without_page(request) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def curation_counts(request, slug):
+    character = get_object_or_404(Character, slug=slug)
+    counts = selectors.curation_counts(character)
+    return render(
+        request,
+        "characters/gallery.html#counts",
+        {
+            "character": character,
+            "counts": counts,
+            "costs": character_costs(character, approved=counts.approved),
+        },
+    )
+
+
+@require_POST
+def image_review(request, slug, image_id):
+    """Approve, reject, reset or star one image; answers with its tile."""
+    character = get_object_or_404(Character, slug=slug)
+    image = get_object_or_404(character.images, id=image_id)
+    starred = request.POST.get("starred")
+    try:
+        services.review_image(
+            image=image,
+            reviewed_by=request.user,
+            review=request.POST.get("review") or None,
+            starred=None if starred is None else starred == "true",
+        )
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=400)
+    image = selectors.gallery_images(character).get(id=image.id)
+    return render(request, "characters/gallery.html#tile", {"image": image, "character": character})
+
+
+@require_POST
+def bulk_review(request, slug):
+    character = get_object_or_404(Character, slug=slug)
+    ids = [int(i) for i in request.POST.getlist("image") if i.isdigit()]
+    try:
+        updated = services.bulk_review(
+            character=character,
+            image_ids=ids,
+            review=request.POST.get("review", ""),
+            reviewed_by=request.user,
+        )
+    except ValidationError as exc:
+        return JsonResponse({"detail": exc.messages}, status=400)
+    return JsonResponse({"updated": updated})
+
+
+def suggest_anchor(request, slug):
+    """The closest anchor pose for a variation prompt, with the reason (htmx, as one types)."""
+    character = get_object_or_404(Character, slug=slug)
+    poses = list(character.poses.all())
+    suggestion = anchor_suggestions.suggest_anchor(
+        request.GET.get("prompt", ""),
+        [p.key for p in poses],
+        {p.key: p.label for p in poses},
+    )
+    return render(request, "characters/partials.html#anchor-suggestion", {"suggestion": suggestion})

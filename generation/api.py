@@ -23,6 +23,8 @@ class RunIn(Schema):
     variations: list[str] | None = None
     count: int | None = None
     lora_id: int | None = None
+    mode: Literal["image_to_image", "multi_reference"] = "image_to_image"
+    like_image_id: int | None = None
     dry_run: bool = False
 
 
@@ -120,6 +122,8 @@ def launch_run(request, slug: str, payload: RunIn):
         variations=payload.variations,
         count=payload.count,
         lora_id=payload.lora_id,
+        mode=payload.mode,
+        like_image_id=payload.like_image_id,
     )
     if payload.dry_run:
         return Status(

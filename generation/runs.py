@@ -21,6 +21,10 @@ from .models import GenerationRun, Provider, ProviderCall, Task
 from .providers.catalog import model_for
 
 DEFAULT_CANDIDATES = 10
+LIKE_COUNT = 4
+LIKE_STRENGTH = 0.35  # seed 000: 0.3–0.4 keeps the character, changes details
+VARIATION_MODES = ("image_to_image", "multi_reference")
+MAX_REFERENCES = 4  # Kontext multi-reference takes up to four images
 MAX_IMAGES_PER_RUN = 500
 # Seed 004: five standard shots of the trained character.
 REFERENCE_SHOTS = [
@@ -87,18 +91,29 @@ def plan_run(
     variations=None,
     count: int | None = None,
     lora_id: int | None = None,
+    mode: str = "image_to_image",
+    like_image_id: int | None = None,
 ) -> Plan:
-    """The calls a run would make, with their cost; nothing is saved."""
+    """The calls a run would make, with their cost; nothing is saved.
+
+    Variations are image-to-image edits of their pose's anchor (`mode="image_to_image"`) or
+    multi-reference edits from the whole sheet (`mode="multi_reference"`, FLUX Kontext).
+    `like_image_id` makes anchor candidates as light edits of one candidate ("more like this").
+    """
     provider = provider or settings.PROVIDER
     if provider not in Provider.values:
         raise RunRefused(f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}.")
     if count is not None and not 1 <= count <= 50:
         raise RunRefused("Ask for 1 to 50 images per pose or variation.")
     plan = Plan(kind=kind, provider=provider)
-    if kind == GenerationRun.Kind.ANCHORS:
+    if kind == GenerationRun.Kind.ANCHORS and like_image_id:
+        _plan_more_like(plan, character, like_image_id, count or LIKE_COUNT)
+    elif kind == GenerationRun.Kind.ANCHORS:
         _plan_anchors(plan, character, poses, count or DEFAULT_CANDIDATES)
     elif kind == GenerationRun.Kind.VARIATIONS:
-        _plan_variations(plan, character, variations, count)
+        if mode not in VARIATION_MODES:
+            raise RunRefused(f"Unknown mode “{mode}”: use {' or '.join(VARIATION_MODES)}.")
+        _plan_variations(plan, character, variations, count, mode)
     elif kind == GenerationRun.Kind.REFERENCE_SET:
         _plan_reference_set(plan, character, lora_id, count or 1)
     else:
@@ -128,7 +143,27 @@ def _plan_anchors(plan: Plan, character: Character, pose_keys, count: int) -> No
         _add(plan, Task.TEXT_TO_IMAGE, f"{pose.label} candidates", count, inputs, image)
 
 
-def _plan_variations(plan: Plan, character: Character, variation_keys, count) -> None:
+def _plan_more_like(plan: Plan, character: Character, image_id: int, count: int) -> None:
+    like = character.images.select_related("pose").filter(id=image_id).first()
+    if like is None or like.pose is None:
+        raise RunRefused("“More like this” needs a candidate of one of this character's poses.")
+    inputs = {
+        "prompt": _prompt(character, like.pose.prompt),
+        "image_url": file_ref(like.file.name),
+        "strength": LIKE_STRENGTH,
+    }
+    image = {
+        "character_id": character.id,
+        "kind": Image.Kind.CANDIDATE,
+        "pose_id": like.pose_id,
+        "source_image_id": like.id,
+    }
+    _add(
+        plan, Task.IMAGE_TO_IMAGE, f"More like #{like.id} ({like.pose.label})", count, inputs, image
+    )
+
+
+def _plan_variations(plan: Plan, character: Character, variation_keys, count, mode) -> None:
     specs = list(character.variations.select_related("anchor_pose"))
     if variation_keys:
         unknown = set(variation_keys) - {v.key for v in specs}
@@ -145,13 +180,24 @@ def _plan_variations(plan: Plan, character: Character, variation_keys, count) ->
             f"Pick an anchor for {', '.join(missing)} first: variations are edited from the "
             "anchor of their pose."
         )
+    sheet = [anchors[p.id] for p in character.poses.all() if p.id in anchors]
     for spec in specs:
         source = anchors[spec.anchor_pose_id]
-        inputs = {
-            "prompt": _prompt(character, spec.prompt),
-            "image_url": file_ref(source.file.name),
-            "strength": float(spec.strength),
-        }
+        if mode == "multi_reference":
+            # The closest anchor first, then the rest of the sheet for the character's identity.
+            references = [source] + [a for a in sheet if a.id != source.id]
+            inputs = {
+                "prompt": _prompt(character, spec.prompt),
+                "image_urls": [file_ref(a.file.name) for a in references[:MAX_REFERENCES]],
+            }
+            task = Task.MULTI_REFERENCE_EDIT
+        else:
+            inputs = {
+                "prompt": _prompt(character, spec.prompt),
+                "image_url": file_ref(source.file.name),
+                "strength": float(spec.strength),
+            }
+            task = Task.IMAGE_TO_IMAGE
         image = {
             "character_id": character.id,
             "kind": Image.Kind.VARIATION,
@@ -159,7 +205,7 @@ def _plan_variations(plan: Plan, character: Character, variation_keys, count) ->
             "variation_id": spec.id,
             "source_image_id": source.id,
         }
-        _add(plan, Task.IMAGE_TO_IMAGE, spec.label, count or spec.count, inputs, image)
+        _add(plan, task, spec.label, count or spec.count, inputs, image)
 
 
 def _plan_reference_set(plan: Plan, character: Character, lora_id, count: int) -> None:

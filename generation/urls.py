@@ -8,4 +8,6 @@ urlpatterns = [
     path("<int:run_id>/", views.run_detail, name="run_detail"),
     path("<int:run_id>/cancel/", views.run_cancel, name="run_cancel"),
     path("calls/<uuid:call_id>/retry/", views.call_retry, name="call_retry"),
+    path("new/<slug:slug>/", views.run_new, name="run_new"),
+    path("progress/<slug:slug>/", views.character_progress, name="progress"),
 ]

@@ -1,10 +1,14 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from characters.models import Character
+
 from . import calls, runs
+from .forms import RunForm
 from .models import GenerationRun, ProviderCall
 
 
@@ -53,3 +57,60 @@ def call_retry(request, call_id):
             request, "Sent again. If the first request did reach the provider, it is paid twice."
         )
     return redirect("generation:run_detail", run_id=call.run_id)
+
+
+@require_POST
+def run_new(request, slug):
+    """Show what a run will cost; launch it only once the user confirms."""
+    character = get_object_or_404(Character, slug=slug)
+    form = RunForm(request.POST, character=character)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = character.get_absolute_url()
+    if not form.is_valid():
+        messages.error(request, f"This run cannot start: {form.errors.as_text()}")
+        return redirect(back)
+    arguments = form.plan_arguments()
+    try:
+        plan = runs.plan_run(character=character, **arguments)
+    except runs.RunRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    if request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "generation/run_confirm.html",
+            {"character": character, "plan": plan, "form": form, "back": back},
+        )
+    run = runs.launch_run(
+        plan=plan,
+        character=character,
+        created_by=request.user,
+        params={k: v for k, v in arguments.items() if v is not None},
+    )
+    messages.success(
+        request,
+        f"Run #{run.id} started: {len(plan.calls)} calls, {plan.images} images, "
+        f"about ${plan.estimated_cost:.2f}.",
+    )
+    return redirect(back)
+
+
+def character_progress(request, slug):
+    """The character's running runs; asks the page to reload when one of them has finished."""
+    character = get_object_or_404(Character, slug=slug)
+    active = list(
+        GenerationRun.objects.filter(character=character, finished_at__isnull=True)
+        .annotate(
+            total=Count("calls"),
+            finished=Count("calls", filter=Q(calls__status__in=ProviderCall.TERMINAL)),
+        )
+        .order_by("created_at")
+    )
+    watched = {int(i) for i in request.GET.get("watching", "").split(",") if i.isdigit()}
+    response = render(
+        request, "generation/_progress.html", {"character": character, "active": active}
+    )
+    if watched - {run.id for run in active}:
+        response["HX-Refresh"] = "true"  # a run finished: show its images
+    return response

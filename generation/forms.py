@@ -1,0 +1,37 @@
+from django import forms
+from django.conf import settings
+
+from .models import GenerationRun, Provider
+from .runs import VARIATION_MODES
+
+
+class RunForm(forms.Form):
+    """What a user asks a run for, from the anchor board or the character page."""
+
+    kind = forms.ChoiceField(choices=GenerationRun.Kind.choices)
+    provider = forms.ChoiceField(choices=Provider.choices, required=False)
+    poses = forms.MultipleChoiceField(required=False, choices=())
+    variations = forms.MultipleChoiceField(required=False, choices=())
+    count = forms.IntegerField(required=False, min_value=1, max_value=50)
+    mode = forms.ChoiceField(
+        choices=[(m, m.replace("_", " ")) for m in VARIATION_MODES], required=False
+    )
+    like_image_id = forms.IntegerField(required=False)
+    next = forms.CharField(required=False)
+
+    def __init__(self, *args, character, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["poses"].choices = [(p.key, p.label) for p in character.poses.all()]
+        self.fields["variations"].choices = [(v.key, v.label) for v in character.variations.all()]
+
+    def plan_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "kind": data["kind"],
+            "provider": data["provider"] or settings.PROVIDER,
+            "poses": data["poses"] or None,
+            "variations": data["variations"] or None,
+            "count": data["count"],
+            "mode": data["mode"] or "image_to_image",
+            "like_image_id": data["like_image_id"],
+        }

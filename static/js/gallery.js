@@ -1,0 +1,368 @@
+// Image gallery: keyboard curation.
+//   ← → ↑ ↓    previous / next tile; up and down keep the column
+//   Home End   first / last tile
+//   a r        approve / reject, then move on to the next tile
+//   u          back to unreviewed
+//   s          star or unstar
+//   x          select or deselect (Shift+click on checkboxes selects a range)
+//   Space      compare with the source anchor; ← → a r u s keep working while it is open
+//   Escape     close the comparison, else the help, else clear the selection
+//   ?          show or hide the key help
+// Everything is bound once on the document, so htmx may replace #gallery or single tiles freely.
+(function () {
+  "use strict";
+  const root = document.documentElement;
+  // A second copy of this script (e.g. inside an htmx partial) would bind every key twice.
+  if (root.hasAttribute("data-gallery-keys")) return;
+  root.setAttribute("data-gallery-keys", "");
+
+  const REVIEWS = { a: "approved", r: "rejected", u: "unreviewed" };
+  const MOVES = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End"];
+  const ACTIONS = [" ", "a", "r", "u", "s", "x"];
+  const NO_SOURCE = "No source anchor: this is a candidate or an upload.";
+  let gallery = null;
+  let bar = null;
+  let dialog = null;
+  let current = null; // the tile the keys act on
+  let anchorId = null; // image id of the last clicked checkbox, for Shift+click ranges
+  let compared = null; // the tile shown in the compare dialog
+
+  function tiles() {
+    return gallery ? Array.from(gallery.querySelectorAll(".tile")) : [];
+  }
+
+  function tileById(id) {
+    return gallery && id ? gallery.querySelector('.tile[data-image-id="' + CSS.escape(id) + '"]') : null;
+  }
+
+  function currentTile() {
+    if (current && current.isConnected) return current;
+    const active = document.activeElement;
+    current = active && gallery && gallery.contains(active) ? active.closest(".tile") : null;
+    return current;
+  }
+
+  function markCurrent(tile) {
+    gallery.querySelectorAll(".tile.focused").forEach(function (t) {
+      if (t !== tile) t.classList.remove("focused");
+    });
+    tile.classList.add("focused");
+    current = tile;
+  }
+
+  function focusTile(tile, scroll) {
+    if (!tile) return;
+    markCurrent(tile);
+    if (dialog && dialog.open) {
+      showCompare(tile); // the page behind a modal dialog is inert: focus returns on close
+    } else if (!tile.contains(document.activeElement)) {
+      tile.focus({ preventScroll: true });
+    }
+    if (scroll !== false) tile.scrollIntoView({ block: "nearest" });
+  }
+
+  function neighbour(key) {
+    const all = tiles();
+    const i = all.indexOf(currentTile());
+    if (i < 0) return all[0];
+    const last = all.length - 1;
+    const cols = all.filter(function (t) { return t.offsetTop === all[0].offsetTop; }).length || 1;
+    switch (key) {
+      case "ArrowLeft": return all[Math.max(i - 1, 0)];
+      case "ArrowRight": return all[Math.min(i + 1, last)];
+      case "ArrowUp": return all[i - cols] || all[i];
+      // From a column the shorter last row lacks, Down lands on the last tile.
+      case "ArrowDown": return all[i + cols] || (Math.floor(i / cols) < Math.floor(last / cols) ? all[last] : all[i]);
+      case "Home": return all[0];
+      default: return all[last];
+    }
+  }
+
+  function setStatus(text) {
+    const status = document.getElementById("gallery-status");
+    if (status) status.textContent = text;
+  }
+
+  function post(url, params) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-CSRFToken": gallery.dataset.csrf || "",
+        "HX-Request": "true",
+      },
+      body: params.toString(),
+    });
+  }
+
+  // The server's own words when it sent a short message; a generic hint for error pages.
+  async function failureText(res, what) {
+    let text = (await res.text().catch(function () { return ""; })).trim();
+    if (text.startsWith("<")) text = (new DOMParser().parseFromString(text, "text/html").body.textContent || "").trim();
+    if (!text || text.length > 300) text = what + " failed (HTTP " + res.status + "). Reload the page and try again.";
+    return text;
+  }
+
+  function setSelected(tile, on) {
+    tile.classList.toggle("selected", on);
+    const box = tile.querySelector(".tile-select");
+    if (box) box.checked = on;
+  }
+
+  function updateBar() {
+    if (!bar) return;
+    const n = gallery ? gallery.querySelectorAll(".tile.selected").length : 0;
+    const count = bar.querySelector(".bulk-count");
+    if (count) count.textContent = n + " selected";
+    bar.classList.toggle("active", n > 0);
+  }
+
+  function clearSelection() {
+    tiles().forEach(function (t) { setSelected(t, false); });
+    anchorId = null;
+    updateBar();
+  }
+
+  function replaceTile(old, html) {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    const fresh = template.content.firstElementChild;
+    if (!fresh || !fresh.classList.contains("tile")) {
+      old.classList.remove("pending");
+      return;
+    }
+    const wasCurrent = old === current;
+    const hadFocus = old.contains(document.activeElement);
+    const selected = old.classList.contains("selected");
+    old.replaceWith(fresh);
+    setSelected(fresh, selected);
+    if (!wasCurrent) return;
+    markCurrent(fresh);
+    if (dialog && dialog.open) showCompare(fresh);
+    else if (hadFocus || document.activeElement === document.body) fresh.focus({ preventScroll: true });
+  }
+
+  // Saves one change to one tile. After a and r the user moves on at once; the answer
+  // replaces the tile wherever it is, and focus only follows it if the user is still there.
+  async function change(tile, fields, moveOn) {
+    if (tile.classList.contains("pending")) return;
+    const id = tile.dataset.imageId;
+    const template = gallery.dataset.reviewUrlTemplate;
+    const at = template.lastIndexOf("/0/"); // the image's slot, even if a slug were "0"
+    const url = template.slice(0, at) + "/" + id + "/" + template.slice(at + 3);
+    tile.classList.remove("error");
+    tile.classList.add("pending");
+    const request = post(url, new URLSearchParams(fields));
+    if (moveOn && currentTile() === tile) focusTile(neighbour("ArrowRight"));
+    const here = function () { return tile.isConnected ? tile : tileById(id); };
+    let res;
+    try {
+      res = await request;
+      if (!res.ok) throw new Error(await failureText(res, "Saving image " + id));
+      const html = await res.text();
+      if (here()) replaceTile(here(), html);
+    } catch (err) {
+      const failed = here();
+      if (failed) {
+        failed.classList.remove("pending");
+        failed.classList.add("error");
+      }
+      setStatus(res ? err.message : "Could not reach the server to save image " + id + ". Check your connection and try again.");
+      return;
+    }
+    setStatus("");
+    document.body.dispatchEvent(new CustomEvent("curation-changed", { bubbles: true }));
+  }
+
+  async function bulk(value) {
+    const chosen = gallery.querySelectorAll(".tile.selected");
+    if (!chosen.length) return;
+    const params = new URLSearchParams({ review: value });
+    chosen.forEach(function (t) { params.append("image", t.dataset.imageId); });
+    const buttons = bar.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    let res = null;
+    try {
+      res = await post(gallery.dataset.bulkUrl, params);
+    } catch (err) {
+      res = null;
+    }
+    if (res && res.ok) {
+      const tile = currentTile();
+      history.replaceState(history.state, "", location.pathname + location.search + (tile ? "#image-" + tile.dataset.imageId : ""));
+      location.reload();
+      return;
+    }
+    buttons.forEach(function (b) { b.disabled = false; });
+    setStatus(res ? await failureText(res, "Updating " + chosen.length + " images") : "Could not reach the server. Check your connection and try again.");
+  }
+
+  // A fresh <img> per image: reusing one would keep showing the previous picture until the
+  // next has loaded, and a key pressed meanwhile would judge the wrong one.
+  function setImage(figure, url, alt) {
+    const old = figure.querySelector("img");
+    if (url && old.getAttribute("src") === url) return;
+    const img = old.cloneNode(false);
+    img.removeAttribute("src");
+    if (url) img.src = url;
+    if (alt !== undefined) img.alt = alt;
+    old.replaceWith(img);
+  }
+
+  function showCompare(tile) {
+    compared = tile;
+    const source = tile.dataset.sourceUrl || "";
+    const sourceFigure = dialog.querySelector(".compare-source");
+    const thumb = tile.querySelector("img");
+    sourceFigure.hidden = !source;
+    setImage(sourceFigure, source);
+    setImage(dialog.querySelector(".compare-image"), tile.dataset.fullUrl, thumb ? thumb.alt : "");
+    dialog.querySelector(".compare-help").textContent = source ? "" : NO_SOURCE;
+    dialog.dataset.review = tile.dataset.review || "";
+    dialog.dataset.starred = tile.dataset.starred || "false";
+    const next = tile.nextElementSibling;
+    if (next && next.classList.contains("tile")) new Image().src = next.dataset.fullUrl; // warm the cache for →
+  }
+
+  function toggleHelp(show) {
+    const help = document.getElementById("gallery-help");
+    if (help) help.hidden = show === undefined ? !help.hidden : !show;
+  }
+
+  // Returns true when the key was handled.
+  function handle(key, comparing, repeat) {
+    if (key === "Escape") {
+      const help = document.getElementById("gallery-help");
+      if (comparing) dialog.close();
+      else if (help && !help.hidden) help.hidden = true;
+      else clearSelection();
+      return true;
+    }
+    if (MOVES.includes(key)) {
+      if (comparing && key !== "ArrowLeft" && key !== "ArrowRight") return false;
+      focusTile(neighbour(key));
+      return true;
+    }
+    if (key === "?" && !comparing) {
+      toggleHelp();
+      return true;
+    }
+    const tile = currentTile();
+    if (!tile || !ACTIONS.includes(key)) return false;
+    if (repeat) return true; // holding a key down must not approve a whole row
+    if (key === " ") {
+      if (comparing) {
+        dialog.close();
+      } else if (dialog) {
+        showCompare(tile);
+        dialog.showModal();
+      }
+    } else if (key in REVIEWS) {
+      change(tile, { review: REVIEWS[key] }, key !== "u");
+    } else if (key === "s") {
+      change(tile, { starred: tile.dataset.starred === "true" ? "false" : "true" }, false);
+    } else {
+      setSelected(tile, !tile.classList.contains("selected"));
+      anchorId = tile.dataset.imageId;
+      updateBar();
+    }
+    return true;
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (!gallery || !gallery.isConnected || e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    const onTileBox = t.matches && t.matches(".tile .tile-select") && gallery.contains(t);
+    if (!onTileBox && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    const comparing = Boolean(dialog && dialog.open);
+    const help = document.getElementById("gallery-help");
+    const inScope = gallery.contains(t) || t === document.body || t === root || (help && help.contains(t));
+    if (!comparing && !inScope) return; // keys on other controls (nav, forms, the bulk bar) are theirs
+    const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    if (handle(key, comparing, e.repeat)) e.preventDefault();
+  });
+
+  // Space on a focused tile checkbox would otherwise tick it on key-up.
+  document.addEventListener("keyup", function (e) {
+    if (e.key === " " && e.target.matches && e.target.matches(".tile .tile-select")) e.preventDefault();
+  });
+
+  document.addEventListener("click", function (e) {
+    if (!gallery) return;
+    const t = e.target;
+    if (dialog && t === dialog && dialog.open) {
+      const r = dialog.getBoundingClientRect();
+      const outside = e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom;
+      if (outside) dialog.close(); // a click on the backdrop
+      return;
+    }
+    const bulkButton = t.closest("#bulk-bar [data-bulk]");
+    if (bulkButton) {
+      bulk(bulkButton.dataset.bulk);
+      return;
+    }
+    if (t.closest("#bulk-bar [data-bulk-clear]")) {
+      clearSelection();
+      if (currentTile()) focusTile(current, false);
+      return;
+    }
+    const tile = t.closest(".tile");
+    if (!tile || !gallery.contains(tile)) return;
+    const box = t.closest(".tile-select");
+    if (box) {
+      const all = tiles();
+      const anchor = tileById(anchorId);
+      if (e.shiftKey && anchor && anchor !== tile) {
+        const ends = [all.indexOf(anchor), all.indexOf(tile)].sort(function (p, q) { return p - q; });
+        all.slice(ends[0], ends[1] + 1).forEach(function (x) { setSelected(x, true); });
+      } else {
+        setSelected(tile, box.checked);
+      }
+      anchorId = tile.dataset.imageId;
+      updateBar();
+    }
+    focusTile(tile, false);
+  });
+
+  document.addEventListener("focusin", function (e) {
+    const tile = gallery && e.target.closest ? e.target.closest(".tile") : null;
+    if (tile && gallery.contains(tile)) markCurrent(tile);
+  });
+
+  // "close" does not bubble; a capturing listener still sees it. By now the browser has put
+  // focus back on the tile that opened the dialog, so go to the one it showed last.
+  document.addEventListener("close", function (e) {
+    if (e.target !== dialog || !compared) return;
+    focusTile(compared.isConnected ? compared : tileById(compared.dataset.imageId));
+  }, true);
+
+  function init(fromLoad) {
+    gallery = document.getElementById("gallery");
+    bar = document.getElementById("bulk-bar");
+    dialog = document.getElementById("compare");
+    current = null;
+    anchorId = null;
+    if (!gallery) return;
+    // Start from what the server rendered, not from a checkbox state the browser restored.
+    tiles().forEach(function (t) { setSelected(t, t.classList.contains("selected")); });
+    updateBar();
+    const active = document.activeElement;
+    if (active && active !== document.body && active !== root) return; // don't steal focus
+    // After a bulk change the page reloads with #image-<id> to keep the user's place.
+    const match = fromLoad === true && /^#image-([\w-]+)$/.exec(location.hash);
+    const named = match ? tileById(match[1]) : null;
+    if (named) focusTile(named);
+    else if (tiles().length) focusTile(tiles()[0], false);
+  }
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    const found = document.getElementById("gallery");
+    const target = e.detail && e.detail.target;
+    if (!found) return;
+    if (found !== gallery || target === found || (target && target.contains && target.contains(found))) init();
+  });
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { init(true); });
+  else init(true);
+})();
