@@ -225,6 +225,17 @@
     if (next && next.classList.contains("tile")) new Image().src = next.dataset.fullUrl; // warm the cache for →
   }
 
+  // The browser puts focus back on the tile that opened the dialog; go to the one it showed last.
+  function afterCompare() {
+    if (compared) focusTile(compared.isConnected ? compared : tileById(compared.dataset.imageId));
+    compared = null;
+  }
+
+  function closeCompare() {
+    dialog.close();
+    afterCompare(); // now, not on the "close" event a task later: the next key must find its tile
+  }
+
   function toggleHelp(show) {
     const help = document.getElementById("gallery-help");
     if (help) help.hidden = show === undefined ? !help.hidden : !show;
@@ -234,7 +245,7 @@
   function handle(key, comparing, repeat) {
     if (key === "Escape") {
       const help = document.getElementById("gallery-help");
-      if (comparing) dialog.close();
+      if (comparing) closeCompare();
       else if (help && !help.hidden) help.hidden = true;
       else clearSelection();
       return true;
@@ -253,7 +264,7 @@
     if (repeat) return true; // holding a key down must not approve a whole row
     if (key === " ") {
       if (comparing) {
-        dialog.close();
+        closeCompare();
       } else if (dialog) {
         showCompare(tile);
         dialog.showModal();
@@ -294,7 +305,7 @@
     if (dialog && t === dialog && dialog.open) {
       const r = dialog.getBoundingClientRect();
       const outside = e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom;
-      if (outside) dialog.close(); // a click on the backdrop
+      if (outside) closeCompare(); // a click on the backdrop
       return;
     }
     const bulkButton = t.closest("#bulk-bar [data-bulk]");
@@ -330,11 +341,10 @@
     if (tile && gallery.contains(tile)) markCurrent(tile);
   });
 
-  // "close" does not bubble; a capturing listener still sees it. By now the browser has put
-  // focus back on the tile that opened the dialog, so go to the one it showed last.
+  // Closed some other way (a form method=dialog, the browser). "close" does not bubble; a
+  // capturing listener still sees it.
   document.addEventListener("close", function (e) {
-    if (e.target !== dialog || !compared) return;
-    focusTile(compared.isConnected ? compared : tileById(compared.dataset.imageId));
+    if (e.target === dialog) afterCompare();
   }, true);
 
   function init(fromLoad) {
@@ -356,7 +366,9 @@
     else if (tiles().length) focusTile(tiles()[0], false);
   }
 
-  document.addEventListener("htmx:afterSwap", function (e) {
+  // Not htmx:afterSwap: until settling ends htmx leaves the old tiles' classes on new tiles
+  // with the same id (image-123), so a selection or focus mark set then would be undone.
+  document.addEventListener("htmx:afterSettle", function (e) {
     const found = document.getElementById("gallery");
     const target = e.detail && e.detail.target;
     if (!found) return;
