@@ -138,7 +138,7 @@ class Variation(TimeStamped):
     key = models.SlugField(max_length=60)
     label = models.CharField(max_length=100)
     prompt = models.TextField()
-    anchor_pose = models.ForeignKey(Pose, on_delete=models.PROTECT, related_name="variations")
+    anchor_pose = models.ForeignKey(Pose, on_delete=models.RESTRICT, related_name="variations")
     strength = models.DecimalField(
         max_digits=3,
         decimal_places=2,
@@ -209,8 +209,9 @@ class Image(TimeStamped):
     width = models.PositiveIntegerField(null=True, editable=False)
     height = models.PositiveIntegerField(null=True, editable=False)
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    # A candidate is made for its pose: it goes with it (dataset items still protect it).
     pose = models.ForeignKey(
-        Pose, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+        Pose, null=True, blank=True, on_delete=models.CASCADE, related_name="images"
     )
     variation = models.ForeignKey(
         Variation, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
@@ -293,7 +294,7 @@ class Anchor(TimeStamped):
 
     character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="anchors")
     pose = models.ForeignKey(Pose, on_delete=models.CASCADE, related_name="anchors")
-    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="anchor_for")
+    image = models.ForeignKey(Image, on_delete=models.RESTRICT, related_name="anchor_for")
     picked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

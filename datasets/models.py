@@ -46,7 +46,7 @@ class Dataset(TimeStamped):
 class DatasetItem(TimeStamped):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
     image = models.ForeignKey(
-        "characters.Image", on_delete=models.PROTECT, related_name="dataset_items"
+        "characters.Image", on_delete=models.RESTRICT, related_name="dataset_items"
     )
     caption = models.TextField(blank=True)
     shot_type = models.CharField(max_length=8, choices=ShotType.choices, default=ShotType.UNKNOWN)

@@ -25,7 +25,7 @@ class TrainingJob(TimeStamped):
         "characters.Character", on_delete=models.CASCADE, related_name="training_jobs"
     )
     export = models.ForeignKey(
-        "datasets.DatasetExport", on_delete=models.PROTECT, related_name="training_jobs"
+        "datasets.DatasetExport", on_delete=models.RESTRICT, related_name="training_jobs"
     )
     call = models.OneToOneField(
         "generation.ProviderCall",
@@ -137,10 +137,10 @@ class Pin(TimeStamped):
         "characters.Character", on_delete=models.CASCADE, related_name="pin"
     )
     primary_image = models.ForeignKey(
-        "characters.Image", on_delete=models.PROTECT, related_name="primary_for"
+        "characters.Image", on_delete=models.RESTRICT, related_name="primary_for"
     )
     lora = models.ForeignKey(
-        LoraModel, null=True, blank=True, on_delete=models.PROTECT, related_name="pins"
+        LoraModel, null=True, blank=True, on_delete=models.RESTRICT, related_name="pins"
     )
     pinned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -161,7 +161,7 @@ class PinReference(models.Model):
         REFERENCE = "reference", "Reference"
 
     pin = models.ForeignKey(Pin, on_delete=models.CASCADE, related_name="references")
-    image = models.ForeignKey("characters.Image", on_delete=models.PROTECT, related_name="+")
+    image = models.ForeignKey("characters.Image", on_delete=models.RESTRICT, related_name="+")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.REFERENCE)
     order = models.PositiveSmallIntegerField(default=0)
 

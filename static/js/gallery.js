@@ -136,6 +136,7 @@
     const hadFocus = old.contains(document.activeElement);
     const selected = old.classList.contains("selected");
     old.replaceWith(fresh);
+    if (window.htmx) window.htmx.process(fresh); // the tile may carry hx- attributes of its own
     setSelected(fresh, selected);
     if (!wasCurrent) return;
     markCurrent(fresh);
@@ -182,12 +183,7 @@
     chosen.forEach(function (t) { params.append("image", t.dataset.imageId); });
     const buttons = bar.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
-    let res = null;
-    try {
-      res = await post(gallery.dataset.bulkUrl, params);
-    } catch (err) {
-      res = null;
-    }
+    const res = await post(gallery.dataset.bulkUrl, params).catch(function () { return null; });
     if (res && res.ok) {
       const tile = currentTile();
       history.replaceState(history.state, "", location.pathname + location.search + (tile ? "#image-" + tile.dataset.imageId : ""));
@@ -236,15 +232,10 @@
     afterCompare(); // now, not on the "close" event a task later: the next key must find its tile
   }
 
-  function toggleHelp(show) {
-    const help = document.getElementById("gallery-help");
-    if (help) help.hidden = show === undefined ? !help.hidden : !show;
-  }
-
   // Returns true when the key was handled.
   function handle(key, comparing, repeat) {
+    const help = document.getElementById("gallery-help");
     if (key === "Escape") {
-      const help = document.getElementById("gallery-help");
       if (comparing) closeCompare();
       else if (help && !help.hidden) help.hidden = true;
       else clearSelection();
@@ -255,8 +246,8 @@
       focusTile(neighbour(key));
       return true;
     }
-    if (key === "?" && !comparing) {
-      toggleHelp();
+    if (key === "?" && help && !comparing) {
+      help.hidden = !help.hidden;
       return true;
     }
     const tile = currentTile();

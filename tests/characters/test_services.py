@@ -204,3 +204,26 @@ def test_the_trigger_word_cannot_change_once_the_character_was_trained(django_us
         services.update_character(character=character, trigger_word="newword")
     character.refresh_from_db()
     assert character.trigger_word.startswith("fitmannq")
+
+
+def test_deleting_a_character_removes_its_poses_variations_anchors_and_images(loaded_presets):
+    from characters.models import Anchor, Image, Pose
+    from tests.factories import AnchorFactory
+
+    character = services.create_character(
+        name="Gone", trigger_word="gonechar", base_prompt="a figure", preset="fitness"
+    )
+    AnchorFactory(character=character, pose=character.poses.get(key="front"))
+    character.delete()
+    assert not Pose.objects.exists() and not Variation.objects.exists()
+    assert not Anchor.objects.exists() and not Image.objects.exists()
+
+
+def test_an_image_that_is_an_anchor_cannot_be_deleted_alone():
+    from django.db.models import RestrictedError
+
+    from tests.factories import AnchorFactory
+
+    anchor = AnchorFactory()
+    with pytest.raises(RestrictedError):
+        anchor.image.delete()

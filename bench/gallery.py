@@ -1,0 +1,140 @@
+"""Gallery render time and SQL queries for a character with 200 and then 2,000 images.
+
+The page is rendered in-process through Django's test client (server time only, no
+network), the first page and the last, several times each; the median is printed with the
+number of SQL queries, which must not grow with the number of images.
+
+    .venv/bin/python bench/gallery.py [--images 2000] [--repeat 15]
+
+It uses its own database (lorastudio_bench); nothing else is touched.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lorastudio_bench")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lorastudio.settings")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+
+def prepare():
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname='lorastudio_bench'"
+        ).fetchone():
+            conn.execute("CREATE DATABASE lorastudio_bench")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("load_presets", verbosity=0)
+
+
+def character_with(images: int):
+    """A fitness character whose images exist as rows (files are not needed to render links)."""
+    import random
+
+    from characters.models import Anchor, Character, Image
+    from characters.services import create_character
+
+    Character.objects.filter(slug__startswith="gallery-bench").delete()
+    character = create_character(
+        name="gallery bench",
+        trigger_word="gallerybench",
+        base_prompt="orange mannequin",
+        preset="fitness",
+    )
+    poses = list(character.poses.all())
+    variations = list(character.variations.all())
+    rng = random.Random(7)
+    rows = []
+    for n in range(images):
+        variation = rng.choice(variations) if n % 3 else None
+        rows.append(
+            Image(
+                character=character,
+                kind=Image.Kind.VARIATION if variation else Image.Kind.CANDIDATE,
+                pose=variation.anchor_pose if variation else rng.choice(poses),
+                variation=variation,
+                file=f"bench/{n}.png",
+                thumbnail=f"bench/{n}.webp",
+                width=512,
+                height=683,
+                review=rng.choice(list(Image.Review.values)),
+                starred=n % 11 == 0,
+                prompt="orange mannequin",
+            )
+        )
+    Image.objects.bulk_create(rows, batch_size=1000)
+    for pose in poses:
+        first = Image.objects.filter(character=character, pose=pose, kind="candidate").first()
+        if first:
+            Anchor.objects.create(character=character, pose=pose, image=first)
+    return character
+
+
+def measure(client, url: str, repeat: int) -> tuple[float, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    timings = []
+    for _ in range(repeat):
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.get(url)
+            timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.status_code
+    return statistics.median(timings) * 1000, len(queries.captured_queries)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    prepare()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.urls import reverse
+
+    user, _ = get_user_model().objects.get_or_create(username="gallery-bench")
+    client = Client()
+    client.force_login(user)
+    results = []
+    for count in (args.images // 10, args.images):
+        character = character_with(count)
+        url = reverse("characters:gallery", args=[character.slug])
+        last = (count + 59) // 60
+        for label, page_url in (
+            ("first page", url),
+            (f"page {last}", f"{url}?page={last}"),
+            ("approved, by pose", f"{url}?review=approved&sort=pose"),
+        ):
+            median_ms, queries = measure(client, page_url, args.repeat)
+            results.append((count, label, median_ms, queries))
+            print(
+                f"{count:>6} images  {label:<18} median {median_ms:7.1f} ms  {queries:3d} queries"
+            )
+    small = [r for r in results if r[0] == args.images // 10]
+    large = [r for r in results if r[0] == args.images]
+    for (_, label, small_ms, small_q), (_, _, large_ms, large_q) in zip(small, large, strict=True):
+        print(
+            f"{label:<18} ×{args.images // (args.images // 10)} images: time ×{large_ms / small_ms:.2f}, "
+            f"queries {small_q} → {large_q}"
+        )
+
+
+if __name__ == "__main__":
+    main()
