@@ -49,6 +49,10 @@ class PlannedCall:
     inputs: dict
     image: dict
 
+    @property
+    def task_label(self) -> str:
+        return Task(self.task).label
+
 
 @dataclass
 class Plan:
