@@ -136,9 +136,7 @@ def submit(call_id) -> None:
         _mark_unknown(call, str(exc))
         return
     except ProviderError as exc:
-        with transaction.atomic():
-            _finish(_locked(call.id), Status.FAILED, error=str(exc))
-        dispatch(call.provider)
+        _fail(call, str(exc))
         return
 
     now = timezone.now()
@@ -240,9 +238,7 @@ def poll(call_id) -> None:
         )
         return
     except ProviderError as exc:
-        with transaction.atomic():
-            _finish(_locked(call.id), Status.FAILED, error=str(exc))
-        dispatch(call.provider)
+        _fail(call, str(exc))
         return
     apply_poll(call.id, result)
 
@@ -447,6 +443,13 @@ def webhook_received(provider: str, external_id: str) -> bool:
 
 
 # --- Shared ------------------------------------------------------------------------------
+def _fail(call: ProviderCall, error: str) -> None:
+    """A call the provider refused or failed for good: record why and free its slot."""
+    with transaction.atomic():
+        _finish(_locked(call.id), Status.FAILED, error=error)
+    dispatch(call.provider)
+
+
 def _locked(call_id) -> ProviderCall:
     return ProviderCall.objects.select_for_update().get(id=call_id)
 

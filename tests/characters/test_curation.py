@@ -179,3 +179,29 @@ def test_picking_on_the_board_swaps_the_board_without_a_reload(logged_in, sheet)
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="board">')
     assert "1 of 2 picked" in html
+
+
+def test_gallery_pages_keep_the_filters(logged_in, sheet):
+    character, (front, _) = sheet
+    Image.objects.bulk_create(
+        Image(
+            character=character,
+            kind=Image.Kind.CANDIDATE,
+            pose=front,
+            file=f"x/{n}.png",
+            width=10,
+            height=10,
+            review=Image.Review.APPROVED,
+        )
+        for n in range(61)
+    )
+    url = reverse("characters:gallery", args=[character.slug])
+    html = logged_in.get(url, {"review": "approved"}).content.decode()
+    assert html.count("data-image-id=") == 60
+    assert "?review=approved&page=2" in html
+    assert (
+        logged_in.get(url, {"review": "approved", "page": 2})
+        .content.decode()
+        .count("data-image-id=")
+        == 1
+    )
