@@ -47,6 +47,7 @@ class VariationForm(forms.ModelForm):
         error_messages = {
             "prompt": {"required": "Say what the pose change is: the prompt cannot be empty."}
         }
+        labels = {"count": "Images"}
 
     def __init__(self, *args, character, **kwargs):
         super().__init__(*args, **kwargs)
@@ -62,6 +63,8 @@ class VariationForm(forms.ModelForm):
         )
         if self.instance.pk:
             self.initial["anchor_pose"] = self.instance.anchor_pose.key
+        else:
+            self.initial.setdefault("strength", "0.50")
 
     def _post_clean(self):
         # The service resolves the pose key and validates the model; skip the ModelForm's copy.
