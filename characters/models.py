@@ -167,27 +167,6 @@ class Variation(TimeStamped):
         return self.label
 
 
-class ImageQuerySet(models.QuerySet):
-    def approved(self):
-        return self.filter(review=Image.Review.APPROVED)
-
-    def for_grid(self):
-        return self.select_related("pose", "variation").only(
-            "id",
-            "character_id",
-            "kind",
-            "review",
-            "starred",
-            "thumbnail",
-            "width",
-            "height",
-            "pose__label",
-            "pose__key",
-            "variation__label",
-            "created_at",
-        )
-
-
 class Image(TimeStamped):
     """Every picture of a character: candidates, variations, uploads and reference images."""
 
@@ -250,8 +229,6 @@ class Image(TimeStamped):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-
-    objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from .models import Anchor, Character, Image, Pose
 
@@ -101,17 +101,6 @@ def pipeline_progress(character: Character) -> list[Step]:
         )
         for i, (key, label) in enumerate(keys)
     ]
-
-
-def character_detail(slug: str) -> Character:
-    return (
-        Character.objects.select_related("preset")
-        .prefetch_related(
-            Prefetch("poses", queryset=Pose.objects.order_by("order", "key")),
-            "variations__anchor_pose",
-        )
-        .get(slug=slug)
-    )
 
 
 # --- Curation ----------------------------------------------------------------------------
