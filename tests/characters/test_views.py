@@ -159,3 +159,16 @@ def test_an_unknown_character_is_a_404(logged_in):
 def test_pages_carry_a_content_security_policy(logged_in):
     response = logged_in.get("/characters/")
     assert "script-src 'self' 'nonce-" in response["Content-Security-Policy"]
+
+
+def test_the_variation_form_has_the_anchor_suggestion_right_under_the_prompt(logged_in):
+    pose = PoseFactory(key="hanging")
+    html = logged_in.get(
+        reverse("characters:variation_create", args=[pose.character.slug])
+    ).content.decode()
+    prompt, suggestion, anchor = (
+        html.index('id="id_prompt"'),
+        html.index('id="anchor-suggestion"'),
+        html.index('id="id_anchor_pose"'),
+    )
+    assert prompt < suggestion < anchor
