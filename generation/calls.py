@@ -367,6 +367,18 @@ def cancel(call_id) -> None:
     dispatch(call.provider)
 
 
+def cancel_queued(run: GenerationRun) -> int:
+    """Cancel, in one statement, the calls of a run that were never sent."""
+    return ProviderCall.objects.filter(run=run, status=Status.CREATED).update(
+        status=Status.CANCELED,
+        error="Canceled by the user before it was sent.",
+        actual_cost=Decimal("0"),
+        finished_at=timezone.now(),
+        next_check_at=None,
+        updated_at=timezone.now(),
+    )
+
+
 def retry_unknown(call_id) -> None:
     """The user's explicit choice to send an `unknown` call again (it may be paid twice)."""
     with transaction.atomic():

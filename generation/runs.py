@@ -263,6 +263,7 @@ def cancel_run(run: GenerationRun) -> None:
     if run.status in (GenerationRun.Status.SUCCEEDED, GenerationRun.Status.FAILED):
         raise RunRefused("This run has already finished.")
     GenerationRun.objects.filter(id=run.id).update(status=GenerationRun.Status.CANCELED)
+    calls.cancel_queued(run)
     for call_id in run.calls.exclude(status__in=ProviderCall.TERMINAL).values_list("id", flat=True):
-        calls.cancel(call_id)
+        calls.cancel(call_id)  # at the provider (or on the wire): one at a time
     calls.refresh_run(run.id)

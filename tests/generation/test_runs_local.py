@@ -151,3 +151,17 @@ def test_concurrency_cap_keeps_at_most_n_calls_at_the_provider(
     at_provider = run.calls.filter(status__in=ProviderCall.AT_PROVIDER).count()
     assert at_provider == 3
     assert run.calls.filter(status=Status.CREATED).count() == 5
+
+
+def test_canceling_a_big_queue_does_not_take_a_query_per_call(
+    character, user, settings, eager_tasks, django_assert_max_num_queries
+):
+    settings.LOCAL_PROVIDER_DELAY = 30
+    settings.PROVIDER_CONCURRENCY = {"local": 2}
+    plan = runs.plan_run(character=character, kind="anchors", count=10)  # 24 calls
+    run = runs.launch_run(plan=plan, character=character, created_by=user, params={})
+    assert run.calls.filter(status=ProviderCall.Status.CREATED).count() == 22
+    with django_assert_max_num_queries(60):  # one by one it took over 250
+        runs.cancel_run(run)
+    assert set(run.calls.values_list("status", flat=True)) == {ProviderCall.Status.CANCELED}
+    assert run.calls.filter(actual_cost=0).count() == 24
