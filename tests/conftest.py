@@ -52,3 +52,27 @@ def logged_in(client, user):
 @pytest.fixture
 def loaded_presets(db):
     return presets()
+
+
+@pytest.fixture
+def api(user):
+    """A client of the JSON API with a bearer token of `user`."""
+    from django.test import Client
+
+    from lorastudio.tokens import issue_api_token
+
+    _, key = issue_api_token(user=user, name="tests")
+    return Client(headers={"Authorization": f"Bearer {key}"})
+
+
+@pytest.fixture
+def character(loaded_presets):
+    """A character made from the fitness preset: 8 poses and its variation specs."""
+    from characters.services import create_character
+
+    return create_character(
+        name="Fit",
+        trigger_word="fitmannequin",
+        base_prompt="orange mannequin, cream background",
+        preset="fitness",
+    )

@@ -11,12 +11,6 @@ from tests.factories import AnchorFactory, CharacterFactory, PoseFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(user):
-    _, key = issue_api_token(user=user, name="tests")
-    return Client(headers={"Authorization": f"Bearer {key}"})
-
-
 def post_json(client, url, data, method="post"):
     return getattr(client, method)(url, json.dumps(data), content_type="application/json")
 

@@ -4,14 +4,12 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from characters import selectors, services
 from characters.models import Anchor, Image
 from generation.models import GenerationRun
 from generation.selectors import character_costs
-from lorastudio.tokens import issue_api_token
 from tests.factories import CharacterFactory, ImageFactory, PoseFactory
 
 pytestmark = pytest.mark.django_db
@@ -83,12 +81,6 @@ def test_cost_per_approved_image(sheet):
     costs = character_costs(character, approved=16)
     assert (costs.spent, costs.per_approved) == (Decimal("4.80"), Decimal("0.300"))
     assert character_costs(character, approved=0).per_approved is None
-
-
-@pytest.fixture
-def api(user):
-    _, key = issue_api_token(user=user, name="tests")
-    return Client(headers={"Authorization": f"Bearer {key}"})
 
 
 def test_the_api_picks_anchors_lists_and_reviews_images(api, sheet):

@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 import pytest
 
 from lorastudio.celery import app
@@ -41,11 +43,16 @@ def clean_cache():
     cache.clear()
 
 
+@contextmanager
 def _use_fake(monkeypatch, fake):
+    """Point the SDKs at `fake`; provider adapters built before or during are forgotten."""
     from generation.providers import get_provider
 
-    for name, value in fake.env.items():
-        monkeypatch.setenv(name, value)
+    with fake:
+        for name, value in fake.env.items():
+            monkeypatch.setenv(name, value)
+        get_provider.cache_clear()
+        yield fake
     get_provider.cache_clear()
 
 
@@ -53,26 +60,18 @@ def _use_fake(monkeypatch, fake):
 def fal(monkeypatch, settings, clean_cache):
     from tests.fakes.fal import FakeFal
 
-    with FakeFal() as fake:
-        _use_fake(monkeypatch, fake)
+    with _use_fake(monkeypatch, FakeFal()) as fake:
         settings.FAL_KEY = fake.key
         settings.FAL_JWKS_URL = fake.jwks_url
         yield fake
-    from generation.providers import get_provider
-
-    get_provider.cache_clear()
 
 
 @pytest.fixture
 def replicate_fake(monkeypatch, settings, clean_cache):
     from tests.fakes.replicate import FakeReplicate
 
-    with FakeReplicate() as fake:
-        _use_fake(monkeypatch, fake)
+    with _use_fake(monkeypatch, FakeReplicate()) as fake:
         settings.REPLICATE_API_TOKEN = fake.token
         settings.REPLICATE_WEBHOOK_SECRET = fake.webhook_secret
         settings.REPLICATE_DOWNLOAD_HOSTS = ["127.0.0.1"]
         yield fake
-    from generation.providers import get_provider
-
-    get_provider.cache_clear()

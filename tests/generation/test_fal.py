@@ -7,20 +7,12 @@ import time_machine
 from django.utils import timezone
 
 from characters.models import Image
-from characters.services import create_character
 from generation import calls, runs
 from generation.models import GenerationRun, ProviderCall
 
 ULTRA = "fal-ai/flux-pro/v1.1-ultra"
 Status = ProviderCall.Status
 pytestmark = pytest.mark.usefixtures("eager_tasks")
-
-
-@pytest.fixture
-def character(loaded_presets):
-    return create_character(
-        name="Fit", trigger_word="fitmannequin", base_prompt="orange mannequin", preset="fitness"
-    )
 
 
 def launch(character, user, *, poses=("front",), count=2):

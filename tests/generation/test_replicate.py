@@ -5,7 +5,6 @@ from decimal import Decimal
 import pytest
 
 from characters.models import Image
-from characters.services import create_character
 from generation import runs
 from generation.models import GenerationRun, ProviderCall
 from tests.factories import AnchorFactory
@@ -14,13 +13,6 @@ ULTRA = "black-forest-labs/flux-1.1-pro-ultra"
 DEV = "black-forest-labs/flux-dev"
 Status = ProviderCall.Status
 pytestmark = pytest.mark.usefixtures("eager_tasks")
-
-
-@pytest.fixture
-def character(loaded_presets):
-    return create_character(
-        name="Fit", trigger_word="fitmannequin", base_prompt="orange mannequin", preset="fitness"
-    )
 
 
 def launch(character, user, **kwargs):

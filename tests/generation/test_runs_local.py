@@ -4,33 +4,14 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from characters.models import Image
-from characters.services import create_character
 from generation import calls, runs
 from generation.models import GenerationRun, ProviderCall
-from lorastudio.tokens import issue_api_token
 from tests.factories import AnchorFactory
 
 pytestmark = pytest.mark.django_db
 Status = ProviderCall.Status
-
-
-@pytest.fixture
-def character(loaded_presets):
-    return create_character(
-        name="Fit",
-        trigger_word="fitmannequin",
-        base_prompt="orange mannequin, cream background",
-        preset="fitness",
-    )
-
-
-@pytest.fixture
-def api(user):
-    _, key = issue_api_token(user=user, name="tests")
-    return Client(headers={"Authorization": f"Bearer {key}"})
 
 
 def post(client, url, data):

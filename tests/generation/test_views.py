@@ -48,17 +48,8 @@ def test_canceling_a_run_from_its_page(logged_in):
     assert GenerationRun.objects.get().status == GenerationRun.Status.CANCELED
 
 
-@pytest.fixture
-def fitness(loaded_presets):
-    from characters.services import create_character
-
-    return create_character(
-        name="Fit", trigger_word="fitmannequin", base_prompt="orange mannequin", preset="fitness"
-    )
-
-
-def test_a_run_from_the_page_is_priced_first_and_starts_only_when_confirmed(logged_in, fitness):
-    url = reverse("generation:run_new", args=[fitness.slug])
+def test_a_run_from_the_page_is_priced_first_and_starts_only_when_confirmed(logged_in, character):
+    url = reverse("generation:run_new", args=[character.slug])
     data = {"kind": "anchors", "poses": ["front", "back"], "count": "10", "provider": "fal"}
     page = logged_in.post(url, data)
     html = page.content.decode()
@@ -70,8 +61,8 @@ def test_a_run_from_the_page_is_priced_first_and_starts_only_when_confirmed(logg
     assert (run.provider, run.estimated_cost, run.calls.count()) == ("fal", Decimal("1.20"), 6)
 
 
-def test_variations_without_their_anchors_are_refused_on_the_page(logged_in, fitness):
-    url = reverse("generation:run_new", args=[fitness.slug])
+def test_variations_without_their_anchors_are_refused_on_the_page(logged_in, character):
+    url = reverse("generation:run_new", args=[character.slug])
     response = logged_in.post(
         url, {"kind": "variations", "variations": ["pullup_top"]}, follow=True
     )
@@ -79,30 +70,30 @@ def test_variations_without_their_anchors_are_refused_on_the_page(logged_in, fit
     assert not GenerationRun.objects.exists()
 
 
-def test_an_outside_next_url_is_not_followed(logged_in, fitness):
-    url = reverse("generation:run_new", args=[fitness.slug])
+def test_an_outside_next_url_is_not_followed(logged_in, character):
+    url = reverse("generation:run_new", args=[character.slug])
     response = logged_in.post(url, {"kind": "anchors", "next": "https://evil.example/"})
     assert response.status_code == 200  # the confirmation page, with a safe way back
     assert "https://evil.example/" not in response.content.decode()
 
 
-def test_multi_reference_variations_send_the_closest_anchor_first(logged_in, fitness):
+def test_multi_reference_variations_send_the_closest_anchor_first(logged_in, character):
     from generation import runs
     from tests.factories import AnchorFactory
 
     anchors = {
-        key: AnchorFactory(character=fitness, pose=fitness.poses.get(key=key))
+        key: AnchorFactory(character=character, pose=character.poses.get(key=key))
         for key in ["front", "hanging", "side"]
     }
     plan = runs.plan_run(
-        character=fitness, kind="variations", variations=["pullup_top"], mode="multi_reference"
+        character=character, kind="variations", variations=["pullup_top"], mode="multi_reference"
     )
     refs = plan.calls[0].inputs["image_urls"]
     assert plan.calls[0].task == "multi_reference_edit"
     assert refs[0] == f"file:{anchors['hanging'].image.file.name}" and len(refs) == 3
 
 
-def test_the_variation_form_suggests_the_closest_anchor(logged_in, fitness):
-    url = reverse("characters:suggest_anchor", args=[fitness.slug])
+def test_the_variation_form_suggests_the_closest_anchor(logged_in, character):
+    url = reverse("characters:suggest_anchor", args=[character.slug])
     html = logged_in.get(url, {"prompt": "romanian deadlift, flat back"}).content.decode()
     assert "Bent over" in html and "deadlift" in html and 'data-use-pose="bent"' in html
