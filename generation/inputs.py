@@ -11,19 +11,8 @@ from django.core.files.storage import default_storage
 from lorastudio.media import signed_media_url
 
 from .providers import get_provider
-from .providers.base import (
-    Caption,
-    ImageToImage,
-    LoraTextToImage,
-    MultiReferenceEdit,
-    TextToImage,
-    TrainLora,
-)
+from .providers.base import TASK_TYPES
 
-TASKS = {
-    cls.task: cls
-    for cls in (TextToImage, ImageToImage, MultiReferenceEdit, LoraTextToImage, TrainLora, Caption)
-}
 PROVIDER_LINK_TTL = 24 * 3600
 FILE_REF = "file:"
 
@@ -49,4 +38,4 @@ def _url_for(provider_name: str, value):
 def build_task(call):
     """The provider task of a call, from its stored inputs."""
     inputs = {k: _url_for(call.provider, v) for k, v in call.context["inputs"].items()}
-    return TASKS[call.task](**inputs)
+    return TASK_TYPES[call.task](**inputs)

@@ -76,6 +76,8 @@ class Caption:
 ProviderTask = (
     TextToImage | ImageToImage | MultiReferenceEdit | LoraTextToImage | TrainLora | Caption
 )
+# Task name (as stored on a ProviderCall) → its dataclass.
+TASK_TYPES = {cls.task: cls for cls in ProviderTask.__args__}
 
 
 # --- What a provider reports -------------------------------------------------------------
