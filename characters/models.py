@@ -167,6 +167,24 @@ class Variation(TimeStamped):
         return self.label
 
 
+class ShotType(models.TextChoices):
+    """Seed 002: by face size, close > 25% of the image, mid 8–25%, far < 8%."""
+
+    CLOSE = "close", "Close"
+    MID = "mid", "Mid"
+    FAR = "far", "Far"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class ShotSource(models.TextChoices):
+    """Where an image's shot type came from, shown beside it."""
+
+    NONE = "", "Not set"
+    DETECTED = "detected", "Detected (face size)"
+    PROMPT = "prompt", "From the prompt or pose"
+    HAND = "hand", "Set by hand"
+
+
 class Image(TimeStamped):
     """Every picture of a character: candidates, variations, uploads and reference images."""
 
@@ -188,6 +206,24 @@ class Image(TimeStamped):
     width = models.PositiveIntegerField(null=True, editable=False)
     height = models.PositiveIntegerField(null=True, editable=False)
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    phash = models.CharField(
+        max_length=16, blank=True, help_text="Perceptual hash (hex), for near duplicates."
+    )
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    shot_type = models.CharField(max_length=8, choices=ShotType.choices, default=ShotType.UNKNOWN)
+    shot_source = models.CharField(
+        max_length=10, choices=ShotSource.choices, default=ShotSource.NONE, blank=True
+    )
+    face_ratio = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Largest face's area over the image's area, when a face was found.",
+    )
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="What ingest noticed: small, blurry, near duplicate."
+    )
     # A candidate is made for its pose: it goes with it (dataset items still protect it).
     pose = models.ForeignKey(
         Pose, null=True, blank=True, on_delete=models.CASCADE, related_name="images"
@@ -249,6 +285,11 @@ class Image(TimeStamped):
                 fields=["call", "call_output"],
                 condition=Q(call__isnull=False),
                 name="image_one_per_call_output",
+            ),
+            models.CheckConstraint(
+                condition=Q(face_ratio__isnull=True)
+                | (Q(face_ratio__gte=0) & Q(face_ratio__lte=1)),
+                name="image_face_ratio_0_1",
             ),
             models.UniqueConstraint(
                 fields=["character", "sha256"],

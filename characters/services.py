@@ -8,10 +8,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from lorastudio.errors import Conflict
+
 from .models import Anchor, Character, Image, Pose, Preset, Variation
 
 
-class CharacterError(Exception):
+class CharacterError(Conflict):
     """A request that breaks a rule of the domain; the message is for the user."""
 
 

@@ -6,16 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from characters.models import ShotType
 from lorastudio.models import TimeStamped
-
-
-class ShotType(models.TextChoices):
-    """Seed 002: by face size, close > 25% of the image, mid 8–25%, far < 8%."""
-
-    CLOSE = "close", "Close"
-    MID = "mid", "Mid"
-    FAR = "far", "Far"
-    UNKNOWN = "unknown", "Unknown"
 
 
 class Dataset(TimeStamped):

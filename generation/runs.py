@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from characters.models import Anchor, Character, Image
+from lorastudio.errors import Refusal
 
 from . import calls
 from .inputs import file_ref
@@ -36,7 +37,7 @@ REFERENCE_SHOTS = [
 ]
 
 
-class RunRefused(Exception):
+class RunRefused(Refusal):
     """The run cannot be launched as asked; the message says why and what to do."""
 
 

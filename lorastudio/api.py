@@ -5,10 +5,9 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer, SessionAuth
 
 from characters.api import router as characters_router
-from characters.services import CharacterError
 from generation.api import router as generation_router
-from generation.runs import RunRefused
 
+from .errors import Refusal
 from .tokens import user_for_api_key
 
 
@@ -46,14 +45,12 @@ def validation_error(request, exc):
     return api.create_response(request, {"detail": detail}, status=400)
 
 
-@api.exception_handler(CharacterError)
-def domain_error(request, exc):
-    return api.create_response(request, {"detail": str(exc)}, status=409)
-
-
-@api.exception_handler(RunRefused)
-def run_refused(request, exc):
-    return api.create_response(request, {"detail": str(exc)}, status=400)
+@api.exception_handler(Refusal)
+def refused(request, exc):
+    """Every domain refusal: its own status code, its message as `detail`."""
+    return api.create_response(
+        request, {"detail": exc.message, **exc.extra}, status=exc.status_code
+    )
 
 
 @api.exception_handler(ObjectDoesNotExist)
