@@ -1,0 +1,77 @@
+"""Careless and hostile input gets a clean 4xx naming what is wrong, and nothing is saved."""
+
+import json
+
+import pytest
+
+from characters.models import Character, Image, Variation
+from tests.factories import ImageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def send(client, method, url, data):
+    return getattr(client, method)(url, json.dumps(data), content_type="application/json")
+
+
+NEW_CHARACTER = {"name": "Nul", "trigger_word": "nulmannequin", "base_prompt": "a mannequin"}
+
+
+# --- NUL characters: refused once, for every string input ---------------------------------
+@pytest.mark.parametrize("field", ["name", "base_prompt", "negative_prompt", "trigger_word"])
+def test_a_nul_in_a_new_characters_field_is_refused_naming_the_field(api, field):
+    response = send(api, "post", "/api/characters", {**NEW_CHARACTER, field: "a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    assert field in response.json()["detail"]
+    assert not Character.objects.exists()
+
+
+def test_a_nul_in_a_character_change_is_refused(api, character):
+    response = send(api, "patch", f"/api/characters/{character.slug}", {"base_prompt": "\x00"})
+    assert response.status_code == 400
+    assert response.json()["field"] == "base_prompt"
+    character.refresh_from_db()
+    assert "\x00" not in character.base_prompt
+
+
+def test_a_nul_in_a_variation_prompt_is_refused(api, character):
+    before = Variation.objects.count()
+    data = {"label": "x", "prompt": "arms up\x00", "anchor_pose": "hanging", "strength": "0.5"}
+    response = send(api, "post", f"/api/characters/{character.slug}/variations", data)
+    assert response.status_code == 400
+    assert response.json()["field"] == "prompt"
+    assert Variation.objects.count() == before
+
+
+def test_a_nul_in_an_image_caption_is_refused(api, character):
+    image = ImageFactory(character=character)
+    response = send(api, "patch", f"/api/images/{image.id}", {"caption": "a\x00"})
+    assert response.status_code == 400
+    assert response.json()["field"] == "caption"
+    assert Image.objects.get(id=image.id).caption == ""
+
+
+def test_a_nul_inside_a_list_is_named_by_its_position(api, character):
+    data = {"kind": "anchors", "poses": ["hanging", "squat\x00"], "dry_run": True}
+    response = send(api, "post", f"/api/characters/{character.slug}/runs", data)
+    assert response.status_code == 400
+    assert response.json()["field"] == "poses[1]"
+
+
+def test_a_nul_in_a_query_parameter_or_the_path_is_refused(api, character):
+    response = api.get(f"/api/characters/{character.slug}/images?pose=%00")
+    assert (response.status_code, response.json()["field"]) == (400, "pose")
+    response = api.get("/api/characters/fit%00")
+    assert (response.status_code, response.json()["field"]) == (400, "path")
+
+
+def test_a_nul_in_a_webhook_id_is_refused(client):
+    response = send(client, "post", "/webhooks/replicate", {"id": "pred\x00"})
+    assert (response.status_code, response.json()["field"]) == (400, "id")
+
+
+def test_a_nul_in_a_page_query_is_refused(logged_in, character):
+    response = logged_in.get(f"/characters/{character.slug}/gallery/?pose=%00")
+    assert response.status_code == 400
+    assert b"pose" in response.content
