@@ -2,14 +2,21 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from . import selectors, services
-from .models import Character, Image, Preset
+from .models import (
+    CAPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    PROMPT_MAX_LENGTH,
+    Character,
+    Image,
+    Preset,
+)
 
 router = Router(tags=["characters"])
 
@@ -97,19 +104,26 @@ class CharacterDetailOut(CharacterOut):
         return selectors.pipeline_progress(character)
 
 
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
+Prompt = Annotated[str, Field(max_length=PROMPT_MAX_LENGTH)]
+Key = Annotated[str, Field(max_length=60)]
+TriggerWord = Annotated[str, Field(max_length=24)]
+ObjectId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class CharacterIn(Schema):
-    name: str = Field(..., min_length=1, max_length=100)
-    trigger_word: str
-    base_prompt: str
-    negative_prompt: str = ""
-    preset: str | None = None
+    name: Name
+    trigger_word: TriggerWord
+    base_prompt: Prompt
+    negative_prompt: Prompt = ""
+    preset: Key | None = None
 
 
 class CharacterPatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    trigger_word: str | None = None
-    base_prompt: str | None = None
-    negative_prompt: str | None = None
+    name: Name | None = None
+    trigger_word: TriggerWord | None = None
+    base_prompt: Prompt | None = None
+    negative_prompt: Prompt | None = None
 
 
 class SheetEntryOut(Schema):
@@ -127,21 +141,21 @@ class VariationOut(Schema):
 
 
 class VariationIn(Schema):
-    label: str = Field(..., min_length=1, max_length=100)
-    prompt: str
-    anchor_pose: str
+    label: Name
+    prompt: Prompt
+    anchor_pose: Key
     strength: Decimal
     count: int = Field(4, ge=1, le=20)
 
 
 class AnchorIn(Schema):
-    image_id: int
+    image_id: ObjectId
 
 
 class ImagePatch(Schema):
     review: Literal["approved", "rejected", "unreviewed"] | None = None
     starred: bool | None = None
-    caption: str | None = None
+    caption: Annotated[str, Field(max_length=CAPTION_MAX_LENGTH)] | None = None
 
 
 class Error(Schema):
@@ -154,7 +168,7 @@ def list_presets(request):
 
 
 @router.get("/characters", response=list[CharacterOut])
-@paginate(LimitOffsetPagination)
+@paginate
 def list_characters(request):
     return Character.objects.select_related("preset").order_by("-created_at")
 
@@ -205,7 +219,7 @@ def put_anchor(request, slug: str, pose: str, payload: AnchorIn):
 
 
 @router.get("/characters/{slug}/images", response=list[ImageOut])
-@paginate(LimitOffsetPagination)
+@paginate
 def list_images(
     request,
     slug: str,

@@ -6,7 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from generation.models import Provider
+from generation import providers
 from generation.selectors import character_costs
 from lorastudio.forms import add_service_errors
 
@@ -49,7 +49,7 @@ def character_detail(request, slug):
             "steps": selectors.pipeline_progress(character),
             "sheet": selectors.character_sheet(character),
             "variations": character.variations.select_related("anchor_pose"),
-            "providers": Provider.choices,
+            "providers": providers.available(),
         },
     )
 
@@ -106,7 +106,7 @@ def _board_context(character):
         "sheet": sheet,
         "columns": columns,
         "picked": sum(1 for _, anchor in sheet if anchor),
-        "providers": Provider.choices,
+        "providers": providers.available(),
     }
 
 

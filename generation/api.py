@@ -2,11 +2,12 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
+from uuid import UUID
 
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from characters.models import Character
 
@@ -16,15 +17,19 @@ from .models import GenerationRun, ProviderCall
 router = Router(tags=["runs"])
 
 
+Key = Annotated[str, Field(max_length=60)]
+ObjectId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class RunIn(Schema):
     kind: Literal["anchors", "variations", "reference_set"]
     provider: Literal["local", "fal", "replicate"] | None = None
-    poses: list[str] | None = None
-    variations: list[str] | None = None
-    count: int | None = None
-    lora_id: int | None = None
+    poses: Annotated[list[Key], Field(max_length=200)] | None = None
+    variations: Annotated[list[Key], Field(max_length=200)] | None = None
+    count: int | None = Field(None, ge=1, le=50)
+    lora_id: ObjectId | None = None
     mode: Literal["image_to_image", "multi_reference"] = "image_to_image"
-    like_image_id: int | None = None
+    like_image_id: ObjectId | None = None
     dry_run: bool = False
 
 
@@ -158,7 +163,7 @@ def cancel_run(request, run_id: int):
 
 
 @router.post("/calls/{call_id}/retry", response={200: CallOut, 409: Error})
-def retry_call(request, call_id: str):
+def retry_call(request, call_id: UUID):
     """Send a call whose outcome is unknown again: the user accepts it may be paid twice."""
     call = get_object_or_404(ProviderCall, id=call_id)
     if call.status != ProviderCall.Status.UNKNOWN:

@@ -236,6 +236,10 @@ REPLICATE_DOWNLOAD_HOSTS = env.list(
 MAX_DOWNLOAD_BYTES = env.int("MAX_DOWNLOAD_BYTES", default=50 * 1024 * 1024)
 MAX_WEIGHTS_BYTES = env.int("MAX_WEIGHTS_BYTES", default=1024 * 1024 * 1024)
 
+# --- JSON API ----------------------------------------------------------------------------
+NINJA_PAGINATION_CLASS = "lorastudio.pagination.LimitOffset"
+NINJA_PAGINATION_MAX_LIMIT = 200  # lorastudio.pagination.MAX_PAGE_SIZE
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
