@@ -12,14 +12,18 @@ from characters.api import router as characters_router
 from generation.api import router as generation_router
 
 from .errors import Refusal
+from .throttling import check_token_attempts, token_refused
 from .tokens import user_for_api_key
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request, token):
+        check_token_attempts(request)
         user = user_for_api_key(token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            token_refused(request)
+            return None
+        request.user = user
         return user
 
 

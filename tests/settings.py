@@ -10,3 +10,6 @@ import os
 os.environ.setdefault("SECRET_KEY", "tests-only-key-not-secret-" + "x" * 40)
 
 from lorastudio.settings import *  # noqa: E402, F403
+
+# Logins in tests check passwords many times (throttling tests above all): hash them cheaply.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
