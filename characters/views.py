@@ -2,13 +2,14 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from generation import providers
 from generation.selectors import character_costs
 from lorastudio.forms import add_service_errors
+from lorastudio.refusals import refused, validation_message
 
 from . import anchor_suggestions, selectors, services
 from .forms import CharacterEditForm, CharacterForm, GalleryFilterForm, VariationForm
@@ -112,19 +113,15 @@ def _board_context(character):
 
 @require_POST
 def anchor_pick(request, slug, pose):
+    """Make an image the pose's anchor; a refusal (AnchorRefused) is answered by
+    lorastudio.refusals like every other."""
     character = get_object_or_404(Character, slug=slug)
-    try:
-        services.pick_anchor(
-            character=character,
-            pose_key=pose,
-            image_id=int(request.POST.get("image_id", 0)),
-            picked_by=request.user,
-        )
-    except (services.AnchorRefused, ValueError) as exc:
-        if request.htmx:
-            return HttpResponse(str(exc), status=409)
-        messages.error(request, str(exc))
-        return redirect("characters:anchors", slug=slug)
+    image_id = request.POST.get("image_id", "")
+    if not image_id.isdigit():
+        return refused(request, "Choose the image to pick as this pose's anchor.")
+    services.pick_anchor(
+        character=character, pose_key=pose, image_id=int(image_id), picked_by=request.user
+    )
     if request.htmx:
         return render(request, "characters/anchor_board.html#board", _board_context(character))
     return redirect("characters:anchors", slug=slug)
@@ -190,7 +187,7 @@ def image_review(request, slug, image_id):
             starred=None if starred is None else starred == "true",
         )
     except ValidationError as exc:
-        return HttpResponse(" ".join(exc.messages), status=400)
+        return refused(request, validation_message(exc))
     image = selectors.gallery_images(character).get(id=image.id)
     return render(request, "characters/gallery.html#tile", {"image": image, "character": character})
 
@@ -207,7 +204,7 @@ def bulk_review(request, slug):
             reviewed_by=request.user,
         )
     except ValidationError as exc:
-        return JsonResponse({"detail": exc.messages}, status=400)
+        return refused(request, validation_message(exc))
     return JsonResponse({"updated": updated})
 
 

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "lorastudio.refusals.RefusalMiddleware",
     # Last, as django-axes asks: it turns a lockout into its answer (lorastudio.throttling).
     "axes.middleware.AxesMiddleware",
 ]
