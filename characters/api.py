@@ -15,7 +15,6 @@ from .models import (
     PROMPT_MAX_LENGTH,
     Character,
     Image,
-    Preset,
 )
 
 router = Router(tags=["characters"])
@@ -164,13 +163,13 @@ class Error(Schema):
 
 @router.get("/presets", response=list[PresetOut])
 def list_presets(request):
-    return Preset.objects.prefetch_related("poses", "variations__anchor_pose")
+    return selectors.presets_in_full()
 
 
 @router.get("/characters", response=list[CharacterOut])
 @paginate
 def list_characters(request):
-    return Character.objects.select_related("preset").order_by("-created_at")
+    return selectors.characters()
 
 
 @router.post("/characters", response={201: CharacterDetailOut, 400: Error})
@@ -181,37 +180,37 @@ def create_character(request, payload: CharacterIn):
 
 @router.get("/characters/{slug}", response=CharacterDetailOut)
 def get_character(request, slug: str):
-    return get_object_or_404(Character.objects.select_related("preset"), slug=slug)
+    return get_object_or_404(selectors.characters(), slug=slug)
 
 
 @router.patch("/characters/{slug}", response={200: CharacterDetailOut, 400: Error, 409: Error})
 def patch_character(request, slug: str, payload: CharacterPatch):
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     return services.update_character(character=character, **payload.dict(exclude_unset=True))
 
 
 @router.get("/characters/{slug}/sheet", response=list[SheetEntryOut])
 def get_sheet(request, slug: str):
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     return [{"pose": pose, "image": image} for pose, image in selectors.character_sheet(character)]
 
 
 @router.get("/characters/{slug}/variations", response=list[VariationOut])
 def list_variations(request, slug: str):
-    character = get_object_or_404(Character, slug=slug)
-    return character.variations.select_related("anchor_pose")
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    return selectors.character_variations(character)
 
 
 @router.post("/characters/{slug}/variations", response={201: VariationOut, 400: Error})
 def create_variation(request, slug: str, payload: VariationIn):
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     return Status(201, services.save_variation(character=character, **payload.dict()))
 
 
 @router.put("/characters/{slug}/anchors/{pose}", response={200: SheetEntryOut, 409: Error})
 def put_anchor(request, slug: str, pose: str, payload: AnchorIn):
     """Pick `image_id` as the anchor of `pose`; a second pick replaces the first."""
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     anchor = services.pick_anchor(
         character=character, pose_key=pose, image_id=payload.image_id, picked_by=request.user
     )
@@ -230,25 +229,21 @@ def list_images(
     starred: bool | None = None,
     sort: Literal["newest", "oldest", "pose", "variation"] = "newest",
 ):
-    character = get_object_or_404(Character, slug=slug)
-    return (
-        selectors.gallery_images(
-            character,
-            kind=kind,
-            pose=pose,
-            variation=variation,
-            review=review,
-            starred=starred,
-            sort=sort,
-        )
-        .select_related("call")
-        .defer(None)
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    return selectors.gallery_images_in_full(
+        character,
+        kind=kind,
+        pose=pose,
+        variation=variation,
+        review=review,
+        starred=starred,
+        sort=sort,
     )
 
 
 @router.patch("/images/{image_id}", response={200: ImageOut, 400: Error})
 def patch_image(request, image_id: int, payload: ImagePatch):
-    image = get_object_or_404(Image.objects.select_related("pose", "variation"), id=image_id)
+    image = get_object_or_404(selectors.images_with_labels(), id=image_id)
     return services.review_image(
         image=image, reviewed_by=request.user, **payload.dict(exclude_unset=True)
     )
