@@ -124,6 +124,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command
 AXES_LOCKOUT_CALLABLE = "lorastudio.throttling.lockout_response"
 AXES_IPWARE_PROXY_COUNT = int(env("AXES_PROXY_COUNT", default="") or 0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (

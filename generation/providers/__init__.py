@@ -21,6 +21,7 @@ class ProviderOption:
     key: str
     label: str
     reason: str  # why it cannot be used now; empty when it can
+    missing: str = ""  # the setting it needs, when that is why
 
     @property
     def usable(self) -> bool:
@@ -38,7 +39,12 @@ def unavailable_reason(name: str) -> str:
 def available() -> list[ProviderOption]:
     """Every provider with the reason it cannot be used now (empty when it can)."""
     return [
-        ProviderOption(key=value, label=label, reason=unavailable_reason(value))
+        ProviderOption(
+            key=value,
+            label=label,
+            reason=unavailable_reason(value),
+            missing=KEY_SETTINGS.get(value, "") if unavailable_reason(value) else "",
+        )
         for value, label in ProviderName.choices
     ]
 
