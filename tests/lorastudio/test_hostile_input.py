@@ -91,6 +91,21 @@ def test_absurd_limits_and_offsets_are_refused_naming_the_parameter(api, charact
     assert response.json()["detail"][0]["loc"][-1] == query.split("=")[0]
 
 
+def test_every_paginated_operation_bounds_limit_and_offset():
+    # Read from the schema, so an endpoint paginated later is held to the same bounds.
+    from lorastudio.api import api as ninja_api
+
+    paginated = []
+    for path, operations in ninja_api.get_openapi_schema()["paths"].items():
+        for method, operation in operations.items():
+            parameters = {p["name"]: p["schema"] for p in operation.get("parameters", [])}
+            if "limit" in parameters:
+                paginated.append(f"{method} {path}")
+                assert parameters["limit"]["maximum"] <= 200, path
+                assert parameters["offset"]["maximum"] < 2**63, path
+    assert len(paginated) >= 2
+
+
 def test_a_page_of_200_is_the_largest(api, character):
     response = api.get("/api/characters?limit=200&offset=0")
     assert response.status_code == 200
