@@ -223,9 +223,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # How often the periodic pass submits queued calls, polls due ones and retries downloads.
 CALL_TICK_SECONDS = env.float("CALL_TICK_SECONDS", default=1.0)
-# A call claimed for submitting but not sent within this time was never sent; one sent but
-# without the provider's answer saved by then has an unknown outcome.
-CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=60.0)
+# A call claimed for submitting but not taken up by a worker within this time was never sent:
+# it is queued again.
+CALL_CLAIM_LEASE_SECONDS = env.float("CALL_CLAIM_LEASE_SECONDS", default=60.0)
+# A call sent this long ago (counted from `sending_at`) whose answer was never saved has an
+# unknown outcome. It outlasts the adapters' submit timeouts (15 s connect + 60 s read), so a
+# slow submit that succeeds is never swept to `unknown` while its answer is on the way.
+CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=180.0)
+# How long a worker keeps trying to save a provider id it was given while the database is
+# away, before giving up (the id is in the error log from the first failed try).
+CALL_SAVE_ID_RETRY_SECONDS = env.float("CALL_SAVE_ID_RETRY_SECONDS", default=600.0)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 30.0},
     "provider-calls": {

@@ -70,7 +70,9 @@ def worker(queue, fal, settings):
         "CELERY_RESULT_BACKEND": BROKER,
         "CELERY_QUEUE": queue,
         "CELERY_VISIBILITY_TIMEOUT": "3",
-        "CALL_SUBMIT_LEASE_SECONDS": str(settings.CALL_SUBMIT_LEASE_SECONDS),
+        # Short leases, so the tests see a lost submit swept within seconds.
+        "CALL_SUBMIT_LEASE_SECONDS": "2",
+        "CALL_CLAIM_LEASE_SECONDS": "2",
         "FAL_KEY": fal.key,
     }
 
@@ -116,6 +118,7 @@ def worker(queue, fal, settings):
 @pytest.fixture
 def one_call_run(loaded_presets, user, settings):
     settings.CALL_SUBMIT_LEASE_SECONDS = 2
+    settings.CALL_CLAIM_LEASE_SECONDS = 2
 
     def launch():
         character = create_character(
