@@ -180,6 +180,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="lorastudio")
 # A message whose worker died is delivered again after this many seconds (acks_late).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Workers look for such messages every 10 s (kombu's interval), not every 100 s (its default
+# throttle of 10 scans): redelivery comes at most 10 s after the visibility timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -38,12 +38,32 @@ def launch(*, calls: int, images: int) -> dict:
     return {"run": run.id, "token": token}
 
 
+def broker_options() -> dict:
+    """The broker options a worker of this configuration runs with."""
+    from kombu.transport.redis import Channel
+
+    from lorastudio.celery import app
+
+    options = app.conf.broker_transport_options
+    return {
+        "visibility_timeout": options.get("visibility_timeout", Channel.visibility_timeout),
+        "unacked_restore_interval": options.get(
+            "unacked_restore_interval", Channel.unacked_restore_interval
+        ),
+        "unacked_restore_throttle": options.get(
+            "unacked_restore_throttle", Channel.unacked_restore_throttle
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
     launching = commands.add_parser("launch")
     launching.add_argument("--calls", type=int, required=True)
     launching.add_argument("--images", type=int, default=2)
+    commands.add_parser("tick", help="one periodic pass, in this process")
+    commands.add_parser("broker-options")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lorastudio.settings")
@@ -52,6 +72,12 @@ def main() -> None:
     django.setup()
     if args.command == "launch":
         print(json.dumps(launch(calls=args.calls, images=args.images)))
+    elif args.command == "tick":
+        from generation import calls
+
+        print(json.dumps(calls.sweep()))
+    elif args.command == "broker-options":
+        print(json.dumps(broker_options()))
 
 
 if __name__ == "__main__":
