@@ -24,6 +24,7 @@ class Tally:
     lost_images: int = 0  # made for a done call but not saved (or saved twice)
     lost_on_the_wire: int = 0  # jobs the fake made whose id never reached the call
     unknown_not_shown: int = 0  # of those, calls not marked `unknown`
+    unknown_not_stranded: int = 0  # `unknown` though no kill or outage caught its submit
     run_status: str = ""
     run_finished: bool = False
     run_error: str = ""
@@ -33,7 +34,8 @@ class Tally:
             f"calls={self.calls} submits={self.submits} double_submits={self.double_submits} "
             f"images_made={self.images_made} images_saved={self.images_saved} "
             f"lost_images={self.lost_images} lost_on_the_wire={self.lost_on_the_wire} "
-            f"unknown={self.statuses['unknown']} statuses={dict(self.statuses)} "
+            f"unknown={self.statuses['unknown']} "
+            f"unknown_not_stranded={self.unknown_not_stranded} statuses={dict(self.statuses)} "
             f"run={self.run_status}{' (finished)' if self.run_finished else ''}"
         )
 
@@ -69,7 +71,21 @@ class Ledger:
         _, finished, _ = self.run()
         return finished and set(statuses) <= TERMINAL
 
-    def tally(self) -> Tally:
+    def on_the_wire(self) -> set[str]:
+        """Calls whose submit has left (or is leaving) and whose answer is not saved yet."""
+        rows = self._rows(
+            "SELECT id FROM generation_providercall WHERE run_id = %s "
+            "AND status = 'submitting' AND sending_at IS NOT NULL",
+            self.run_id,
+        )
+        return {str(call_id) for (call_id,) in rows}
+
+    def describe(self) -> str:
+        status, finished, error = self.run()
+        return f"run {status} (finished: {finished}, {error!r}), calls {dict(self.statuses())}"
+
+    def tally(self, *, stranded: set[str] | None = None) -> Tally:
+        """`stranded`: calls caught on the wire by a kill; only those may end `unknown`."""
         calls = self._rows(
             "SELECT id, status, external_id, (context->'inputs'->>'seed')::int "
             "FROM generation_providercall WHERE run_id = %s",
@@ -97,6 +113,8 @@ class Ledger:
             if len(mine) > 1:
                 tally.double_submits += 1
             known = {job.request_id for job in mine}
+            if status == "unknown" and stranded is not None and str(call_id) not in stranded:
+                tally.unknown_not_stranded += 1
             if mine and external_id not in known:
                 tally.lost_on_the_wire += 1
                 if status != "unknown":

@@ -31,15 +31,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(condition, *, timeout: float = 30.0, what: str = "condition", every: float = 0.1):
-    """Poll `condition` until it returns something truthy; return that, or fail at the deadline."""
+def wait_for(
+    condition, *, timeout: float = 30.0, what: str = "condition", every: float = 0.1, explain=None
+):
+    """Poll `condition` until it returns something truthy; return that, or fail at the deadline
+    (saying what `explain()` returns then, if given)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            found = f": {explain()}" if explain else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{found}")
         time.sleep(every)
 
 

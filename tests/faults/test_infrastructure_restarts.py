@@ -54,7 +54,13 @@ def mid_run(app, fal_fake):
 
 
 def _settles_with_nothing_lost(ledger, *, what: str, capsys, started: float) -> None:
-    wait_for(ledger.settled, timeout=120, every=0.5, what=f"the run to finish after {what}")
+    wait_for(
+        ledger.settled,
+        timeout=120,
+        every=0.5,
+        explain=ledger.describe,
+        what=f"the run to finish after {what}",
+    )
     tally = ledger.tally()
     with capsys.disabled():
         print(f"\n[faults] {what}: {tally.figures()} total={time.monotonic() - started:.0f}s")
