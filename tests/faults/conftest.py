@@ -19,6 +19,8 @@ from tests.fakes.fal import FakeFal
 from .services import App, PostgresCluster, RedisServer
 
 TEMPLATE = "faults_template"
+# The app's own settings module (not the suite's tests.settings), as deployed.
+PRODUCTION = {"DJANGO_SETTINGS_MODULE": "lorastudio.settings", "DEBUG": "false"}
 # The app's configuration for the fault tests; anything else comes from the defaults.
 SCALED = {
     "CALL_TICK_SECONDS": "0.5",
@@ -34,7 +36,7 @@ def postgres():
     cluster = PostgresCluster().init().start()
     try:
         cluster.create_database(TEMPLATE)
-        env = {**os.environ, "DATABASE_URL": cluster.url(TEMPLATE), "SECRET_KEY": "faults"}
+        env = {**os.environ, **PRODUCTION, "DATABASE_URL": cluster.url(TEMPLATE), "SECRET_KEY": "x"}
         App(env=env, folder=cluster.base).manage("migrate", "--noinput", "-v", "0")
         yield cluster
     finally:
@@ -64,6 +66,7 @@ def app(postgres, redis_server, fal_fake, request):
     env = {
         **os.environ,
         **fal_fake.env,
+        **PRODUCTION,
         **SCALED,
         "DATABASE_URL": postgres.url(database),
         "REDIS_URL": redis_server.url,
@@ -71,7 +74,6 @@ def app(postgres, redis_server, fal_fake, request):
         "CELERY_RESULT_BACKEND": redis_server.url,
         "CELERY_QUEUE": "lorastudio",
         "SECRET_KEY": "fault-tests-" + uuid4().hex,
-        "DEBUG": "false",
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "STORAGE": "local",

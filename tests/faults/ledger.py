@@ -5,10 +5,13 @@ the app). Calls and the fake's jobs are matched by seed: every call of a fault-t
 a seed of its own (tests/faults/scenario.py).
 """
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import psycopg
+
+from .known_bugs import RunNeverFinished
 
 TERMINAL = {"done", "failed", "canceled", "unknown"}
 
@@ -65,11 +68,17 @@ class Ledger:
         )[0]
         return status, finished_at is not None, error
 
-    def settled(self) -> bool:
-        """Every call terminal and the run finished."""
-        statuses = self.statuses()
-        _, finished, _ = self.run()
-        return finished and set(statuses) <= TERMINAL
+    def calls_settled(self) -> bool:
+        """Every call of the run is in a terminal state."""
+        return set(self.statuses()) <= TERMINAL
+
+    def finished(self, *, within: float = 15.0) -> None:
+        """The run is finished (its calls are); allow the periodic pass `within` seconds."""
+        deadline = time.monotonic() + within
+        while not self.run()[1]:
+            if time.monotonic() > deadline:
+                raise RunNeverFinished(self.describe())
+            time.sleep(0.5)
 
     def on_the_wire(self) -> set[str]:
         """Calls whose submit has left (or is leaving) and whose answer is not saved yet."""
