@@ -272,7 +272,8 @@ class App:
             raise RuntimeError(f"scenario {' '.join(args)} failed:\n{result.stderr[-3000:]}")
         return result.stdout.strip()
 
-    def start_worker(self, *, concurrency: int = 8, wait: bool = True, env=None):
+    def start_worker(self, *, concurrency: int = 4, wait: bool = True, env=None):
+        """A worker as deployed (docker/entrypoint.sh): the prefork pool, 4 processes."""
         process = self._spawn(
             "worker",
             [
@@ -283,7 +284,7 @@ class App:
                 "lorastudio",
                 "worker",
                 "-P",
-                "threads",
+                "prefork",
                 "-c",
                 str(concurrency),
                 "--without-mingle",

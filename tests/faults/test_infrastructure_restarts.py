@@ -35,8 +35,9 @@ class Health:
 
 @pytest.fixture
 def mid_run(app, fal_fake):
-    """A run under way: some calls done, a submit on the wire (fal answers it a second late)."""
+    """A run under way: some calls done, a submit on the wire (fal answers each a second late)."""
     fal_fake.latency = 0.05
+    fal_fake.answer_accepted_submits_after = 1.0
     app.start_beat()
     app.start_worker()
     app.start_web()
@@ -44,9 +45,13 @@ def mid_run(app, fal_fake):
     assert health()[0] == 200
     launched = launch(app, calls=CALLS)
     ledger = Ledger(url=app.env["DATABASE_URL"], run_id=launched["run"], fake=fal_fake)
-    wait_for(lambda: ledger.statuses()["done"] >= 2, timeout=60, what="the first calls to be done")
-    fal_fake.answer_accepted_submits_after = 1.0
-    wait_for(lambda: ledger.in_flight()["on_wire"], timeout=60, what="a submit on the wire")
+    wait_for(
+        lambda: ledger.statuses()["done"] >= 2 and ledger.in_flight()["on_wire"],
+        timeout=60,
+        every=0.05,
+        explain=ledger.describe,
+        what="some calls done and a submit on the wire",
+    )
     return ledger, health
 
 

@@ -54,7 +54,7 @@ def test_a_run_survives_twenty_worker_kills_without_double_submits_or_lost_image
         last = len(kills) == KILLS
         # The last worker may send the rest at once: the cap is configuration, not the test.
         worker = (
-            app.start_worker(concurrency=16, env={"PROVIDER_CONCURRENCY": f"fal={CALLS}"})
+            app.start_worker(concurrency=8, env={"PROVIDER_CONCURRENCY": f"fal={CALLS}"})
             if last
             else app.start_worker()
         )
