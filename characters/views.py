@@ -6,8 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from generation.models import Provider
-from generation.selectors import character_costs
+from generation.selectors import available_providers, character_costs, preferred_provider
 from lorastudio.forms import add_service_errors
 
 from . import anchor_suggestions, selectors, services
@@ -15,8 +14,17 @@ from .forms import CharacterEditForm, CharacterForm, GalleryFilterForm, Variatio
 from .models import Character, Image, Preset
 
 
+def _providers(request) -> dict:
+    """The provider choices every run form shows, with the remembered one preselected."""
+    return {
+        "providers": available_providers(),
+        "chosen_provider": preferred_provider(request.session.get("provider")),
+    }
+
+
 def character_list(request):
-    return render(request, "characters/list.html", {"characters": selectors.characters_for_list()})
+    cards = [(c, selectors.sheet_of_listed(c)) for c in selectors.characters_for_list()]
+    return render(request, "characters/list.html", {"cards": cards})
 
 
 def character_create(request):
@@ -41,15 +49,18 @@ def character_create(request):
 
 def character_detail(request, slug):
     character = get_object_or_404(Character.objects.select_related("preset"), slug=slug)
+    steps = selectors.pipeline_progress(character)
     return render(
         request,
         "characters/detail.html",
         {
             "character": character,
-            "steps": selectors.pipeline_progress(character),
+            "steps": steps,
+            "next_step": selectors.next_step(steps),
             "sheet": selectors.character_sheet(character),
-            "variations": character.variations.select_related("anchor_pose"),
-            "providers": Provider.choices,
+            "spec_rows": selectors.variation_rows(character),
+            "counts": selectors.curation_counts(character),
+            **_providers(request),
         },
     )
 
@@ -92,7 +103,10 @@ def variation_edit(request, slug, key=None):
 def anchor_board(request, slug):
     """One column per pose with its candidates; click one to make it the pose's anchor."""
     character = get_object_or_404(Character, slug=slug)
-    return render(request, "characters/anchor_board.html", _board_context(character))
+    context = {**_board_context(character), **_providers(request)}
+    steps = selectors.pipeline_progress(character)
+    context["next_step"] = selectors.next_step(steps) if steps[0].state == "done" else None
+    return render(request, "characters/anchor_board.html", context)
 
 
 def _board_context(character):
@@ -106,7 +120,6 @@ def _board_context(character):
         "sheet": sheet,
         "columns": columns,
         "picked": sum(1 for _, anchor in sheet if anchor),
-        "providers": Provider.choices,
     }
 
 
@@ -141,19 +154,35 @@ def gallery(request, slug):
     page = Paginator(selectors.gallery_images(character, **filters), GALLERY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    _with_costs(page.object_list)
     counts = selectors.curation_counts(character)
+    query = _query_without_page(request)
+    next_page = None
+    if page.has_next():
+        # Reviewing with a review filter takes images out of the list: the next ones move up.
+        number = page.number if filters.get("review") else page.next_page_number()
+        next_page = f"?{query}&page={number}" if query else f"?page={number}"
     context = {
         "character": character,
         "form": form,
         "page": page,
         "counts": counts,
         "costs": character_costs(character, approved=counts.approved),
-        "query": _query_without_page(request),
+        "query": query,
+        "next_page": next_page,
+        "dataset_url": selectors.step_url(character, "dataset")
+        if counts.approved >= counts.target[0]
+        else None,
     }
     template = (
         "characters/gallery.html#gallery-region" if request.htmx else "characters/gallery.html"
     )
     return render(request, template, context)
+
+
+def _with_costs(images) -> None:
+    for image in images:
+        image.cost = selectors.image_cost(image)
 
 
 def _query_without_page(request) -> str:
@@ -192,6 +221,7 @@ def image_review(request, slug, image_id):
     except ValidationError as exc:
         return HttpResponse(" ".join(exc.messages), status=400)
     image = selectors.gallery_images(character).get(id=image.id)
+    _with_costs([image])
     return render(request, "characters/gallery.html#tile", {"image": image, "character": character})
 
 
@@ -220,4 +250,9 @@ def suggest_anchor(request, slug):
         [p.key for p in poses],
         {p.key: p.label for p in poses},
     )
-    return render(request, "characters/partials.html#anchor-suggestion", {"suggestion": suggestion})
+    label = next((p.label for p in poses if suggestion and p.key == suggestion.pose), "")
+    return render(
+        request,
+        "characters/partials.html#anchor-suggestion",
+        {"suggestion": suggestion, "suggested_label": label},
+    )

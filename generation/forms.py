@@ -3,6 +3,7 @@ from django.conf import settings
 
 from .models import GenerationRun, Provider
 from .runs import VARIATION_MODES
+from .selectors import available_providers
 
 
 class RunForm(forms.Form):
@@ -23,6 +24,28 @@ class RunForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["poses"].choices = [(p.key, p.label) for p in character.poses.all()]
         self.fields["variations"].choices = [(v.key, v.label) for v in character.variations.all()]
+
+    def clean_provider(self) -> str:
+        key = self.cleaned_data.get("provider") or settings.PROVIDER
+        choice = next((p for p in available_providers() if p.key == key), None)
+        if choice and not choice.usable:
+            raise forms.ValidationError(f"{choice.label} cannot be used: {choice.reason}.")
+        return key
+
+    def clean(self):
+        data = super().clean()
+        # Nothing ticked is a mistake to point out, never "everything" (and its price).
+        kind = data.get("kind")
+        if kind == GenerationRun.Kind.ANCHORS and not data.get("like_image_id"):
+            if not data.get("poses"):
+                self.add_error("poses", "Tick at least one pose to generate candidates for.")
+        elif kind == GenerationRun.Kind.VARIATIONS and not data.get("variations"):
+            self.add_error("variations", "Tick at least one variation to generate.")
+        return data
+
+    def error_text(self) -> str:
+        """The form's errors as one sentence for a message."""
+        return " ".join(e for errors in self.errors.values() for e in errors)
 
     def plan_arguments(self) -> dict:
         data = self.cleaned_data
