@@ -54,3 +54,36 @@ def screenshot(page):
         return path
 
     return take
+
+
+@pytest.fixture
+def inline_tasks(settings):
+    """Celery tasks run where they are sent, and the simulator answers at once."""
+    from lorastudio.celery import app
+
+    settings.LOCAL_PROVIDER_DELAY = 0
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def phone(browser):
+    """A page at 390×844, touch enabled, as on a phone."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def wide(browser):
+    """A page at 1440×900."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
