@@ -188,7 +188,10 @@
     tile.classList.remove("error");
     tile.classList.add("pending");
     const request = post(url, new URLSearchParams(fields));
-    if (moveOn && currentTile() === tile) moveRight();
+    // From the last tile, the next page is loaded once this change is saved: loaded before,
+    // a filtered page could still show the image just reviewed.
+    const nextPageAfter = moveOn && currentTile() === tile && atEnd(tile) && Boolean(gallery.dataset.nextPage);
+    if (moveOn && currentTile() === tile && !nextPageAfter) moveRight();
     const here = function () { return tile.isConnected ? tile : tileById(id); };
     let res;
     try {
@@ -207,6 +210,7 @@
     }
     setStatus("");
     document.body.dispatchEvent(new CustomEvent("curation-changed", { bubbles: true }));
+    if (nextPageAfter) loadNextPage();
   }
 
   async function bulk(value) {
