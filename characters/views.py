@@ -103,13 +103,13 @@ def variation_edit(request, slug, key=None):
 def anchor_board(request, slug):
     """One column per pose with its candidates; click one to make it the pose's anchor."""
     character = get_object_or_404(Character, slug=slug)
-    context = {**_board_context(character), **_providers(request)}
+    context = _board_context(character, request)
     steps = selectors.pipeline_progress(character)
     context["next_step"] = selectors.next_step(steps) if steps[0].state == "done" else None
     return render(request, "characters/anchor_board.html", context)
 
 
-def _board_context(character):
+def _board_context(character, request):
     candidates = {}
     for image in selectors.gallery_images(character, kind=Image.Kind.CANDIDATE):
         candidates.setdefault(image.pose_id, []).append(image)
@@ -120,6 +120,7 @@ def _board_context(character):
         "sheet": sheet,
         "columns": columns,
         "picked": sum(1 for _, anchor in sheet if anchor),
+        **_providers(request),
     }
 
 
@@ -139,7 +140,9 @@ def anchor_pick(request, slug, pose):
         messages.error(request, str(exc))
         return redirect("characters:anchors", slug=slug)
     if request.htmx:
-        return render(request, "characters/anchor_board.html#board", _board_context(character))
+        return render(
+            request, "characters/anchor_board.html#board", _board_context(character, request)
+        )
     return redirect("characters:anchors", slug=slug)
 
 
