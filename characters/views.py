@@ -162,8 +162,9 @@ def gallery(request, slug):
     query = _query_without_page(request)
     next_page = None
     if page.has_next():
-        # Reviewing with a review filter takes images out of the list: the next ones move up.
-        number = page.number if filters.get("review") else page.next_page_number()
+        # Reviewing the unreviewed takes them out of the list: the next ones move up.
+        reviewing = filters.get("review") == Image.Review.UNREVIEWED
+        number = page.number if reviewing else page.next_page_number()
         next_page = f"?{query}&page={number}" if query else f"?page={number}"
     context = {
         "character": character,

@@ -169,3 +169,6 @@ def test_keyboard_review_is_told_where_the_next_page_is(logged_in, character):
     # With a review filter, reviewed images leave the list: the next ones move up to page 1.
     filtered = logged_in.get(url, {"review": "unreviewed"}).content.decode()
     assert f'data-next-page="{url}?review=unreviewed&amp;page=1"' in filtered
+    Image.objects.update(review="approved")
+    approved = logged_in.get(url, {"review": "approved"}).content.decode()
+    assert f'data-next-page="{url}?review=approved&amp;page=2"' in approved
