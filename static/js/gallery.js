@@ -349,6 +349,8 @@
     const onTileBox = t.matches && t.matches(".tile .tile-select") && gallery.contains(t);
     if (!onTileBox && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
     const comparing = Boolean(dialog && dialog.open);
+    // Enter or Space on a lightbox button presses that button (the browser clicks it).
+    if (comparing && (e.key === "Enter" || e.key === " ") && t.closest && t.closest("#lightbox button")) return;
     const help = document.getElementById("gallery-help");
     const inScope = gallery.contains(t) || t === document.body || t === root || (help && help.contains(t));
     if (!comparing && !inScope) return; // keys on other controls (nav, forms, the bulk bar) are theirs

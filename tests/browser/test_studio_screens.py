@@ -78,6 +78,11 @@ def test_the_studio_at_1440_px(wide, live_server, user, loaded_presets, inline_t
     expect(lightbox.locator(".lb-source")).to_contain_text("#")
     expect(lightbox.locator(".compare-source")).to_be_visible()
     save_screenshot(page, "wide-07-lightbox")
+    # Keys review in the lightbox: a approves the image shown and shows the next one.
+    shown_id = variation.get_attribute("data-image-id")
+    page.keyboard.press("a")
+    expect(page.locator(f"#image-{shown_id}")).to_have_class(re.compile("review-approved"))
+    expect(lightbox.locator(".lb-label")).not_to_contain_text(f"#{shown_id}")
     page.keyboard.press("Escape")
     expect(lightbox).to_be_hidden()
 
