@@ -3,7 +3,6 @@ from django.conf import settings
 
 from .models import GenerationRun, Provider
 from .runs import VARIATION_MODES
-from .selectors import available_providers
 
 
 class RunForm(forms.Form):
@@ -24,13 +23,6 @@ class RunForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["poses"].choices = [(p.key, p.label) for p in character.poses.all()]
         self.fields["variations"].choices = [(v.key, v.label) for v in character.variations.all()]
-
-    def clean_provider(self) -> str:
-        key = self.cleaned_data.get("provider") or settings.PROVIDER
-        choice = next((p for p in available_providers() if p.key == key), None)
-        if choice and not choice.usable:
-            raise forms.ValidationError(f"{choice.label} cannot be used: {choice.reason}.")
-        return key
 
     def clean(self):
         data = super().clean()

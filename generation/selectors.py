@@ -10,7 +10,44 @@ from django.utils import timezone
 
 from characters.models import Character
 
-from .models import GenerationRun, Provider, ProviderCall
+from . import providers
+from .models import GenerationRun, ProviderCall
+
+
+def runs():
+    """Runs with their character, newest first: look one up by id in it."""
+    return GenerationRun.objects.select_related("character", "created_by").order_by("-created_at")
+
+
+def runs_in_full():
+    """Runs with their calls and each call's images, as the API shows them."""
+    return runs().prefetch_related("calls__images")
+
+
+def calls():
+    return ProviderCall.objects.all()
+
+
+def run_calls(run: GenerationRun):
+    """A run's calls in the order they were made, each with its image count."""
+    return run.calls.annotate(image_count=Count("images")).order_by("created_at")
+
+
+def calls_by_status(run: GenerationRun) -> dict[str, int]:
+    """How many of the run's calls are in each status."""
+    return dict(run.calls.values_list("status").annotate(n=Count("id")))
+
+
+def active_runs(character: Character) -> list[GenerationRun]:
+    """The character's unfinished runs, oldest first, with their calls counted and finished."""
+    return list(
+        GenerationRun.objects.filter(character=character, finished_at__isnull=True)
+        .annotate(
+            total=Count("calls"),
+            finished=Count("calls", filter=Q(calls__status__in=ProviderCall.TERMINAL)),
+        )
+        .order_by("created_at")
+    )
 
 
 @dataclass(frozen=True)
@@ -38,35 +75,9 @@ def character_costs(character: Character, *, approved: int) -> Costs:
 
 
 # --- Providers ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ProviderChoice:
-    key: str
-    label: str
-    usable: bool
-    reason: str  # why it cannot be used, for the disabled option
-
-
-def available_providers() -> list[ProviderChoice]:
-    """Every provider with whether it can be used now: fal and Replicate need their key.
-
-    The pages render this (a provider without a key is shown disabled, with the reason, and
-    never priced); `plan_run` refuses such a provider on its own as well.
-    """
-    keys = {
-        Provider.FAL: ("FAL_KEY", settings.FAL_KEY),
-        Provider.REPLICATE: ("REPLICATE_API_TOKEN", settings.REPLICATE_API_TOKEN),
-    }
-    choices = []
-    for key, label in Provider.choices:
-        setting, value = keys.get(key, ("", "set"))
-        reason = "" if value else f"no key: set {setting} in the environment"
-        choices.append(ProviderChoice(key, label, usable=not reason, reason=reason))
-    return choices
-
-
 def preferred_provider(remembered: str | None) -> str:
     """The provider to preselect: the one the user last launched with, if still usable."""
-    usable = [p.key for p in available_providers() if p.usable]
+    usable = [p.key for p in providers.available() if p.usable]
     for key in (remembered, settings.PROVIDER):
         if key in usable:
             return key

@@ -1,16 +1,15 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from characters.models import Character
+from characters.selectors import characters
 
 from . import calls, runs, selectors
 from .forms import RunForm
-from .models import GenerationRun, ProviderCall
+from .models import ProviderCall
 
 DISMISSED = "dismissed_runs"  # session key: failed runs the user has seen and put away
 
@@ -24,17 +23,14 @@ def _run_summary(plan) -> str:
 
 
 def run_list(request):
-    runs_ = GenerationRun.objects.select_related("character", "created_by").order_by("-created_at")
-    page = Paginator(runs_, 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.runs(), 50).get_page(request.GET.get("page"))
     return render(request, "generation/run_list.html", {"page": page})
 
 
 def run_detail(request, run_id):
-    run = get_object_or_404(
-        GenerationRun.objects.select_related("character", "created_by"), id=run_id
-    )
+    run = get_object_or_404(selectors.runs(), id=run_id)
     groups = selectors.run_call_groups(run)
-    by_status = dict(run.calls.values_list("status").annotate(n=Count("id")))
+    by_status = selectors.calls_by_status(run)
     context = {
         "run": run,
         "groups": groups,
@@ -55,7 +51,7 @@ def run_detail(request, run_id):
 
 @require_POST
 def run_cancel(request, run_id):
-    run = get_object_or_404(GenerationRun, id=run_id)
+    run = get_object_or_404(selectors.runs(), id=run_id)
     try:
         runs.cancel_run(run)
     except runs.RunRefused as exc:
@@ -67,7 +63,7 @@ def run_cancel(request, run_id):
 
 @require_POST
 def call_retry(request, call_id):
-    call = get_object_or_404(ProviderCall, id=call_id)
+    call = get_object_or_404(selectors.calls(), id=call_id)
     if call.status != ProviderCall.Status.UNKNOWN:
         messages.error(request, "Only a call whose outcome is unknown can be sent again.")
     else:
@@ -81,7 +77,7 @@ def call_retry(request, call_id):
 @require_POST
 def run_new(request, slug):
     """Show what a run will cost; launch it only once the user confirms."""
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(characters(), slug=slug)
     form = RunForm(request.POST, character=character)
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
@@ -131,7 +127,7 @@ def run_new(request, slug):
 @require_POST
 def run_retry(request, run_id):
     """Send a run's failed calls again as a new run: priced first, launched once confirmed."""
-    run = get_object_or_404(GenerationRun.objects.select_related("character"), id=run_id)
+    run = get_object_or_404(selectors.runs(), id=run_id)
     back = reverse("generation:run_detail", args=[run.id])
     try:
         plan = runs.plan_retry(run=run)
@@ -174,7 +170,7 @@ def _dismiss(request, run_id: int) -> None:
 @require_POST
 def run_dismiss(request, run_id):
     """Put away a failed run's notice on the character's pages (the run page keeps it)."""
-    run = get_object_or_404(GenerationRun, id=run_id)
+    run = get_object_or_404(selectors.runs(), id=run_id)
     _dismiss(request, run.id)
     if request.htmx:
         return character_progress(request, run.character.slug)
@@ -186,15 +182,8 @@ def run_dismiss(request, run_id):
 
 def character_progress(request, slug):
     """The character's running runs; asks the page to reload when one of them has finished."""
-    character = get_object_or_404(Character, slug=slug)
-    active = list(
-        GenerationRun.objects.filter(character=character, finished_at__isnull=True)
-        .annotate(
-            total=Count("calls"),
-            finished=Count("calls", filter=Q(calls__status__in=ProviderCall.TERMINAL)),
-        )
-        .order_by("created_at")
-    )
+    character = get_object_or_404(characters(), slug=slug)
+    active = selectors.active_runs(character)
     failures = list(
         selectors.recent_failures(character, dismissed=request.session.get(DISMISSED, []))
     )

@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from generation import runs
+from generation import providers, runs
 from generation.models import GenerationRun, ProviderCall
-from generation.selectors import available_providers, preferred_provider
+from generation.selectors import preferred_provider
 from tests.factories import AnchorFactory, ImageFactory, ProviderCallFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +44,11 @@ def test_more_like_this_needs_no_pose_ticked(logged_in, character, new_run):
 def test_a_provider_without_a_key_is_shown_disabled_with_the_reason(logged_in, character, settings):
     settings.FAL_KEY, settings.REPLICATE_API_TOKEN = "", "r8_token"
     html = logged_in.get(reverse("characters:anchors", args=[character.slug])).content.decode()
-    assert '<option value="fal" disabled>fal.ai — no key: set FAL_KEY in the environment' in html
-    assert '<option value="replicate">Replicate</option>' in html
-    by_key = {p.key: p for p in available_providers()}
+    assert '<option value="fal"  disabled title="FAL_KEY is not set' in html
+    assert "(needs FAL_KEY)" in html
+    assert "fal.ai: FAL_KEY is not set: add it to the environment" in html  # shown, not hovered
+    assert '<option value="replicate" >Replicate</option>' in html
+    by_key = {p.key: p for p in providers.available()}
     assert not by_key["fal"].usable and by_key["replicate"].usable and by_key["local"].usable
 
 
@@ -55,7 +57,7 @@ def test_a_provider_without_a_key_is_never_priced(logged_in, character, new_run,
     data = {"kind": "anchors", "poses": ["front"], "provider": "fal"}
     response = logged_in.post(new_run, data, follow=True)
     html = response.content.decode()
-    assert "fal.ai cannot be used: no key: set FAL_KEY in the environment." in html
+    assert "fal.ai cannot be used: FAL_KEY is not set" in html
     assert "Spend about" not in html and not GenerationRun.objects.exists()
 
 
