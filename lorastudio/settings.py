@@ -215,8 +215,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="lorastudio")
-# A message whose worker died is delivered again after this many seconds (acks_late).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# A message whose worker died is delivered again after this many seconds (acks_late). Longer
+# than our longest task (a submit waits up to 75 s; a 1 GiB weights download at 4 MB/s takes
+# ~4 min) so a running task is not handed to a second worker, short enough that a killed
+# worker's task runs again within minutes (tests/faults/test_redelivery.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 300)}
+# Workers look for such messages every 10 s (kombu's interval), not every 100 s (its default
+# throttle of 10 scans): redelivery comes at most 10 s after the visibility timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
