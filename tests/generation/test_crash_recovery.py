@@ -53,7 +53,7 @@ def test_a_worker_killed_after_fal_accepted_the_submit_never_submits_it_again(
     fal.answer_accepted_submits_after = 0
 
     start()  # the broker hands the unacknowledged submit to the new worker, which sees it
-    wait_for(lambda: unacked(queue) == 0, timeout=20, what="the submit task's redelivery")
+    wait_for(lambda: unacked(queue) == 0, timeout=40, what="the submit task's redelivery")
     wait_for(  # was on the wire, so it is not sent again; the lease runs out: unknown
         lambda: (
             (calls.sweep() or True)
@@ -71,7 +71,7 @@ def test_a_worker_killed_after_fal_accepted_the_submit_never_submits_it_again(
 
 
 def test_a_worker_killed_while_downloading_results_loses_nothing_and_pays_once(
-    fal, worker, one_call_run, settings
+    fal, worker, one_call_run, queue
 ):
     start, kill = worker
     fal.script(ULTRA, queue_polls=0, run_polls=0)
