@@ -124,7 +124,7 @@ def worker(queue, fal, settings):
     """Start (and restart) worker processes on the test database; all are killed at the end."""
     processes = []
     database = connection.settings_dict
-    env = {
+    base_env = {
         **os.environ,
         **fal.env,
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
@@ -139,7 +139,7 @@ def worker(queue, fal, settings):
         "FAL_KEY": fal.key,
     }
 
-    def start():
+    def start(*, concurrency: int = 4, env: dict | None = None):
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -151,7 +151,7 @@ def worker(queue, fal, settings):
                 "-P",
                 "threads",
                 "-c",
-                "4",
+                str(concurrency),
                 "-Q",
                 queue,
                 "--without-mingle",
@@ -160,7 +160,7 @@ def worker(queue, fal, settings):
                 "warning",
             ],
             cwd=ROOT,
-            env=env,
+            env={**base_env, **(env or {})},
             start_new_session=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
