@@ -149,8 +149,14 @@ class PostgresCluster:
             self._as = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        # From a folder the postgres user may enter (a checkout under /root is not one).
         return subprocess.run(
-            [*self._as, *args], capture_output=True, text=True, check=check, timeout=120
+            [*self._as, *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+            cwd=self.base,
         )
 
     def init(self) -> PostgresCluster:
