@@ -9,6 +9,7 @@ from characters.selectors import characters
 
 from . import calls, runs, selectors
 from .forms import RunForm
+from .models import ProviderCall
 
 DISMISSED = "dismissed_runs"  # session key: failed runs the user has seen and put away
 
