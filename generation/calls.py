@@ -87,10 +87,23 @@ def _request_of(call: ProviderCall) -> Request:
     return Request(endpoint=call.endpoint, input=call.request)
 
 
+def _delayed_tasks_run() -> bool:
+    """False under eager Celery (tests, demos): it runs a delayed task at once, which would
+    poll in a loop; the periodic pass polls due calls instead."""
+    from lorastudio.celery import app
+
+    return not app.conf.task_always_eager
+
+
+def _backstop(delay: float) -> timedelta:
+    """When the periodic pass takes over a poll whose delayed task may have been lost."""
+    return timedelta(seconds=delay + (SWEEP_GRACE_SECONDS if _delayed_tasks_run() else 0))
+
+
 def _enqueue(task, call_id, *, countdown: float = 0) -> None:
     """Send a task; if the broker is down, the periodic pass finds the call later."""
-    if countdown and task.app.conf.task_always_eager:
-        return  # eager Celery would run it at once, polling in a loop: the pass polls instead
+    if countdown and not _delayed_tasks_run():
+        return
     try:
         task.apply_async((str(call_id),), countdown=countdown or None)
     except (BrokerError, RedisError, OSError) as exc:
@@ -237,7 +250,7 @@ def _record_submitted(call: ProviderCall, external_id: str) -> None:
             external_id=external_id,
             submitted_at=now,
             error="",
-            next_check_at=now + timedelta(seconds=delay + SWEEP_GRACE_SECONDS),
+            next_check_at=now + _backstop(delay),
             updated_at=now,
         )
         assert updated == 1  # the row is locked
@@ -338,13 +351,13 @@ def apply_poll(call_id, result: Poll) -> None:
             if result.state == State.RUNNING:
                 call.status = Status.RUNNING
             delay = poll_timing.next_poll_delay(call)
-            call.next_check_at = now + timedelta(seconds=delay + SWEEP_GRACE_SECONDS)
+            call.next_check_at = now + _backstop(delay)
             call.save()
             transaction.on_commit(lambda: _enqueue(tasks.poll_call, call_id, countdown=delay))
         elif result.state == State.SUCCEEDED:
             poll_timing.learn(call, earlier_polls=earlier_polls)
             call.status, call.progress = Status.SUCCEEDED, 100
-            call.next_check_at = now + timedelta(seconds=SWEEP_GRACE_SECONDS)
+            call.next_check_at = now + _backstop(0)
             if result.units is not None:
                 call.units = result.units
             call.save()

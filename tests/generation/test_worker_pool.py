@@ -31,7 +31,8 @@ def test_parallel_submits_never_exceed_the_providers_cap_and_the_run_finishes(
 ):
     settings.PROVIDER_CONCURRENCY = {"fal": "3"}
     start, _ = worker
-    start(concurrency=8, env={"PROVIDER_CONCURRENCY": "fal=3"})
+    # Nothing is killed here: a visibility timeout as long as production's, no redeliveries.
+    start(concurrency=8, env={"PROVIDER_CONCURRENCY": "fal=3", "CELERY_VISIBILITY_TIMEOUT": "300"})
     fal.script(ULTRA, duration=0.6)
     run = _launch(character, user, poses=[p.key for p in character.poses.all()])  # 8 calls
     peak = 0
