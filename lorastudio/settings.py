@@ -215,17 +215,30 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="lorastudio")
-# A message whose worker died is delivered again after this many seconds (acks_late).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# A message whose worker died is delivered again after this many seconds (acks_late). Longer
+# than our longest task (a submit waits up to 75 s; a 1 GiB weights download at 4 MB/s takes
+# ~4 min) so a running task is not handed to a second worker, short enough that a killed
+# worker's task runs again within minutes (tests/faults/test_redelivery.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 300)}
+# Workers look for such messages every 10 s (kombu's interval), not every 100 s (its default
+# throttle of 10 scans): redelivery comes at most 10 s after the visibility timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # How often the periodic pass submits queued calls, polls due ones and retries downloads.
 CALL_TICK_SECONDS = env.float("CALL_TICK_SECONDS", default=1.0)
-# A call claimed for submitting but not sent within this time was never sent; one sent but
-# without the provider's answer saved by then has an unknown outcome.
-CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=60.0)
+# A call claimed for submitting but not taken up by a worker within this time was never sent:
+# it is queued again.
+CALL_CLAIM_LEASE_SECONDS = env.float("CALL_CLAIM_LEASE_SECONDS", default=60.0)
+# A call sent this long ago (counted from `sending_at`) whose answer was never saved has an
+# unknown outcome. It outlasts the adapters' submit timeouts (15 s connect + 60 s read), so a
+# slow submit that succeeds is never swept to `unknown` while its answer is on the way.
+CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=180.0)
+# How long a worker keeps trying to save a provider id it was given while the database is
+# away, before giving up (the id is in the error log from the first failed try).
+CALL_SAVE_ID_RETRY_SECONDS = env.float("CALL_SAVE_ID_RETRY_SECONDS", default=600.0)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 30.0},
     "provider-calls": {
