@@ -34,7 +34,7 @@ def framed(picture: PILImage.Image, *, widen: float = 1.0, crop=None) -> np.ndar
         ({"crop": (150, 20, 330, 240)}, ShotType.CLOSE),  # the face fills the frame
         ({"crop": (100, 0, 380, 300)}, ShotType.CLOSE),  # head and shoulders
         ({}, ShotType.MID),  # waist up
-        ({"widen": 3.0}, ShotType.FAR),  # the whole figure, small in a wide frame
+        ({"widen": 2.0}, ShotType.FAR),  # the whole figure, small in a wide frame
     ],
 )
 def test_known_framings_of_a_real_face_get_their_shot_type(framing, expected):
