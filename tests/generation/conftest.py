@@ -12,6 +12,8 @@ import pytest
 import redis
 from django.db import connection
 
+from lorastudio.celery import app
+
 
 @pytest.fixture
 def drive():
