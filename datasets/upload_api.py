@@ -24,10 +24,20 @@ class UploadOut(Schema):
     reason: str
     image_id: int | None
     thumbnail_url: str | None
+    shot_type: str | None
+    shot_source: str | None
 
     @staticmethod
     def resolve_file(upload: Upload) -> str:
         return upload.original_filename
+
+    @staticmethod
+    def resolve_shot_type(upload: Upload) -> str | None:
+        return upload.image.shot_type if upload.image else None
+
+    @staticmethod
+    def resolve_shot_source(upload: Upload) -> str | None:
+        return upload.image.get_shot_source_display() if upload.image else None
 
     @staticmethod
     def resolve_thumbnail_url(upload: Upload) -> str | None:

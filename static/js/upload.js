@@ -44,7 +44,8 @@
     }
     const text = document.createElement("span");
     if (result.outcome === "accepted") {
-      text.textContent = "Accepted as image #" + result.image_id + (result.reason ? ". " + result.reason : "");
+      const shot = result.shot_type && result.shot_type !== "unknown" ? " · " + result.shot_type + " shot (" + result.shot_source.toLowerCase() + ")" : " · shot type unknown (no face found)";
+      text.textContent = "Accepted as image #" + result.image_id + shot + (result.reason ? ". " + result.reason : "");
     } else if (result.outcome === "duplicate") {
       text.textContent = "Duplicate of image #" + result.image_id + ": not added again.";
     } else {
