@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.database import prepare_bench_database  # noqa: E402
 
 
 def parse_args():
@@ -67,20 +68,7 @@ def environment(queue: str, media: str) -> dict:
 
 
 def prepare_database():
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        if not conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname='lorastudio_bench'"
-        ).fetchone():
-            conn.execute("CREATE DATABASE lorastudio_bench")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("load_presets", verbosity=0)
+    prepare_bench_database()
 
 
 def peak_rss_mb(pid: int) -> float:
