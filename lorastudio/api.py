@@ -5,6 +5,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer, SessionAuth
 
 from characters.api import router as characters_router
+from datasets.api import router as datasets_router
 from generation.api import router as generation_router
 
 from .errors import Refusal
@@ -60,3 +61,4 @@ def not_found(request, exc):
 
 api.add_router("/", characters_router)
 api.add_router("/", generation_router)
+api.add_router("/", datasets_router)
