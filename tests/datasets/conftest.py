@@ -6,6 +6,13 @@ from PIL import Image as PILImage
 
 from characters.models import Anchor, Image
 from tests.factories import ImageFactory
+from tests.generation.conftest import (  # noqa: F401  (shared fixtures of the run machinery)
+    clean_cache,
+    drive,
+    eager_tasks,
+    fal,
+    replicate_fake,
+)
 
 
 def jpeg_bytes(size=(1600, 1200), color=(200, 120, 60)) -> bytes:
