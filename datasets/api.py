@@ -303,9 +303,7 @@ def find_and_replace(request, dataset_id: int, payload: ReplaceIn):
     }
 
 
-@router.post(
-    "/datasets/{dataset_id}/captions", response={201: RunOut, 200: PlanOut, 400: Error}
-)
+@router.post("/datasets/{dataset_id}/captions", response={201: RunOut, 200: PlanOut, 400: Error})
 def caption_run(request, dataset_id: int, payload: CaptionRunIn):
     """Caption the uploads without a caption in one provider run; `dry_run` prices it."""
     dataset = _dataset(dataset_id)
