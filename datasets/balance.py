@@ -57,6 +57,25 @@ class Report:
         known = sum(self.by_shot[s] for s in SHOTS)
         return {s: (self.by_shot[s] / known if known else 0.0) for s in SHOTS}
 
+    @property
+    def shot_rows(self) -> list[dict]:
+        """One row per shot type for the page: count, share and the share to aim for."""
+        shares = self.shot_shares
+        rows = []
+        for shot in (*SHOTS, "unknown"):
+            low, high = SHOT_SHARES.get(shot, (None, None))
+            share = round(100 * shares.get(shot, 0))
+            rows.append(
+                {
+                    "shot": shot,
+                    "count": self.by_shot[shot],
+                    "share": share,
+                    "target": f"{low:.0%}–{high:.0%}" if low is not None else "",
+                    "ok": low is None or (low * 100 <= share <= high * 100),
+                }
+            )
+        return rows
+
 
 def _shots(n: int, shot: str) -> str:
     return f"{n} {SHOT_NAMES[shot]} shot{'s' if n != 1 else ''}"
