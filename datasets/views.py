@@ -5,8 +5,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -146,26 +147,24 @@ def _item(item_id) -> DatasetItem:
 
 
 def _tile(request, item: DatasetItem, *, editing: bool = False, error: str = "", status=200):
+    """The item's tile; after a change, the balance report and caption check ride along
+    (an out-of-band swap), so the page never shows counts older than the tile."""
     dataset = item.dataset
     item.rendered = selectors.rendered_caption(dataset, item)
-    item.flagged = bool(
-        [w for w in selectors.caption_warnings(dataset, [item]) if w.item_id == item.id]
-    )
-    response = render(
-        request,
-        "datasets/detail.html#item",
-        {
-            "item": item,
-            "dataset": dataset,
-            "shot_types": ShotType.choices,
-            "editing": editing,
-            "error": error,
-        },
-        status=status,
-    )
-    if not editing and status == 200:
-        response["HX-Trigger"] = "dataset-changed"
-    return response
+    item.flagged = any(w.item_id == item.id for w in selectors.caption_warnings(dataset, [item]))
+    context = {
+        "item": item,
+        "dataset": dataset,
+        "shot_types": ShotType.choices,
+        "editing": editing,
+        "error": error,
+    }
+    html = render_to_string("datasets/detail.html#item", context, request)
+    if not editing:
+        html += render_to_string(
+            "datasets/detail.html#report", {**_page_context(dataset), "oob": True}, request
+        )
+    return HttpResponse(html, status=status)
 
 
 def item_tile(request, item_id):

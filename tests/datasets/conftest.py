@@ -34,6 +34,10 @@ def make_image(character, *, kind=Image.Kind.UPLOAD, shot="mid", size=(1600, 120
 
 @pytest.fixture
 def stocked(character):
+    return stock(character)
+
+
+def stock(character):
     """The fitness character with 8 anchors (far shots), 6 approved variations and 6 uploads
     (3 close, 3 mid), 2 unreviewed variations and 1 rejected upload."""
     poses = list(character.poses.all())

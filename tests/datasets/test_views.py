@@ -60,7 +60,7 @@ def test_a_caption_is_edited_inline(logged_in, dataset):
     )
     assert tile.status_code == 200
     assert "fitmannequin, smiling by a window" in tile.content.decode()
-    assert tile.headers["HX-Trigger"] == "dataset-changed"
+    assert 'id="report" hx-swap-oob="true"' in tile.content.decode()  # the report follows
     item.refresh_from_db()
     assert item.caption == "smiling by a window" and "smiling" in item.concepts
 
@@ -168,3 +168,15 @@ def test_an_export_refused_for_captions_says_why_on_the_page(logged_in, dataset)
 def test_the_pages_need_a_login(client, dataset):
     response = client.get(f"/datasets/{dataset.id}/")
     assert response.status_code == 302 and "/login/" in response.url
+
+
+def test_the_report_partial_answers_the_refreshed_counts(logged_in, dataset):
+    item = dataset.items.filter(image__shot_type="close").first()
+    logged_in.post(f"/datasets/items/{item.id}/shot/", {"shot_type": "far"})
+    report = logged_in.get(f"/datasets/{dataset.id}/report/", headers={"HX-Request": "true"})
+    body = report.content.decode()
+    assert (
+        body.startswith('\n    <section class="card ds-report" id="report"')
+        or 'id="report"' in body
+    )
+    assert '<tr class="ds-off" data-shot="far"><td>Far</td><td class="num">15</td>' in body
