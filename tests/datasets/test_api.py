@@ -226,3 +226,34 @@ def test_an_unknown_export_answers_404(api):
 def test_the_dataset_endpoints_need_a_token(stocked):
     dataset = services.create_dataset(character=stocked, name="v1")
     assert Client().get(f"/api/datasets/{dataset.id}").status_code == 401
+
+
+def test_filling_a_gap_makes_new_variations_of_the_missing_shot_type(
+    api, stocked, settings, eager_tasks, drive
+):
+    settings.LOCAL_PROVIDER_DELAY = 0
+    dataset = services.create_dataset(character=stocked, name="v1")
+
+    response = post(api, f"/api/datasets/{dataset.id}/fill-gap", {"shot": "close", "count": 3})
+    assert response.status_code == 201
+    run = drive(GenerationRun.objects.get(id=response.json()["id"]))
+
+    assert run.status == "succeeded"
+    made = Image.objects.filter(variation__label="Fill the gap: close-up shots")
+    assert made.count() == 3
+    assert all("close-up portrait" in image.prompt for image in made)
+    assert made.first().review == "unreviewed"  # a person still approves them
+
+
+def test_a_gap_of_a_pose_is_filled_from_that_poses_anchor(api, stocked):
+    dataset = services.create_dataset(character=stocked, name="v1")
+    response = post(
+        api,
+        f"/api/datasets/{dataset.id}/fill-gap",
+        {"pose": "seated", "count": 2, "provider": "fal", "dry_run": True},
+    )
+    assert response.status_code == 200
+    spec = stocked.variations.get(label="Fill the gap: Seated")
+    assert spec.anchor_pose.key == "seated"
+    unknown = post(api, f"/api/datasets/{dataset.id}/fill-gap", {"pose": "flying", "dry_run": True})
+    assert unknown.status_code == 400 and "has no pose" in unknown.json()["detail"]
