@@ -13,6 +13,7 @@ from characters.models import Image
 from datasets import exports, services
 from datasets.models import DatasetExport, ExportFrozen
 from tests.datasets.conftest import make_image
+from tests.lorastudio.test_storage_s3 import s3, s3_endpoint  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -189,3 +190,20 @@ def test_file_names_are_safe_whatever_the_pose_key(character):
 
     names = sorted(n for n in _zip(_built(dataset)).namelist() if n.endswith(".jpg"))
     assert names == ["0001_arms_up.jpg", "0002_image.jpg"]
+
+
+def test_an_export_is_streamed_into_s3_when_s3_is_the_storage(s3, character):  # noqa: F811
+    from tests.lorastudio.test_storage_s3 import BUCKET
+
+    for shot in ("close", "mid", "far"):
+        make_image(character, shot=shot, size=(1400, 1000))
+    dataset = services.create_dataset(character=character, name="on s3")
+
+    export = _built(dataset)
+
+    assert export.status == "ready", export.error
+    body = s3.get_object(Bucket=BUCKET, Key=export.archive.name)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == export.sha256
+    assert (
+        zipfile.ZipFile(io.BytesIO(body)).read("0001_close.txt").decode().startswith("fitmannequin")
+    )
