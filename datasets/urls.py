@@ -7,7 +7,6 @@ urlpatterns = [
     path("", views.dataset_list, name="list"),
     path("for/<slug:slug>/", views.character_datasets, name="character"),
     path("<int:dataset_id>/", views.dataset_detail, name="detail"),
-    path("<int:dataset_id>/report/", views.dataset_report, name="report"),
     path("<int:dataset_id>/settings/", views.dataset_settings, name="settings"),
     path("<int:dataset_id>/add-approved/", views.add_approved, name="add_approved"),
     path("<int:dataset_id>/replace/", views.find_replace, name="replace"),

@@ -99,12 +99,6 @@ def dataset_detail(request, dataset_id):
     return render(request, "datasets/detail.html", _page_context(dataset))
 
 
-def dataset_report(request, dataset_id):
-    """The balance report and caption check (htmx: refreshed after every change)."""
-    dataset = _dataset(dataset_id)
-    return render(request, "datasets/detail.html#report", _page_context(dataset))
-
-
 @require_POST
 def dataset_settings(request, dataset_id):
     dataset = _dataset(dataset_id)

@@ -257,3 +257,16 @@ def test_a_gap_of_a_pose_is_filled_from_that_poses_anchor(api, stocked):
     assert spec.anchor_pose.key == "seated"
     unknown = post(api, f"/api/datasets/{dataset.id}/fill-gap", {"pose": "flying", "dry_run": True})
     assert unknown.status_code == 400 and "has no pose" in unknown.json()["detail"]
+
+
+def test_the_openapi_schema_lists_the_dataset_endpoints(logged_in):
+    paths = logged_in.get("/api/openapi.json").json()["paths"]
+    for path in (
+        "/api/characters/{slug}/datasets",
+        "/api/datasets/{dataset_id}",
+        "/api/datasets/{dataset_id}/items",
+        "/api/dataset-items/{item_id}",
+        "/api/datasets/{dataset_id}/exports",
+        "/api/exports/{export_id}",
+    ):
+        assert path in paths, path
