@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from characters.models import Character, ShotType
 from generation import runs
 from generation.forms import RunForm
-from generation.models import Provider
+from generation.providers import available as available_providers
 from lorastudio.errors import Refusal
 from lorastudio.refusals import refused
 
@@ -77,7 +77,7 @@ def _page_context(dataset: Dataset) -> dict:
         "caption_warnings": warnings,
         **_exports_context(dataset),
         "shot_types": ShotType.choices,
-        "providers": Provider.choices,
+        "providers": available_providers(),
         "default_provider": settings.PROVIDER,
         "missing_approved": selectors.approved_not_in(dataset).count(),
         "settings_form": DatasetForm(
