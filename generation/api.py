@@ -25,6 +25,8 @@ class RunIn(Schema):
     lora_id: int | None = None
     mode: Literal["image_to_image", "multi_reference"] = "image_to_image"
     like_image_id: int | None = None
+    lora_scale: float = 1.0
+    shots: list[str] | None = None
     dry_run: bool = False
 
 
@@ -124,6 +126,8 @@ def launch_run(request, slug: str, payload: RunIn):
         lora_id=payload.lora_id,
         mode=payload.mode,
         like_image_id=payload.like_image_id,
+        lora_scale=payload.lora_scale,
+        shots=payload.shots,
     )
     if payload.dry_run:
         return Status(

@@ -6,6 +6,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from characters.api import router as characters_router
 from generation.api import router as generation_router
+from training.api import router as training_router
 
 from .errors import Refusal
 from .tokens import user_for_api_key
@@ -60,3 +61,4 @@ def not_found(request, exc):
 
 api.add_router("/", characters_router)
 api.add_router("/", generation_router)
+api.add_router("/", training_router)

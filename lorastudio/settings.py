@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "lorastudio.context_processors.studio",
+                "training.context_processors.notifications",
             ],
         },
     },
@@ -229,4 +230,42 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+# --- Mail and outgoing webhooks ----------------------------------------------------------
+# Mail (training notifications) goes out by SMTP when EMAIL_HOST is set (EMAIL_PORT,
+# EMAIL_USERNAME, EMAIL_PASSWORD, EMAIL_USE_TLS); otherwise it is printed to the console.
+_email_host = env("EMAIL_HOST", default="")
+MAILERS = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": env.int("EMAIL_PORT", default=587),
+                "username": env("EMAIL_USERNAME", default=""),
+                "password": env("EMAIL_PASSWORD", default=""),
+                "use_tls": env.bool("EMAIL_USE_TLS", default=True),
+                "timeout": 15,
+            },
+        }
+        if _email_host
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="LoRA Studio <studio@localhost>")
+# Outgoing webhooks refuse private, loopback and link-local targets unless this is set
+# (local development, tests).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+CELERY_BEAT_SCHEDULE |= {
+    "training-jobs": {
+        "task": "training.tasks.sync_training_jobs",
+        "schedule": CALL_TICK_SECONDS,
+        "options": {"expires": 10},
+    },
+    "webhook-retries": {
+        "task": "training.tasks.retry_due_webhooks",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
 }
