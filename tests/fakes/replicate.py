@@ -48,7 +48,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -952,6 +952,12 @@ class FakeReplicate:
         if predict_time is None:
             predict_time = 600.0 if job.spec.kind == "trainer" else 2.5
         job.metrics = {"predict_time": predict_time, "total_time": predict_time + 0.5}
+        # As at Replicate, the job ran for its predict time: started that long before it ended
+        # (clients that drop `metrics`, like the SDK's Training, still see the duration).
+        ended = datetime.fromisoformat(job.completed_at.replace("Z", "+00:00"))
+        job.started_at = (ended - timedelta(seconds=predict_time)).isoformat().replace(
+            "+00:00", "Z"
+        )
         error = script.fail
         if error is None and job.spec.kind == "trainer" and not job.input.get("input_images"):
             error = "input_images must be provided"  # what the trainer raises without them
