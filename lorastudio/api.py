@@ -5,6 +5,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer, SessionAuth
 
 from characters.api import router as characters_router
+from datasets.api import router as datasets_router
 from generation.api import router as generation_router
 from training.api import router as training_router
 
@@ -61,4 +62,5 @@ def not_found(request, exc):
 
 api.add_router("/", characters_router)
 api.add_router("/", generation_router)
+api.add_router("/", datasets_router)
 api.add_router("/", training_router)

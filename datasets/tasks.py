@@ -1,0 +1,11 @@
+"""Celery tasks of datasets: each loads a row by id and calls its service."""
+
+from celery import shared_task
+
+from . import exports
+
+
+@shared_task(ignore_result=True)
+def build_export(export_id: str) -> None:
+    """Build an export's zip into storage (idempotent: a ready export is left alone)."""
+    exports.build_export(export_id)
