@@ -2,13 +2,14 @@
 and the estimate of cost (prices from the catalog only) and time.
 
 Where the numbers come from:
+- steps and batch size by image count: seed 002's smart defaults (epochs by count, batch 1
+  under 30 images, 2 up to 100, 4 above), as `datasets.training_configs.smart_defaults`
+  computes them for the export's own GPU configs — one rule for both;
 - seed 003 (full-body fashion on Replicate): 1000 steps, learning rate 4e-4, rank 16,
-  resolutions 768 and 1024, batch 1, adamw8bit, for 8–12 full-body photos;
-- seed 004 (a character on fal): 1000 steps, learning rate 1e-4, rank 16, 10–20 images;
-- seed 002 (smart defaults): batch size by image count (<30: 1, 30–100: 2, 100+: 4); smaller
-  sets need more passes per image, larger ones fewer; rank 32 for broader concepts (style).
-FLUX trainers count steps, not epochs: we start at seeds 003/004's 1000 steps for up to 10
-images and add 50 steps per further image (each image still seen about as often), capped.
+  resolutions 768 and 1024, for 8–12 full-body photos;
+- seed 004 (a character on fal): learning rate 1e-4, rank 16, 10–20 images;
+- seed 002 for a style (a concept rather than a person): rank 32, learning rate 1e-4;
+- resolutions never above the export's own (its images were resized to it).
 """
 
 from dataclasses import asdict, dataclass, replace
@@ -16,13 +17,11 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from datasets.training_configs import smart_defaults
 from generation.models import Task
 from generation.providers.catalog import model_for
 
-BASE_STEPS = 1000
-BASE_IMAGES = 10
-STEPS_PER_EXTRA_IMAGE = 50
-MAX_DEFAULT_STEPS = 3000
+MIN_STEPS = 100
 TYPICAL_STEPS = 1000  # the catalog's expected_seconds are for a typical 1000-step training
 
 
@@ -83,18 +82,22 @@ BUILT_IN_PRESETS = {
 
 
 def steps_for(image_count: int) -> int:
-    """Seeds 003/004's 1000 steps for up to 10 images, 50 more per further image, capped."""
-    extra = max(0, image_count - BASE_IMAGES) * STEPS_PER_EXTRA_IMAGE
-    return min(MAX_DEFAULT_STEPS, BASE_STEPS + extra)
+    """Seed 002's steps for this many images (within what the trainers accept)."""
+    return min(10000, max(MIN_STEPS, smart_defaults(max(image_count, 1)).steps))
 
 
 def batch_size_for(image_count: int) -> int:
     """Seed 002: batch 1 under 30 images, 2 up to 100, 4 above."""
-    if image_count < 30:
-        return 1
-    if image_count <= 100:
-        return 2
-    return 4
+    return smart_defaults(max(image_count, 1)).batch_size
+
+
+def resolution_for(preset_resolution: str, export_resolution: int | None) -> str:
+    """The preset's resolutions, without those above the export's (never upscale)."""
+    sizes = [int(s) for s in preset_resolution.split(",")]
+    if not export_resolution:
+        return preset_resolution
+    kept = [s for s in sizes if s <= export_resolution]
+    return ",".join(str(s) for s in kept) if kept else str(export_resolution)
 
 
 def shot_distribution(manifest: dict) -> dict[str, int]:
@@ -119,14 +122,14 @@ def suggested_preset(manifest: dict) -> str:
     return "character"
 
 
-def defaults_for(*, image_count: int, preset: str) -> Params:
+def defaults_for(*, image_count: int, preset: str, export_resolution: int | None = None) -> Params:
     """The settings a preset gives for an export of `image_count` images."""
     chosen = BUILT_IN_PRESETS[preset]
     return Params(
         steps=chosen.fixed_steps or steps_for(image_count),
         learning_rate=chosen.learning_rate,
         rank=chosen.rank,
-        resolution=chosen.resolution,
+        resolution=resolution_for(chosen.resolution, export_resolution),
         batch_size=batch_size_for(image_count),
     )
 

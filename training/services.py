@@ -137,7 +137,11 @@ def plan_training(
                 f"Unknown preset “{preset_key}”: use "
                 f"{', '.join(defaults.BUILT_IN_PRESETS)} or a saved preset."
             )
-        params = defaults.defaults_for(image_count=export.image_count, preset=preset_key)
+        params = defaults.defaults_for(
+            image_count=export.image_count,
+            preset=preset_key,
+            export_resolution=getattr(export, "resolution", None),
+        )
     params = defaults.override(
         params,
         steps=steps,

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_defaults_follow_the_seeds_by_image_count():
-    assert defaults.steps_for(8) == 1000 and defaults.steps_for(20) == 1500
-    assert defaults.steps_for(200) == defaults.MAX_DEFAULT_STEPS
+    # Seed 002: 20 epochs under 20 images, 15 up to 50, 10 up to 100 (4 repeats an epoch).
+    assert [defaults.steps_for(n) for n in (10, 20, 60)] == [800, 1200, 1200]
     assert [defaults.batch_size_for(n) for n in (10, 30, 100, 101)] == [1, 2, 2, 4]
     fashion = defaults.defaults_for(image_count=12, preset="fashion")
     assert (fashion.steps, fashion.learning_rate, fashion.rank, fashion.resolution) == (
@@ -28,6 +28,13 @@ def test_defaults_follow_the_seeds_by_image_count():
         "768,1024",
     )
     assert defaults.defaults_for(image_count=12, preset="style").rank == 32
+    assert defaults.defaults_for(image_count=12, preset="character").steps == 960
+
+
+def test_resolutions_never_go_above_the_exports():
+    assert defaults.resolution_for("512,768,1024", 768) == "512,768"
+    assert defaults.resolution_for("1024", 768) == "768"
+    assert defaults.resolution_for("768,1024", None) == "768,1024"
 
 
 def test_a_mostly_full_body_export_suggests_the_fashion_preset(export, settings):
