@@ -265,6 +265,9 @@ def pin_edit(request, slug):
     current = pins.current_pin(character)
     if request.method == "POST":
         refs = [int(i) for i in request.POST.getlist("references") if i.isdigit()]
+        # The page lists images newest first: order the references by role instead.
+        order = {role: n for n, (role, _) in enumerate(ROLE_CHOICES)}
+        refs.sort(key=lambda i: order.get(request.POST.get(f"role_{i}", ""), len(order)))
         primary = request.POST.get("primary", "")
         lora_id = request.POST.get("lora") or None
         try:

@@ -59,9 +59,12 @@ class LocalProvider:
         prompt = request.input.get("prompt", "")
         if "simulate:fail" in prompt:
             return Poll(State.FAILED, error="The simulator was asked to fail (simulate:fail).")
+        logs = ["Done (simulator)"]
+        if request.endpoint.endswith("train-lora"):
+            logs = _training_logs(request, 100) + ["Saved lora.safetensors (simulator)"]
         return Poll(
             State.SUCCEEDED,
-            logs=["Done (simulator)"],
+            logs=logs,
             progress=100,
             outputs=self._outputs(request, external_id),
         )
