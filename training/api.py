@@ -102,14 +102,6 @@ class TrainingJobOut(Schema):
     def resolve_lora(job):
         return LoraModel.objects.filter(training_job=job).first()
 
-    @staticmethod
-    def resolve_elapsed_seconds(job):
-        from django.utils import timezone
-
-        if job.started_at is None:
-            return None
-        return int(((job.finished_at or timezone.now()) - job.started_at).total_seconds())
-
 
 def _job(job_id: int) -> TrainingJob:
     services.sync_job(get_object_or_404(TrainingJob, id=job_id).id)

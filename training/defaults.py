@@ -164,11 +164,11 @@ def estimate(*, provider: str, steps: int) -> Estimate:
     seconds = round(model.expected_seconds * steps / TYPICAL_STEPS)
     if model.unit == "step":
         cost = model.estimate(steps=steps)
-        note = f"${model.price} per step × {steps} steps"
+        note = f"${model.price} per step × {steps} steps."
     elif model.unit == "second":
         cost = (model.price * seconds).quantize(Decimal("0.0001"))
-        note = f"${model.price} per GPU second × about {seconds} s; billed by the actual time"
+        note = f"${model.price} per GPU second × about {seconds} s; billed by the actual time."
     else:
         cost = model.estimate()
-        note = f"${model.price} per {model.unit}"
+        note = f"${model.price} per {model.unit}."
     return Estimate(cost, seconds, note)

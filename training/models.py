@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from generation.models import MONEY, Provider
 from lorastudio.models import TimeStamped
@@ -116,6 +117,14 @@ class TrainingJob(TimeStamped, TrainingParams):
     @property
     def is_live(self) -> bool:
         return self.status not in self.ENDED
+
+    @property
+    def elapsed_seconds(self) -> int | None:
+        """Time at the provider so far (or in all, once ended)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return max(0, int((end - self.started_at).total_seconds()))
 
 
 class TrainingPreset(TimeStamped, TrainingParams):

@@ -66,6 +66,9 @@ def job_new(request):
             f"${job.estimated_cost:.2f}.",
         )
         return redirect(job)
+    if plan is not None:
+        for name, value in plan.params.as_dict().items():
+            form.fields[name].widget.attrs["placeholder"] = f"{plan.preset}: {value}"
     context = {
         "form": form,
         "plan": plan,
@@ -294,10 +297,11 @@ def pin_edit(request, slug):
     chosen_refs = {}
     if current:
         chosen_refs = {r.image_id: r.role for r in current.references.all()}
-    candidates = {
-        group: [(image, pins.suggested_role(image)) for image in images]
-        for group, images in selectors.pin_candidates(character).items()
-    }
+    order = {role: n for n, (role, _) in enumerate(ROLE_CHOICES)}
+    candidates = {}
+    for group, images in selectors.pin_candidates(character).items():
+        with_roles = [(image, pins.suggested_role(image)) for image in images]
+        candidates[group] = sorted(with_roles, key=lambda pair: order.get(pair[1], len(order)))
     context = {
         "character": character,
         "current": current,
