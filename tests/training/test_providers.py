@@ -158,3 +158,31 @@ def test_replicate_weights_that_fail_the_check_fail_the_training(
     assert job.status == TrainingJob.Status.FAILED
     assert "safetensors" in job.error
     assert not LoraModel.objects.exists()
+
+
+def test_fals_signed_webhook_finishes_a_training_without_waiting_for_a_poll(
+    fal, export, user, client
+):
+    fal.script(FAL_TRAINER, queue_polls=0, run_polls=0)
+    job = launch(export, user, "fal")
+    job.refresh_from_db()
+    delivery = fal.webhook_delivery(job.call.external_id)
+    response = client.post(
+        "/webhooks/fal", delivery.body, content_type="application/json", headers=delivery.headers
+    )
+    assert response.status_code == 200
+    job = services.sync_job(job.id)
+    assert job.status == TrainingJob.Status.SUCCEEDED and job.lora.version == 1
+
+
+def test_a_lost_submit_is_never_resent_until_the_user_says_so(fal, export, user, finish):
+    fal.drop_next_submits(times=1)
+    job = services.sync_job(launch(export, user, "fal").id)
+    assert job.status == TrainingJob.Status.QUEUED and job.call.status == "unknown"
+    assert "may have accepted" in job.error
+    services.retry_unknown_training(job=job)
+    with pytest.raises(services.Conflict):
+        services.retry_unknown_training(job=TrainingJob.objects.get(id=job.id))
+    job = finish(job)
+    assert job.status == TrainingJob.Status.SUCCEEDED
+    assert fal.requests.submits[FAL_TRAINER] == 2
