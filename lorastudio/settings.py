@@ -233,26 +233,26 @@ LOGGING = {
 }
 
 # --- Mail and outgoing webhooks ----------------------------------------------------------
-# Mail (training notifications) goes out by SMTP when EMAIL_HOST is set (EMAIL_PORT,
-# EMAIL_USERNAME, EMAIL_PASSWORD, EMAIL_USE_TLS); otherwise it is printed to the console.
+# Mail (training notifications) goes out by SMTP: EMAIL_HOST (default localhost), EMAIL_PORT,
+# EMAIL_USERNAME, EMAIL_PASSWORD, EMAIL_USE_TLS. With DEBUG and no EMAIL_HOST it is printed to
+# the console instead.
 _email_host = env("EMAIL_HOST", default="")
-MAILERS = {
-    "default": (
-        {
+if DEBUG and not _email_host:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    MAILERS = {
+        "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "OPTIONS": {
-                "host": _email_host,
-                "port": env.int("EMAIL_PORT", default=587),
+                "host": _email_host or "localhost",
+                "port": env.int("EMAIL_PORT", default=587 if _email_host else 25),
                 "username": env("EMAIL_USERNAME", default=""),
                 "password": env("EMAIL_PASSWORD", default=""),
-                "use_tls": env.bool("EMAIL_USE_TLS", default=True),
+                "use_tls": env.bool("EMAIL_USE_TLS", default=bool(_email_host)),
                 "timeout": 15,
             },
         }
-        if _email_host
-        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
-    )
-}
+    }
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="LoRA Studio <studio@localhost>")
 # Outgoing webhooks refuse private, loopback and link-local targets unless this is set
 # (local development, tests).
