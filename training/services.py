@@ -301,7 +301,9 @@ def sync_job(job_id) -> TrainingJob:
         job.started_at = call.submitted_at
         fields["eta_seconds"] = _seconds_left(job, progress, now)
     if status == JobStatus.FAILED and call.status == CallStatus.DONE:
-        fields["error"] = "The provider finished, but no LoRA could be made from its result."
+        fields["error"] = job.error or (
+            "The provider finished, but no LoRA could be made from its result."
+        )
     ended = status in TrainingJob.ENDED
     if ended:
         fields |= {
@@ -350,7 +352,12 @@ def save_trained_lora(call: ProviderCall, outputs) -> None:
         return
     weights = next((o for o in outputs if o.kind == "weights"), None)
     if weights is None or not weights.content:
-        raise RuntimeError("The training finished without weights.")
+        # Nothing to keep: the call ends done, and the job fails saying why.
+        TrainingJob.objects.filter(id=job.id).update(
+            error="The provider reported success but sent no weights file: train again."
+        )
+        transaction.on_commit(lambda: sync_job(job.id))
+        return
     config = next((o for o in outputs if o.kind == "config" and o.content), None)
     # Versions are numbered per character: lock it so two trainings never share a number.
     Character.objects.select_for_update().get(id=job.character_id)

@@ -224,3 +224,19 @@ def test_a_lora_cannot_be_approved_twice_after_retiring(api, trained):
     assert api.post(f"/api/loras/{trained.id}/retire").json()["status"] == "retired"
     assert api.post(f"/api/loras/{trained.id}/approve").status_code == 409
     assert LoraModel.objects.get().status == "retired"
+
+
+def test_a_reference_set_can_be_priced_through_the_runs_api(api, trained, character):
+    response = post(
+        api,
+        f"/api/characters/{character.slug}/runs",
+        {
+            "kind": "reference_set",
+            "lora_id": trained.id,
+            "lora_scale": 0.7,
+            "shots": ["side"],
+            "dry_run": True,
+        },
+    )
+    assert response.status_code == 200, response.content
+    assert [c["label"] for c in response.json()["calls"]] == ["Reference: side (v1)"]

@@ -186,3 +186,11 @@ def test_a_lost_submit_is_never_resent_until_the_user_says_so(fal, export, user,
     job = finish(job)
     assert job.status == TrainingJob.Status.SUCCEEDED
     assert fal.requests.submits[FAL_TRAINER] == 2
+
+
+def test_a_success_without_weights_fails_the_training_and_says_so(fal, export, user, finish):
+    fal.script(FAL_TRAINER, output={"diffusers_lora_file": {"url": ""}, "config_file": None})
+    job = finish(launch(export, user, "fal"))
+    assert job.status == TrainingJob.Status.FAILED
+    assert job.error
+    assert not LoraModel.objects.exists()
