@@ -194,3 +194,15 @@ def test_a_success_without_weights_fails_the_training_and_says_so(fal, export, u
     assert job.status == TrainingJob.Status.FAILED
     assert job.error
     assert not LoraModel.objects.exists()
+
+
+def test_without_a_public_url_the_zip_is_uploaded_to_replicate(
+    replicate_fake, settings, export, user, finish
+):
+    settings.REPLICATE_OWNER, settings.PUBLIC_BASE_URL = "studio", ""
+    job = finish(launch(export, user, "replicate"))
+    assert job.status == TrainingJob.Status.SUCCEEDED, job.error
+    [(filename, content)] = replicate_fake.uploads
+    with export.archive.open("rb") as handle:
+        assert content == handle.read()
+    assert job.call.request["input_images"].endswith(filename)
