@@ -11,7 +11,7 @@ from ninja import Router, Schema, Status
 from characters.models import Character
 from datasets.models import DatasetExport
 
-from . import outgoing, pins, selectors, services
+from . import loras, outgoing, pins, selectors, services
 from .models import LoraModel, TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
 
 router = Router(tags=["training"])
@@ -218,13 +218,13 @@ def list_loras(request, slug: str):
 @router.post("/loras/{lora_id}/approve", response={200: LoraOut, 409: Error})
 def approve_lora(request, lora_id: int):
     lora = get_object_or_404(LoraModel.objects.select_related("character"), id=lora_id)
-    return services.approve_lora(lora=lora, user=request.user)
+    return loras.approve_lora(lora=lora, user=request.user)
 
 
 @router.post("/loras/{lora_id}/retire", response={200: LoraOut, 409: Error})
 def retire_lora(request, lora_id: int):
     lora = get_object_or_404(LoraModel.objects.select_related("character"), id=lora_id)
-    return services.retire_lora(lora=lora)
+    return loras.retire_lora(lora=lora)
 
 
 # --- Pins ----------------------------------------------------------------------------------

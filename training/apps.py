@@ -8,9 +8,9 @@ class TrainingConfig(AppConfig):
         from generation.calls import register_output_handler, register_task_builder
         from generation.inputs import build_task
 
-        from . import services
+        from . import loras, services
 
         # A training is a ProviderCall of its own purpose: same inputs-to-task path as
         # pictures, its own result handler.
         register_task_builder(services.PURPOSE, build_task)
-        register_output_handler(services.PURPOSE, services.save_trained_lora)
+        register_output_handler(services.PURPOSE, loras.save_trained_lora)

@@ -12,7 +12,7 @@ from characters.models import Character
 from datasets.models import DatasetExport
 from lorastudio.errors import Refusal
 
-from . import defaults, notifications, outgoing, pins, reference_sets, selectors, services
+from . import defaults, loras, notifications, outgoing, pins, reference_sets, selectors, services
 from .forms import (
     ROLE_CHOICES,
     ReferenceSetForm,
@@ -216,7 +216,7 @@ def reference_set(request, lora_id):
 def lora_approve(request, lora_id):
     lora = get_object_or_404(LoraModel, id=lora_id)
     try:
-        services.approve_lora(lora=lora, user=request.user)
+        loras.approve_lora(lora=lora, user=request.user)
     except Refusal as exc:
         messages.error(request, exc.message)
     else:
@@ -228,7 +228,7 @@ def lora_approve(request, lora_id):
 def lora_retire(request, lora_id):
     lora = get_object_or_404(LoraModel, id=lora_id)
     try:
-        services.retire_lora(lora=lora)
+        loras.retire_lora(lora=lora)
     except Refusal as exc:
         messages.error(request, exc.message)
     else:

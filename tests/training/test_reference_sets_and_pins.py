@@ -9,7 +9,7 @@ import pytest
 
 from generation import runs
 from generation.models import GenerationRun
-from training import pins, reference_sets, selectors, services
+from training import loras, pins, reference_sets, selectors, services
 from training.models import Pin
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
@@ -64,7 +64,7 @@ def test_a_bad_scale_or_shot_is_refused(trained):
 
 
 def test_a_retired_version_cannot_render_a_reference_set(trained):
-    services.retire_lora(lora=trained)
+    loras.retire_lora(lora=trained)
     with pytest.raises(runs.RunRefused, match="ready or approved"):
         reference_sets.plan(lora=trained, provider="local")
 
@@ -87,7 +87,7 @@ def test_pinning_the_reference_set_with_the_approved_version_makes_a_pack(
 ):
     render(trained, user, drive)
     [reference] = selectors.reference_sets(trained)
-    services.approve_lora(lora=trained, user=user)
+    loras.approve_lora(lora=trained, user=user)
     frontal = reference.shots["frontal"]
     others = [reference.shots[s] for s in ("side", "three_quarter", "action", "close_up")]
     pin, created = pins.pin_character(

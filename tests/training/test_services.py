@@ -9,7 +9,7 @@ import pytest
 from generation import downloads
 from generation.models import ProviderCall
 from tests.factories import DatasetFactory, ReadyExportFactory
-from training import defaults, services
+from training import defaults, loras, services
 from training.models import LoraModel, Notification, TrainingJob
 from training.progress import parse_logs
 
@@ -197,9 +197,9 @@ def test_approving_and_retiring_versions(export, user, settings, eager_tasks, fi
             plan=services.plan_training(export=export, provider="local"), created_by=user
         )
     )
-    lora = services.approve_lora(lora=job.lora, user=user)
+    lora = loras.approve_lora(lora=job.lora, user=user)
     assert lora.status == LoraModel.Status.APPROVED and lora.approved_by == user
-    lora = services.retire_lora(lora=lora)
+    lora = loras.retire_lora(lora=lora)
     assert lora.status == LoraModel.Status.RETIRED
     with pytest.raises(services.Conflict):
-        services.approve_lora(lora=lora, user=user)
+        loras.approve_lora(lora=lora, user=user)
