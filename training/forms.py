@@ -87,7 +87,7 @@ class ReferenceSetForm(forms.Form):
 
 
 class WebhookEndpointForm(forms.Form):
-    url = forms.URLField(max_length=500, assume_scheme="https")
+    url = forms.URLField(label="URL", max_length=500, assume_scheme="https")
     description = forms.CharField(max_length=200, required=False)
     events = forms.MultipleChoiceField(
         required=False,

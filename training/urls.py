@@ -21,5 +21,10 @@ urlpatterns = [
     path("characters/<slug:slug>/pins/<int:version>/pack/", views.pin_pack, name="pin_pack"),
     path("webhooks/", views.webhooks, name="webhooks"),
     path("webhooks/<int:endpoint_id>/delete/", views.webhook_delete, name="webhook_delete"),
+    path(
+        "webhooks/deliveries/<uuid:delivery_id>/redeliver/",
+        views.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
     path("notifications/", views.notification_list, name="notifications"),
 ]

@@ -21,7 +21,7 @@ from .forms import (
     WebhookEndpointForm,
     lora_choices,
 )
-from .models import LoraModel, TrainingJob, WebhookEndpoint
+from .models import LoraModel, TrainingJob, WebhookDelivery, WebhookEndpoint
 
 
 def job_list(request):
@@ -374,6 +374,13 @@ def webhooks(request):
 def webhook_delete(request, endpoint_id):
     outgoing.delete_endpoint(endpoint=get_object_or_404(WebhookEndpoint, id=endpoint_id))
     messages.success(request, "Endpoint removed: it receives nothing more.")
+    return redirect("training:webhooks")
+
+
+@require_POST
+def webhook_redeliver(request, delivery_id):
+    outgoing.redeliver(delivery=get_object_or_404(WebhookDelivery, id=delivery_id))
+    messages.success(request, "Sent again; the log shows how it went.")
     return redirect("training:webhooks")
 
 

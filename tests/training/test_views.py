@@ -158,3 +158,26 @@ def test_the_character_pages_render(logged_in, trained, character):
         f"/training/characters/{character.slug}/"
         in logged_in.get(f"/characters/{character.slug}/").content.decode()
     )
+
+
+def test_a_failed_delivery_can_be_sent_again_from_the_log(logged_in, settings, eager_tasks):
+    from tests.training.receiver import Receiver
+    from training import outgoing
+    from training.models import WebhookDelivery
+
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+    with Receiver() as receiver:
+        outgoing.create_endpoint(url=receiver.url)
+        delivery = WebhookDelivery.objects.create(
+            endpoint=outgoing.WebhookEndpoint.objects.get(),
+            event_type="pin.changed",
+            payload={"type": "pin.changed"},
+            status="failed",
+            attempts=6,
+        )
+        page = logged_in.get("/training/webhooks/").content.decode()
+        assert "Send again" in page
+        logged_in.post(f"/training/webhooks/deliveries/{delivery.id}/redeliver/")
+        receiver.wait_for(1)
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered" and delivery.attempts == 1
