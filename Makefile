@@ -44,7 +44,7 @@ run: install db
 	PORT=$(PORT) $(BIN)/honcho start
 
 test: install
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
 	@# pytest exits 5 when it collects no tests: say so instead of failing.
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \

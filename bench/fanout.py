@@ -51,6 +51,7 @@ def environment(args, fake, media: str, queue: str) -> dict:
         "MEDIA_ROOT": media,
         "FAL_KEY": fake.key,
         "DJANGO_SETTINGS_MODULE": "lorastudio.settings",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-not-a-secret"),  # DEBUG stays false
     }
 
 

@@ -2,14 +2,20 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from . import selectors, services
-from .models import Character, Image, Preset
+from .models import (
+    CAPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    PROMPT_MAX_LENGTH,
+    Character,
+    Image,
+)
 
 router = Router(tags=["characters"])
 
@@ -97,19 +103,26 @@ class CharacterDetailOut(CharacterOut):
         return selectors.pipeline_progress(character)
 
 
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
+Prompt = Annotated[str, Field(max_length=PROMPT_MAX_LENGTH)]
+Key = Annotated[str, Field(max_length=60)]
+TriggerWord = Annotated[str, Field(max_length=24)]
+ObjectId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class CharacterIn(Schema):
-    name: str = Field(..., min_length=1, max_length=100)
-    trigger_word: str
-    base_prompt: str
-    negative_prompt: str = ""
-    preset: str | None = None
+    name: Name
+    trigger_word: TriggerWord
+    base_prompt: Prompt
+    negative_prompt: Prompt = ""
+    preset: Key | None = None
 
 
 class CharacterPatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    trigger_word: str | None = None
-    base_prompt: str | None = None
-    negative_prompt: str | None = None
+    name: Name | None = None
+    trigger_word: TriggerWord | None = None
+    base_prompt: Prompt | None = None
+    negative_prompt: Prompt | None = None
 
 
 class SheetEntryOut(Schema):
@@ -127,21 +140,21 @@ class VariationOut(Schema):
 
 
 class VariationIn(Schema):
-    label: str = Field(..., min_length=1, max_length=100)
-    prompt: str
-    anchor_pose: str
+    label: Name
+    prompt: Prompt
+    anchor_pose: Key
     strength: Decimal
     count: int = Field(4, ge=1, le=20)
 
 
 class AnchorIn(Schema):
-    image_id: int
+    image_id: ObjectId
 
 
 class ImagePatch(Schema):
     review: Literal["approved", "rejected", "unreviewed"] | None = None
     starred: bool | None = None
-    caption: str | None = None
+    caption: Annotated[str, Field(max_length=CAPTION_MAX_LENGTH)] | None = None
 
 
 class Error(Schema):
@@ -150,13 +163,13 @@ class Error(Schema):
 
 @router.get("/presets", response=list[PresetOut])
 def list_presets(request):
-    return Preset.objects.prefetch_related("poses", "variations__anchor_pose")
+    return selectors.presets_in_full()
 
 
 @router.get("/characters", response=list[CharacterOut])
-@paginate(LimitOffsetPagination)
+@paginate
 def list_characters(request):
-    return Character.objects.select_related("preset").order_by("-created_at")
+    return selectors.characters()
 
 
 @router.post("/characters", response={201: CharacterDetailOut, 400: Error})
@@ -167,37 +180,37 @@ def create_character(request, payload: CharacterIn):
 
 @router.get("/characters/{slug}", response=CharacterDetailOut)
 def get_character(request, slug: str):
-    return get_object_or_404(Character.objects.select_related("preset"), slug=slug)
+    return get_object_or_404(selectors.characters(), slug=slug)
 
 
 @router.patch("/characters/{slug}", response={200: CharacterDetailOut, 400: Error, 409: Error})
 def patch_character(request, slug: str, payload: CharacterPatch):
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     return services.update_character(character=character, **payload.dict(exclude_unset=True))
 
 
 @router.get("/characters/{slug}/sheet", response=list[SheetEntryOut])
 def get_sheet(request, slug: str):
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     return [{"pose": pose, "image": image} for pose, image in selectors.character_sheet(character)]
 
 
 @router.get("/characters/{slug}/variations", response=list[VariationOut])
 def list_variations(request, slug: str):
-    character = get_object_or_404(Character, slug=slug)
-    return character.variations.select_related("anchor_pose")
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    return selectors.character_variations(character)
 
 
 @router.post("/characters/{slug}/variations", response={201: VariationOut, 400: Error})
 def create_variation(request, slug: str, payload: VariationIn):
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     return Status(201, services.save_variation(character=character, **payload.dict()))
 
 
 @router.put("/characters/{slug}/anchors/{pose}", response={200: SheetEntryOut, 409: Error})
 def put_anchor(request, slug: str, pose: str, payload: AnchorIn):
     """Pick `image_id` as the anchor of `pose`; a second pick replaces the first."""
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     anchor = services.pick_anchor(
         character=character, pose_key=pose, image_id=payload.image_id, picked_by=request.user
     )
@@ -205,7 +218,7 @@ def put_anchor(request, slug: str, pose: str, payload: AnchorIn):
 
 
 @router.get("/characters/{slug}/images", response=list[ImageOut])
-@paginate(LimitOffsetPagination)
+@paginate
 def list_images(
     request,
     slug: str,
@@ -216,25 +229,21 @@ def list_images(
     starred: bool | None = None,
     sort: Literal["newest", "oldest", "pose", "variation"] = "newest",
 ):
-    character = get_object_or_404(Character, slug=slug)
-    return (
-        selectors.gallery_images(
-            character,
-            kind=kind,
-            pose=pose,
-            variation=variation,
-            review=review,
-            starred=starred,
-            sort=sort,
-        )
-        .select_related("call")
-        .defer(None)
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    return selectors.gallery_images_in_full(
+        character,
+        kind=kind,
+        pose=pose,
+        variation=variation,
+        review=review,
+        starred=starred,
+        sort=sort,
     )
 
 
 @router.patch("/images/{image_id}", response={200: ImageOut, 400: Error})
 def patch_image(request, image_id: int, payload: ImagePatch):
-    image = get_object_or_404(Image.objects.select_related("pose", "variation"), id=image_id)
+    image = get_object_or_404(selectors.images_with_labels(), id=image_id)
     return services.review_image(
         image=image, reviewed_by=request.user, **payload.dict(exclude_unset=True)
     )

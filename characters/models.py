@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -12,6 +12,11 @@ from lorastudio.models import TimeStamped
 
 from .trigger_words import validate_trigger_word
 
+# Seed prompts run to a few hundred characters; these bounds refuse pasted documents, not prose.
+NAME_MAX_LENGTH = 100
+PROMPT_MAX_LENGTH = 2000
+CAPTION_MAX_LENGTH = 1000
+PROMPT_VALIDATORS = [MaxLengthValidator(PROMPT_MAX_LENGTH)]
 STRENGTH_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))]
 IMAGES_PER_VARIATION_VALIDATORS = [MinValueValidator(1), MaxValueValidator(20)]
 
@@ -75,7 +80,7 @@ class PresetVariation(models.Model):
 
 
 class Character(TimeStamped):
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     slug = models.SlugField(max_length=60, unique=True)
     trigger_word = models.CharField(
         max_length=24,
@@ -84,9 +89,13 @@ class Character(TimeStamped):
         help_text="The token that calls the character up: short, lowercase, not a common word.",
     )
     base_prompt = models.TextField(
-        help_text="Describes the character; every generation starts from it."
+        max_length=PROMPT_MAX_LENGTH,
+        validators=PROMPT_VALIDATORS,
+        help_text="Describes the character; every generation starts from it.",
     )
-    negative_prompt = models.TextField(blank=True)
+    negative_prompt = models.TextField(
+        blank=True, max_length=PROMPT_MAX_LENGTH, validators=PROMPT_VALIDATORS
+    )
     preset = models.ForeignKey(
         Preset, null=True, blank=True, on_delete=models.SET_NULL, related_name="characters"
     )
@@ -117,7 +126,7 @@ class Pose(models.Model):
     character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="poses")
     key = models.SlugField(max_length=50)
     label = models.CharField(max_length=100)
-    prompt = models.TextField()
+    prompt = models.TextField(max_length=PROMPT_MAX_LENGTH, validators=PROMPT_VALIDATORS)
     order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -137,7 +146,7 @@ class Variation(TimeStamped):
     character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="variations")
     key = models.SlugField(max_length=60)
     label = models.CharField(max_length=100)
-    prompt = models.TextField()
+    prompt = models.TextField(max_length=PROMPT_MAX_LENGTH, validators=PROMPT_VALIDATORS)
     anchor_pose = models.ForeignKey(Pose, on_delete=models.RESTRICT, related_name="variations")
     strength = models.DecimalField(
         max_digits=3,

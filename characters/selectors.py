@@ -4,10 +4,45 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q
 
-from .models import Anchor, Character, Image, Pose
+from .models import Anchor, Character, Image, Pose, Preset
 
 # Seed 000: curate 20–30 images for training, every anchor pose represented.
 APPROVED_TARGET = (20, 30)
+
+
+def presets_in_full():
+    """Presets with their poses and variation specs, for the API."""
+    return Preset.objects.prefetch_related("poses", "variations__anchor_pose")
+
+
+def presets_for_form():
+    """Presets with how many poses and variation specs each brings, for the new-character form."""
+    return Preset.objects.annotate(
+        pose_count=Count("poses", distinct=True), variation_count=Count("variations", distinct=True)
+    )
+
+
+def characters():
+    """Characters, newest first, with their preset: look one up by slug in it."""
+    return Character.objects.select_related("preset").order_by("-created_at")
+
+
+def character_poses(character: Character):
+    return character.poses.all()
+
+
+def character_variations(character: Character):
+    """The character's variation specs, in order, with their anchor pose."""
+    return character.variations.select_related("anchor_pose")
+
+
+def character_images(character: Character):
+    return Image.objects.filter(character=character)
+
+
+def images_with_labels():
+    """Images with their pose and variation, as the API shows them."""
+    return Image.objects.select_related("pose", "variation")
 
 
 def characters_for_list():
@@ -162,6 +197,11 @@ def gallery_images(
     if starred is not None:
         images = images.filter(starred=starred)
     return images.order_by(*GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"]))
+
+
+def gallery_images_in_full(character: Character, **filters):
+    """The gallery's images with every column and their call, as the API lists them."""
+    return gallery_images(character, **filters).select_related("call").defer(None)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from django.utils.text import slugify
 
 from lorastudio.errors import Conflict
 
-from .models import Anchor, Character, Image, Pose, Preset, Variation
+from .models import CAPTION_MAX_LENGTH, Anchor, Character, Image, Pose, Preset, Variation
 
 
 class CharacterError(Conflict):
@@ -198,6 +198,10 @@ def review_image(
     if starred is not None:
         image.starred = starred
     if caption is not None:
+        if len(caption) > CAPTION_MAX_LENGTH:
+            raise ValidationError(
+                {"caption": f"A caption has at most {CAPTION_MAX_LENGTH} characters."}
+            )
         image.caption = caption.strip()
     image.save(update_fields=["review", "reviewed_by", "starred", "caption", "updated_at"])
     return image

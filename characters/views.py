@@ -1,18 +1,18 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from generation.models import Provider
+from generation import providers
 from generation.selectors import character_costs
 from lorastudio.forms import add_service_errors
+from lorastudio.refusals import refused, validation_message
 
 from . import anchor_suggestions, selectors, services
 from .forms import CharacterEditForm, CharacterForm, GalleryFilterForm, VariationForm
-from .models import Character, Image, Preset
+from .models import Image
 
 
 def character_list(request):
@@ -33,14 +33,13 @@ def character_create(request):
                 request, f"{character.name} is ready: generate the character sheet next."
             )
             return redirect(character)
-    presets = Preset.objects.annotate(
-        pose_count=Count("poses", distinct=True), variation_count=Count("variations", distinct=True)
+    return render(
+        request, "characters/form.html", {"form": form, "presets": selectors.presets_for_form()}
     )
-    return render(request, "characters/form.html", {"form": form, "presets": presets})
 
 
 def character_detail(request, slug):
-    character = get_object_or_404(Character.objects.select_related("preset"), slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     return render(
         request,
         "characters/detail.html",
@@ -48,15 +47,18 @@ def character_detail(request, slug):
             "character": character,
             "steps": selectors.pipeline_progress(character),
             "sheet": selectors.character_sheet(character),
-            "variations": character.variations.select_related("anchor_pose"),
-            "providers": Provider.choices,
+            "variations": selectors.character_variations(character),
+            "providers": providers.available(),
         },
     )
 
 
 def character_edit(request, slug):
-    character = get_object_or_404(Character, slug=slug)
-    form = CharacterEditForm(request.POST or None, instance=Character.objects.get(pk=character.pk))
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    # The form edits a copy: a refused change must not show on the page's heading.
+    form = CharacterEditForm(
+        request.POST or None, instance=selectors.characters().get(pk=character.pk)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.update_character(character=character, **form.cleaned_data)
@@ -69,8 +71,10 @@ def character_edit(request, slug):
 
 
 def variation_edit(request, slug, key=None):
-    character = get_object_or_404(Character, slug=slug)
-    variation = get_object_or_404(character.variations, key=key) if key else None
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    variation = (
+        get_object_or_404(selectors.character_variations(character), key=key) if key else None
+    )
     form = VariationForm(request.POST or None, instance=variation, character=character)
     if request.method == "POST" and form.is_valid():
         try:
@@ -91,7 +95,7 @@ def variation_edit(request, slug, key=None):
 
 def anchor_board(request, slug):
     """One column per pose with its candidates; click one to make it the pose's anchor."""
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     return render(request, "characters/anchor_board.html", _board_context(character))
 
 
@@ -106,25 +110,21 @@ def _board_context(character):
         "sheet": sheet,
         "columns": columns,
         "picked": sum(1 for _, anchor in sheet if anchor),
-        "providers": Provider.choices,
+        "providers": providers.available(),
     }
 
 
 @require_POST
 def anchor_pick(request, slug, pose):
-    character = get_object_or_404(Character, slug=slug)
-    try:
-        services.pick_anchor(
-            character=character,
-            pose_key=pose,
-            image_id=int(request.POST.get("image_id", 0)),
-            picked_by=request.user,
-        )
-    except (services.AnchorRefused, ValueError) as exc:
-        if request.htmx:
-            return HttpResponse(str(exc), status=409)
-        messages.error(request, str(exc))
-        return redirect("characters:anchors", slug=slug)
+    """Make an image the pose's anchor; a refusal (AnchorRefused) is answered by
+    lorastudio.refusals like every other."""
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    image_id = request.POST.get("image_id", "")
+    if not image_id.isdigit():
+        return refused(request, "Choose the image to pick as this pose's anchor.")
+    services.pick_anchor(
+        character=character, pose_key=pose, image_id=int(image_id), picked_by=request.user
+    )
     if request.htmx:
         return render(request, "characters/anchor_board.html#board", _board_context(character))
     return redirect("characters:anchors", slug=slug)
@@ -135,7 +135,7 @@ GALLERY_PAGE_SIZE = 60
 
 def gallery(request, slug):
     """Every image of the character: filter, sort, review with the keyboard."""
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     form = GalleryFilterForm(request.GET or None, character=character)
     filters = form.filters() if form.is_valid() else {}
     page = Paginator(selectors.gallery_images(character, **filters), GALLERY_PAGE_SIZE).get_page(
@@ -163,7 +163,7 @@ def _query_without_page(request) -> str:
 
 
 def curation_counts(request, slug):
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     counts = selectors.curation_counts(character)
     return render(
         request,
@@ -179,8 +179,8 @@ def curation_counts(request, slug):
 @require_POST
 def image_review(request, slug, image_id):
     """Approve, reject, reset or star one image; answers with its tile."""
-    character = get_object_or_404(Character, slug=slug)
-    image = get_object_or_404(character.images, id=image_id)
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    image = get_object_or_404(selectors.character_images(character), id=image_id)
     starred = request.POST.get("starred")
     try:
         services.review_image(
@@ -190,14 +190,14 @@ def image_review(request, slug, image_id):
             starred=None if starred is None else starred == "true",
         )
     except ValidationError as exc:
-        return HttpResponse(" ".join(exc.messages), status=400)
+        return refused(request, validation_message(exc))
     image = selectors.gallery_images(character).get(id=image.id)
     return render(request, "characters/gallery.html#tile", {"image": image, "character": character})
 
 
 @require_POST
 def bulk_review(request, slug):
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(selectors.characters(), slug=slug)
     ids = [int(i) for i in request.POST.getlist("image") if i.isdigit()]
     try:
         updated = services.bulk_review(
@@ -207,14 +207,14 @@ def bulk_review(request, slug):
             reviewed_by=request.user,
         )
     except ValidationError as exc:
-        return JsonResponse({"detail": exc.messages}, status=400)
+        return refused(request, validation_message(exc))
     return JsonResponse({"updated": updated})
 
 
 def suggest_anchor(request, slug):
     """The closest anchor pose for a variation prompt, with the reason (htmx, as one types)."""
-    character = get_object_or_404(Character, slug=slug)
-    poses = list(character.poses.all())
+    character = get_object_or_404(selectors.characters(), slug=slug)
+    poses = list(selectors.character_poses(character))
     suggestion = anchor_suggestions.suggest_anchor(
         request.GET.get("prompt", ""),
         [p.key for p in poses],

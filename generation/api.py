@@ -2,31 +2,35 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
+from uuid import UUID
 
-from django.db.models import Count
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
-from characters.models import Character
+from characters.selectors import characters
 
-from . import calls, runs
+from . import calls, runs, selectors
 from .models import GenerationRun, ProviderCall
 
 router = Router(tags=["runs"])
 
 
+Key = Annotated[str, Field(max_length=60)]
+ObjectId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class RunIn(Schema):
     kind: Literal["anchors", "variations", "reference_set"]
     provider: Literal["local", "fal", "replicate"] | None = None
-    poses: list[str] | None = None
-    variations: list[str] | None = None
-    count: int | None = None
-    lora_id: int | None = None
+    poses: Annotated[list[Key], Field(max_length=200)] | None = None
+    variations: Annotated[list[Key], Field(max_length=200)] | None = None
+    count: int | None = Field(None, ge=1, le=50)
+    lora_id: ObjectId | None = None
     mode: Literal["image_to_image", "multi_reference"] = "image_to_image"
-    like_image_id: int | None = None
-    lora_scale: float = 1.0
-    shots: list[str] | None = None
+    like_image_id: ObjectId | None = None
+    lora_scale: float = Field(1.0, ge=0, le=2)
+    shots: Annotated[list[Key], Field(max_length=10)] | None = None
     dry_run: bool = False
 
 
@@ -93,8 +97,7 @@ class RunOut(Schema):
 
     @staticmethod
     def resolve_calls_by_status(run):
-        rows = run.calls.values("status").annotate(n=Count("id"))
-        return {row["status"]: row["n"] for row in rows}
+        return selectors.calls_by_status(run)
 
     @staticmethod
     def resolve_images(run):
@@ -106,16 +109,13 @@ class Error(Schema):
 
 
 def _run(run_id: int) -> GenerationRun:
-    return get_object_or_404(
-        GenerationRun.objects.select_related("character").prefetch_related("calls__images"),
-        id=run_id,
-    )
+    return get_object_or_404(selectors.runs_in_full(), id=run_id)
 
 
 @router.post("/characters/{slug}/runs", response={201: RunOut, 200: PlanOut, 400: Error})
 def launch_run(request, slug: str, payload: RunIn):
     """Launch a run, or with `dry_run` get the calls it would make and their cost."""
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(characters(), slug=slug)
     plan = runs.plan_run(
         character=character,
         kind=payload.kind,
@@ -157,14 +157,14 @@ def get_run(request, run_id: int):
 
 @router.post("/runs/{run_id}/cancel", response={200: RunOut, 409: Error})
 def cancel_run(request, run_id: int):
-    runs.cancel_run(get_object_or_404(GenerationRun, id=run_id))
+    runs.cancel_run(get_object_or_404(selectors.runs(), id=run_id))
     return _run(run_id)
 
 
 @router.post("/calls/{call_id}/retry", response={200: CallOut, 409: Error})
-def retry_call(request, call_id: str):
+def retry_call(request, call_id: UUID):
     """Send a call whose outcome is unknown again: the user accepts it may be paid twice."""
-    call = get_object_or_404(ProviderCall, id=call_id)
+    call = get_object_or_404(selectors.calls(), id=call_id)
     if call.status != ProviderCall.Status.UNKNOWN:
         return Status(409, {"detail": "Only a call with an unknown outcome can be retried."})
     calls.retry_unknown(call.id)

@@ -19,6 +19,7 @@ from lorastudio.errors import Refusal
 from . import calls
 from .inputs import file_ref
 from .models import GenerationRun, Provider, ProviderCall, Task
+from .providers import unavailable_reason
 from .providers.catalog import model_for
 
 DEFAULT_CANDIDATES = 10
@@ -114,8 +115,18 @@ def plan_run(
     provider = provider or settings.PROVIDER
     if provider not in Provider.values:
         raise RunRefused(f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}.")
+    reason = unavailable_reason(provider)
+    if reason:
+        raise RunRefused(f"{Provider(provider).label} cannot be used: {reason}")
     if count is not None and not 1 <= count <= 50:
         raise RunRefused("Ask for 1 to 50 images per pose or variation.")
+    # An empty list is a mistake, not "all": leave the list out to mean all of them.
+    if poses is not None and not poses:
+        raise RunRefused("Choose at least one pose, or leave poses out to use all of them.")
+    if variations is not None and not variations:
+        raise RunRefused(
+            "Choose at least one variation, or leave variations out to use all of them."
+        )
     plan = Plan(kind=kind, provider=provider)
     if kind == GenerationRun.Kind.ANCHORS and like_image_id:
         _plan_more_like(plan, character, like_image_id, count or LIKE_COUNT)

@@ -3,11 +3,47 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 
 from characters.models import Character
 
-from .models import GenerationRun
+from .models import GenerationRun, ProviderCall
+
+
+def runs():
+    """Runs with their character, newest first: look one up by id in it."""
+    return GenerationRun.objects.select_related("character", "created_by").order_by("-created_at")
+
+
+def runs_in_full():
+    """Runs with their calls and each call's images, as the API shows them."""
+    return runs().prefetch_related("calls__images")
+
+
+def calls():
+    return ProviderCall.objects.all()
+
+
+def run_calls(run: GenerationRun):
+    """A run's calls in the order they were made, each with its image count."""
+    return run.calls.annotate(image_count=Count("images")).order_by("created_at")
+
+
+def calls_by_status(run: GenerationRun) -> dict[str, int]:
+    """How many of the run's calls are in each status."""
+    return dict(run.calls.values_list("status").annotate(n=Count("id")))
+
+
+def active_runs(character: Character) -> list[GenerationRun]:
+    """The character's unfinished runs, oldest first, with their calls counted and finished."""
+    return list(
+        GenerationRun.objects.filter(character=character, finished_at__isnull=True)
+        .annotate(
+            total=Count("calls"),
+            finished=Count("calls", filter=Q(calls__status__in=ProviderCall.TERMINAL)),
+        )
+        .order_by("created_at")
+    )
 
 
 @dataclass(frozen=True)

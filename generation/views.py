@@ -1,31 +1,27 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from characters.models import Character
+from characters.selectors import characters
 
-from . import calls, runs
+from . import calls, runs, selectors
 from .forms import RunForm
-from .models import GenerationRun, ProviderCall
+from .models import ProviderCall
 
 
 def run_list(request):
-    runs_ = GenerationRun.objects.select_related("character", "created_by").order_by("-created_at")
-    page = Paginator(runs_, 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.runs(), 50).get_page(request.GET.get("page"))
     return render(request, "generation/run_list.html", {"page": page})
 
 
 def run_detail(request, run_id):
-    run = get_object_or_404(
-        GenerationRun.objects.select_related("character", "created_by"), id=run_id
-    )
+    run = get_object_or_404(selectors.runs(), id=run_id)
     context = {
         "run": run,
-        "calls": run.calls.annotate(image_count=Count("images")).order_by("created_at"),
-        "by_status": dict(run.calls.values_list("status").annotate(n=Count("id"))),
+        "calls": selectors.run_calls(run),
+        "by_status": selectors.calls_by_status(run),
         "live": run.finished_at is None,
     }
     template = "generation/run_detail.html"
@@ -36,7 +32,7 @@ def run_detail(request, run_id):
 
 @require_POST
 def run_cancel(request, run_id):
-    run = get_object_or_404(GenerationRun, id=run_id)
+    run = get_object_or_404(selectors.runs(), id=run_id)
     try:
         runs.cancel_run(run)
     except runs.RunRefused as exc:
@@ -48,7 +44,7 @@ def run_cancel(request, run_id):
 
 @require_POST
 def call_retry(request, call_id):
-    call = get_object_or_404(ProviderCall, id=call_id)
+    call = get_object_or_404(selectors.calls(), id=call_id)
     if call.status != ProviderCall.Status.UNKNOWN:
         messages.error(request, "Only a call whose outcome is unknown can be sent again.")
     else:
@@ -62,7 +58,7 @@ def call_retry(request, call_id):
 @require_POST
 def run_new(request, slug):
     """Show what a run will cost; launch it only once the user confirms."""
-    character = get_object_or_404(Character, slug=slug)
+    character = get_object_or_404(characters(), slug=slug)
     form = RunForm(request.POST, character=character)
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
@@ -98,15 +94,8 @@ def run_new(request, slug):
 
 def character_progress(request, slug):
     """The character's running runs; asks the page to reload when one of them has finished."""
-    character = get_object_or_404(Character, slug=slug)
-    active = list(
-        GenerationRun.objects.filter(character=character, finished_at__isnull=True)
-        .annotate(
-            total=Count("calls"),
-            finished=Count("calls", filter=Q(calls__status__in=ProviderCall.TERMINAL)),
-        )
-        .order_by("created_at")
-    )
+    character = get_object_or_404(characters(), slug=slug)
+    active = selectors.active_runs(character)
     watched = {int(i) for i in request.GET.get("watching", "").split(",") if i.isdigit()}
     response = render(
         request, "generation/_progress.html", {"character": character, "active": active}

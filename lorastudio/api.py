@@ -1,6 +1,10 @@
 """The JSON API at /api/: Django Ninja, bearer tokens or the browser session (with CSRF)."""
 
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.http import JsonResponse
 from ninja import NinjaAPI
 from ninja.security import HttpBearer, SessionAuth
 
@@ -10,25 +14,46 @@ from generation.api import router as generation_router
 from training.api import router as training_router
 
 from .errors import Refusal
+from .throttling import check_token_attempts, token_refused
 from .tokens import user_for_api_key
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request, token):
+        check_token_attempts(request)
         user = user_for_api_key(token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            token_refused(request)
+            return None
+        request.user = user
         return user
 
 
+def session_or_bearer(view):
+    """The schema and the docs page, for the browser session or a bearer token.
+
+    A browser without a session is sent to the login page; anything else gets a 401.
+    """
+
+    @wraps(view, assigned=("__doc__",))
+    def checked(request, *args, **kwargs):
+        if not request.user.is_authenticated and BearerToken()(request) is None:
+            if "Authorization" not in request.headers and not request.path.endswith(".json"):
+                return redirect_to_login(request.get_full_path())
+            return JsonResponse({"detail": "Unauthorized"}, status=401)
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
 class _LoginRequiredExempt(NinjaAPI):
-    """Ninja authenticates its operations itself: exempt them from LoginRequiredMiddleware."""
+    """Ninja authenticates its operations (and the docs) itself: exempt them from
+    LoginRequiredMiddleware, which knows only the session."""
 
     def _get_urls(self):
         patterns = super()._get_urls()
         for pattern in patterns:
-            if getattr(pattern, "name", None) not in ("openapi-json", "openapi-view"):
-                pattern.callback.login_required = False
+            pattern.callback.login_required = False
         return patterns
 
 
@@ -38,6 +63,7 @@ api = _LoginRequiredExempt(
     description="Every screen's action as an API call. Authenticate with "
     "`Authorization: Bearer <token>` (manage.py create_api_token USERNAME) or the browser session.",
     auth=[BearerToken(), SessionAuth()],
+    docs_decorator=session_or_bearer,
 )
 
 

@@ -53,10 +53,13 @@ def serve_media(request, path: str):
         return HttpResponseForbidden("This media link is invalid or has expired.")
     if ".." in path.split("/") or not default_storage.exists(path):
         raise Http404("No such file.")
+    try:
+        stored = default_storage.open(path, "rb")
+    except (IsADirectoryError, NotADirectoryError, FileNotFoundError):
+        # A folder exists for the local storage but is not a file to serve.
+        raise Http404("No such file.") from None
     content_type, _ = mimetypes.guess_type(path)
-    response = FileResponse(
-        default_storage.open(path, "rb"), content_type=content_type or "application/octet-stream"
-    )
+    response = FileResponse(stored, content_type=content_type or "application/octet-stream")
     # Never cache past the link's own expiry.
     max_age = min(int(expires) - int(time.time()), 3600) if signed else 300
     response["Cache-Control"] = f"private, max-age={max(max_age, 0)}"

@@ -5,10 +5,12 @@ Defaults suit a developer machine (local Postgres and Redis, local files, the of
 real values, `manage.py check --deploy` reports nothing.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -16,7 +18,17 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="django-insecure-dev-only-never-use-in-production")
+# A development key only where DEBUG says this is a developer machine: anything else that
+# starts without a key of its own would sign sessions and media links with a public one.
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set and DEBUG is false: set SECRET_KEY in the environment "
+            "(a long random string, e.g. from `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'`), or DEBUG=true on a developer machine."
+        )
+    SECRET_KEY = "django-insecure-dev-only-never-use-in-production"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -30,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "ninja",
+    "axes",
     "lorastudio",
     "characters",
     "generation",
@@ -40,6 +53,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "lorastudio.nul_bytes.RefuseNulBytesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -49,6 +63,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "lorastudio.refusals.RefusalMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its answer (lorastudio.throttling).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "lorastudio.urls"
@@ -94,6 +111,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The axes backend first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes, lorastudio.throttling): AXES_FAILURE_LIMIT wrong passwords in
+# a row lock that username out from that address for AXES_COOLOFF_MINUTES; wrong API tokens
+# count per address. Behind a reverse proxy, set AXES_PROXY_COUNT so the client's address
+# comes from X-Forwarded-For (otherwise every client looks like the proxy).
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command
+AXES_LOCKOUT_CALLABLE = "lorastudio.throttling.lockout_response"
+AXES_IPWARE_PROXY_COUNT = int(env("AXES_PROXY_COUNT", default="") or 0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "characters:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -224,6 +261,10 @@ REPLICATE_DOWNLOAD_HOSTS = env.list(
 )
 MAX_DOWNLOAD_BYTES = env.int("MAX_DOWNLOAD_BYTES", default=50 * 1024 * 1024)
 MAX_WEIGHTS_BYTES = env.int("MAX_WEIGHTS_BYTES", default=1024 * 1024 * 1024)
+
+# --- JSON API ----------------------------------------------------------------------------
+NINJA_PAGINATION_CLASS = "lorastudio.pagination.LimitOffset"
+NINJA_PAGINATION_MAX_LIMIT = 200  # lorastudio.pagination.MAX_PAGE_SIZE
 
 LOGGING = {
     "version": 1,

@@ -147,7 +147,8 @@ def test_reviewing_from_the_gallery_returns_the_new_tile(logged_in, sheet):
     response = logged_in.post(url, {"review": "approved"}, headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert 'class="tile review-approved' in response.content.decode()
-    assert logged_in.post(url, {"review": "nope"}).status_code == 400
+    refused = logged_in.post(url, {"review": "nope"}, headers={"HX-Request": "true"})
+    assert refused.status_code == 400
 
 
 def test_bulk_review_changes_only_this_characters_images(logged_in, sheet):

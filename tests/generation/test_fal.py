@@ -149,17 +149,13 @@ def test_a_tampered_webhook_is_refused(fal, character, user, client):
     assert response.status_code == 401
 
 
-def test_without_a_key_the_call_fails_and_says_which_setting_is_missing(
+def test_without_a_key_the_run_is_refused_up_front_naming_the_setting(
     fal, character, user, settings
 ):
     settings.FAL_KEY = ""
-    from generation.providers import get_provider
-
-    get_provider.cache_clear()
-    run = launch(character, user, count=1)
-    call = run.calls.get()
-    assert call.status == Status.FAILED
-    assert "FAL_KEY is not set" in call.error
+    with pytest.raises(runs.RunRefused, match="FAL_KEY is not set"):
+        launch(character, user, count=1)
+    assert not GenerationRun.objects.exists()
     assert fal.requests.submits[ULTRA] == 0
 
 

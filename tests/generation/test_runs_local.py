@@ -18,7 +18,8 @@ def post(client, url, data):
     return client.post(url, json.dumps(data), content_type="application/json")
 
 
-def test_a_dry_run_prices_the_calls_and_spends_nothing(api, character):
+def test_a_dry_run_prices_the_calls_and_spends_nothing(api, character, settings):
+    settings.FAL_KEY = "fal-key"  # pricing needs no request, but fal is refused without a key
     response = post(
         api,
         f"/api/characters/{character.slug}/runs",

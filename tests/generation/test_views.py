@@ -48,7 +48,10 @@ def test_canceling_a_run_from_its_page(logged_in):
     assert GenerationRun.objects.get().status == GenerationRun.Status.CANCELED
 
 
-def test_a_run_from_the_page_is_priced_first_and_starts_only_when_confirmed(logged_in, character):
+def test_a_run_from_the_page_is_priced_first_and_starts_only_when_confirmed(
+    logged_in, character, settings
+):
+    settings.FAL_KEY = "fal-key"  # nothing is sent: the test's transaction never commits
     url = reverse("generation:run_new", args=[character.slug])
     data = {"kind": "anchors", "poses": ["front", "back"], "count": "10", "provider": "fal"}
     page = logged_in.post(url, data)

@@ -132,3 +132,117 @@ def test_a_fal_webhook_with_an_old_timestamp_is_refused(client, fal_key):
     body = json.dumps({"request_id": "req_1"}).encode()
     headers = fal_headers(fal_key, body, timestamp=int(time.time()) - 900)
     assert post(client, "/webhooks/fal", body, headers).status_code == 401
+
+
+# --- Hostile and careless requests: a clean 4xx, never a 500, no work before the headers ----
+def test_a_replicate_webhook_without_headers_is_refused_when_no_secret_is_configured(
+    client, settings
+):
+    settings.REPLICATE_WEBHOOK_SECRET = ""
+    settings.REPLICATE_API_TOKEN = ""
+    response = post(client, "/webhooks/replicate", b"{}", {})
+    assert response.status_code == 400
+    assert "webhook-id" in response.json()["detail"]
+
+
+def test_a_signed_replicate_webhook_is_refused_when_no_secret_can_be_had(client, settings):
+    settings.REPLICATE_WEBHOOK_SECRET = ""
+    settings.REPLICATE_API_TOKEN = ""
+    body = json.dumps({"id": "pred_123"}).encode()
+    response = post(client, "/webhooks/replicate", body, replicate_headers(body))
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Webhooks from this provider cannot be verified."}
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["9" * 400, "-5", "1e10", "", " 1700000000", "1700000000.5", "１２３"]
+)
+def test_an_absurd_replicate_timestamp_is_refused_with_400(client, submitted_call, timestamp):
+    body = json.dumps({"id": "pred_123"}).encode()
+    headers = {**replicate_headers(body), "webhook-timestamp": timestamp}
+    response = post(client, "/webhooks/replicate", body, headers)
+    assert response.status_code == 400
+    assert "webhook-timestamp" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "signature", ["v1", "v1,not base64!", "v1,a,b", "x" * 5000, "v2,AAAA", "v1,"]
+)
+def test_a_malformed_replicate_signature_is_refused_cleanly(client, submitted_call, signature):
+    body = json.dumps({"id": "pred_123"}).encode()
+    headers = {**replicate_headers(body), "webhook-signature": signature}
+    assert post(client, "/webhooks/replicate", body, headers).status_code in (400, 401)
+
+
+@pytest.mark.parametrize(
+    "body", [b"\xff\xfe not utf-8", b"[]", b'{"id": 5}', b'{"id": {"a": 1}}', b'{"id": "a b"}']
+)
+def test_a_signed_body_that_is_not_a_prediction_is_refused_with_400(client, body):
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    timestamp = str(int(time.time()))
+    digest = hmac.new(key, f"msg_1.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": timestamp,
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+    assert post(client, "/webhooks/replicate", body, headers).status_code == 400
+
+
+def test_an_absurd_fal_timestamp_is_refused_with_400(client, fal_key):
+    body = json.dumps({"request_id": "req_1"}).encode()
+    headers = {**fal_headers(fal_key, body), "x-fal-webhook-timestamp": "9" * 400}
+    response = post(client, "/webhooks/fal", body, headers)
+    assert response.status_code == 400
+    assert "x-fal-webhook-timestamp" in response.json()["detail"]
+
+
+@pytest.fixture
+def jwks(fal):
+    """fal's keys served by the fal fake; each fetch is logged as a `jwks` request."""
+    return fal
+
+
+def jwks_fetches(fake) -> int:
+    return len([c for c in fake.requests.all() if ".well-known" in c.url])
+
+
+def test_a_fal_webhook_without_headers_is_refused_before_fetching_keys(client, jwks):
+    response = post(client, "/webhooks/fal", b"{}", {})
+    assert response.status_code == 400
+    assert jwks_fetches(jwks) == 0
+
+
+def test_fals_keys_are_fetched_once_and_cached(client, jwks):
+    ProviderCallFactory(provider="fal", status=ProviderCall.Status.SUBMITTED, external_id="req_1")
+    for n in range(3):
+        body = json.dumps({"request_id": "req_1", "n": n}).encode()
+        stamp = str(int(time.time()) - n)  # three distinct deliveries
+        headers = {
+            "x-fal-webhook-request-id": "req_1",
+            "x-fal-webhook-user-id": jwks.user_id,
+            "x-fal-webhook-timestamp": stamp,
+            "x-fal-webhook-signature": jwks.sign("req_1", stamp, body),
+        }
+        assert post(client, "/webhooks/fal", body, headers).status_code == 200
+    assert jwks_fetches(jwks) == 1
+
+
+def test_a_failure_to_fetch_fals_keys_is_cached_and_never_shown(client, jwks, settings):
+    settings.FAL_JWKS_URL = jwks.jwks_url.replace("jwks.json", "missing.json")
+    body = json.dumps({"request_id": "req_1"}).encode()
+    stamp = str(int(time.time()))
+    headers = {
+        "x-fal-webhook-request-id": "req_1",
+        "x-fal-webhook-user-id": jwks.user_id,
+        "x-fal-webhook-timestamp": stamp,
+        "x-fal-webhook-signature": jwks.sign("req_1", stamp, body),
+    }
+    first = post(client, "/webhooks/fal", body, headers)
+    second = post(client, "/webhooks/fal", body, headers)
+    assert first.status_code == second.status_code == 503
+    assert first.json() == {
+        "detail": "Webhook keys are unavailable right now: deliver again later."
+    }
+    assert "missing" not in first.content.decode() and "404" not in first.content.decode()
+    assert jwks_fetches(jwks) == 1

@@ -57,3 +57,13 @@ def test_absolute_links_use_the_public_base_url(settings, stored):
 def test_paths_that_climb_out_of_media_are_not_served(client, user):
     client.force_login(user)
     assert client.get("/media/../lorastudio/settings.py").status_code == 404
+
+
+@pytest.mark.parametrize("folder", ["images", "images/", ""])
+def test_a_folder_is_not_found_not_an_error(client, user, stored, folder):
+    client.force_login(user)
+    assert client.get(f"/media/{folder}").status_code == 404
+
+
+def test_a_signed_link_to_a_folder_is_not_found(client, stored):
+    assert client.get(signed_media_url("images")).status_code == 404
