@@ -100,12 +100,16 @@ class CaptionWarningOut(Schema):
 
 class DatasetSummaryOut(Schema):
     id: int
-    character: str = Field(..., alias="character.slug")
+    character: str
     name: str
     notes: str
     caption_template: str
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_character(dataset):
+        return dataset["character"] if isinstance(dataset, dict) else dataset.character.slug
 
 
 class DatasetOut(DatasetSummaryOut):
@@ -208,7 +212,7 @@ def _detail(dataset: Dataset) -> dict:
         item.dataset = dataset  # one character row for every rendered caption
     return {
         "id": dataset.id,
-        "character": dataset.character,
+        "character": dataset.character.slug,
         "name": dataset.name,
         "notes": dataset.notes,
         "caption_template": dataset.caption_template,
@@ -299,9 +303,7 @@ def find_and_replace(request, dataset_id: int, payload: ReplaceIn):
     }
 
 
-@router.post(
-    "/datasets/{dataset_id}/captions", response={201: RunOut, 200: PlanOut, 400: Error}
-)
+@router.post("/datasets/{dataset_id}/captions", response={201: RunOut, 200: PlanOut, 400: Error})
 def caption_run(request, dataset_id: int, payload: CaptionRunIn):
     """Caption the uploads without a caption in one provider run; `dry_run` prices it."""
     dataset = _dataset(dataset_id)

@@ -57,6 +57,25 @@ class Report:
         known = sum(self.by_shot[s] for s in SHOTS)
         return {s: (self.by_shot[s] / known if known else 0.0) for s in SHOTS}
 
+    @property
+    def shot_rows(self) -> list[dict]:
+        """One row per shot type for the page: count, share and the share to aim for."""
+        shares = self.shot_shares
+        rows = []
+        for shot in (*SHOTS, "unknown"):
+            low, high = SHOT_SHARES.get(shot, (None, None))
+            share = round(100 * shares.get(shot, 0))
+            rows.append(
+                {
+                    "shot": shot,
+                    "count": self.by_shot[shot],
+                    "share": share,
+                    "target": f"{low:.0%}–{high:.0%}" if low is not None else "",
+                    "ok": low is None or (low * 100 <= share <= high * 100),
+                }
+            )
+        return rows
+
 
 def _shots(n: int, shot: str) -> str:
     return f"{n} {SHOT_NAMES[shot]} shot{'s' if n != 1 else ''}"
@@ -138,44 +157,40 @@ def _warnings(dataset: Dataset, report: Report) -> list[Warning]:
         )
     known = sum(shots[s] for s in SHOTS)
     for shot in SHOTS:
-        if shots[shot] < MIN_PER_SHOT:
-            need = MIN_PER_SHOT - shots[shot]
+        count, (share_low, share_high) = shots[shot], SHOT_SHARES[shot]
+        share = count / known if known else 0.0
+        need_min = max(0, MIN_PER_SHOT - count)
+        need_share = _to_reach(count, known, share_low) if known >= MIN_PER_SHOT else 0
+        if need_share > need_min:  # one warning per shot type: the larger need covers both
+            warnings.append(
+                Warning(
+                    f"low_{shot}",
+                    f"{SHOT_NAMES[shot].capitalize()} shots are {share:.0%} of the set; "
+                    f"aim for {share_low:.0%}–{share_high:.0%}.",
+                    f"Add {_shots(need_share, shot)}.",
+                    gap=Gap(count=need_share, shot=shot),
+                )
+            )
+        elif need_min:
             warnings.append(
                 Warning(
                     f"few_{shot}",
-                    f"{shots[shot]} {SHOT_NAMES[shot]} shot{'s' if shots[shot] != 1 else ''}: "
+                    f"{count} {SHOT_NAMES[shot]} shot{'s' if count != 1 else ''}: "
                     f"at least {MIN_PER_SHOT} of each shot type.",
-                    f"Add {_shots(need, shot)}.",
-                    gap=Gap(count=need, shot=shot),
+                    f"Add {_shots(need_min, shot)}.",
+                    gap=Gap(count=need_min, shot=shot),
                 )
             )
-    if known >= MIN_PER_SHOT:
-        for shot in SHOTS:
-            share_low, share_high = SHOT_SHARES[shot]
-            share = shots[shot] / known
-            if share < share_low:
-                need = _to_reach(shots[shot], known, share_low)
-                if shots[shot] + need <= MIN_PER_SHOT and shots[shot] < MIN_PER_SHOT:
-                    continue  # the minimum-per-shot warning already asks for these
-                warnings.append(
-                    Warning(
-                        f"low_{shot}",
-                        f"{SHOT_NAMES[shot].capitalize()} shots are {share:.0%} of the set; "
-                        f"aim for {share_low:.0%}–{share_high:.0%}.",
-                        f"Add {_shots(need, shot)}.",
-                        gap=Gap(count=need, shot=shot),
-                    )
+        elif known >= MIN_PER_SHOT and share > share_high:
+            drop = _to_drop(count, known, share_high)
+            warnings.append(
+                Warning(
+                    f"high_{shot}",
+                    f"{SHOT_NAMES[shot].capitalize()} shots are {share:.0%} of the set; "
+                    f"aim for {share_low:.0%}–{share_high:.0%}.",
+                    f"Exclude {_shots(drop, shot)}, or add more of the other shot types.",
                 )
-            elif share > share_high:
-                drop = _to_drop(shots[shot], known, share_high)
-                warnings.append(
-                    Warning(
-                        f"high_{shot}",
-                        f"{SHOT_NAMES[shot].capitalize()} shots are {share:.0%} of the set; "
-                        f"aim for {share_low:.0%}–{share_high:.0%}.",
-                        f"Exclude {_shots(drop, shot)}, or add more of the other shot types.",
-                    )
-                )
+            )
     if shots[ShotType.UNKNOWN]:
         n = shots[ShotType.UNKNOWN]
         warnings.append(

@@ -92,8 +92,10 @@ def create_dataset(
     created_by: AbstractBaseUser | None = None,
     caption_template: str | None = None,
     notes: str = "",
+    image_ids: list[int] | None = None,
 ) -> Dataset:
-    """A new dataset of the character, holding its approved images, anchors and uploads."""
+    """A new dataset of the character, holding its approved images, anchors and uploads
+    (or exactly `image_ids`, images of the character, e.g. the photos of one folder)."""
     name = (name or "").strip()
     if not name:
         raise DatasetRefused("Give the dataset a name.")
@@ -109,7 +111,18 @@ def create_dataset(
             dataset.save()
     except IntegrityError as exc:
         raise DatasetConflict(f"A dataset named “{name}” was just made: pick another.") from exc
-    DatasetItem.objects.bulk_create(_new_items(dataset, starting_images(character), 0))
+    if image_ids is None:
+        images = starting_images(character)
+    else:
+        wanted = list(dict.fromkeys(image_ids))
+        found = {
+            i.id: i
+            for i in Image.objects.filter(character=character, id__in=wanted).select_related("pose")
+        }
+        if len(found) != len(wanted):
+            raise DatasetRefused(f"Some of these images are not pictures of {character}.")
+        images = [found[i] for i in wanted]
+    DatasetItem.objects.bulk_create(_new_items(dataset, images, 0))
     return dataset
 
 

@@ -6,6 +6,13 @@ from PIL import Image as PILImage
 
 from characters.models import Anchor, Image
 from tests.factories import ImageFactory
+from tests.generation.conftest import (  # noqa: F401  (shared fixtures of the run machinery)
+    clean_cache,
+    drive,
+    eager_tasks,
+    fal,
+    replicate_fake,
+)
 
 
 def jpeg_bytes(size=(1600, 1200), color=(200, 120, 60)) -> bytes:
@@ -27,6 +34,10 @@ def make_image(character, *, kind=Image.Kind.UPLOAD, shot="mid", size=(1600, 120
 
 @pytest.fixture
 def stocked(character):
+    return stock(character)
+
+
+def stock(character):
     """The fitness character with 8 anchors (far shots), 6 approved variations and 6 uploads
     (3 close, 3 mid), 2 unreviewed variations and 1 rejected upload."""
     poses = list(character.poses.all())

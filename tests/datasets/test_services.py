@@ -229,3 +229,14 @@ def test_excluded_items_leave_the_report(stocked):
     report = balance_report(dataset)
     assert report.by_shot["close"] == 0
     assert report.total == 17
+
+
+def test_a_shot_type_below_both_minimum_and_share_gets_one_warning_asking_for_the_larger(
+    stocked,
+):
+    dataset = services.create_dataset(character=stocked, name="v1")
+    services.update_item(
+        item=dataset.items.filter(image__shot_type="close").first(), included=False
+    )
+    codes = [w.code for w in balance_report(dataset).warnings]
+    assert "low_close" in codes and "few_close" not in codes
