@@ -7,6 +7,7 @@ from typing import Literal
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from ninja.pagination import paginate
 
 from characters.models import Character
 from datasets.models import DatasetExport
@@ -109,10 +110,11 @@ def _job(job_id: int) -> TrainingJob:
 
 
 @router.get("/training-jobs", response=list[TrainingJobOut])
-def list_training_jobs(request, character: str | None = None, limit: int = 50):
-    """Training jobs, newest first (optionally of one character)."""
+@paginate
+def list_training_jobs(request, character: str | None = None):
+    """Training jobs, newest first (optionally of one character's slug), paginated."""
     owner = get_object_or_404(Character, slug=character) if character else None
-    return list(selectors.jobs_list(character=owner).select_related("call")[: min(limit, 200)])
+    return selectors.jobs_list(character=owner).select_related("call")
 
 
 @router.post(

@@ -52,7 +52,7 @@ def test_starting_a_training_answers_201_with_the_job(api, export):
     assert (body["status"], body["steps"], body["rank"]) == ("queued", 1200, 8)
     assert body["export_id"] == str(export.id) and body["character"] == "fit"
     listed = api.get("/api/training-jobs").json()
-    assert [j["id"] for j in listed] == [body["id"]]
+    assert [j["id"] for j in listed["items"]] == [body["id"]] and listed["count"] == 1
     assert api.get(f"/api/training-jobs/{body['id']}").json()["id"] == body["id"]
 
 
