@@ -10,10 +10,9 @@ from ninja import Router, Schema, Status
 from ninja.pagination import paginate
 
 from characters.models import Character
-from datasets.models import DatasetExport
 
 from . import loras, outgoing, pins, selectors, services
-from .models import LoraModel, TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
+from .models import TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
 
 router = Router(tags=["training"])
 
@@ -101,7 +100,7 @@ class TrainingJobOut(Schema):
 
     @staticmethod
     def resolve_lora(job):
-        return LoraModel.objects.filter(training_job=job).first()
+        return selectors.lora_of_job(job)
 
 
 def _job(job_id: int) -> TrainingJob:
@@ -114,7 +113,7 @@ def _job(job_id: int) -> TrainingJob:
 def list_training_jobs(request, character: str | None = None):
     """Training jobs, newest first (optionally of one character's slug), paginated."""
     owner = get_object_or_404(Character, slug=character) if character else None
-    return selectors.jobs_list(character=owner).select_related("call")
+    return selectors.jobs_list(character=owner)
 
 
 @router.post(
@@ -123,9 +122,7 @@ def list_training_jobs(request, character: str | None = None):
 )
 def start_training(request, payload: TrainingIn):
     """Train a LoRA on a ready export, or with `dry_run` see the settings, cost and time."""
-    export = get_object_or_404(
-        DatasetExport.objects.select_related("dataset__character"), id=payload.export_id
-    )
+    export = get_object_or_404(selectors.exports(), id=payload.export_id)
     saved = (
         get_object_or_404(TrainingPreset, id=payload.saved_preset_id)
         if payload.saved_preset_id
@@ -214,18 +211,18 @@ def _absolute(request, url: str) -> str:
 def list_loras(request, slug: str):
     """The character's trained LoRA versions, newest first, with signed weight links."""
     character = get_object_or_404(Character, slug=slug)
-    return list(selectors.loras_of(character).select_related("character"))
+    return list(selectors.loras_of(character))
 
 
 @router.post("/loras/{lora_id}/approve", response={200: LoraOut, 409: Error})
 def approve_lora(request, lora_id: int):
-    lora = get_object_or_404(LoraModel.objects.select_related("character"), id=lora_id)
+    lora = get_object_or_404(selectors.loras(), id=lora_id)
     return loras.approve_lora(lora=lora, user=request.user)
 
 
 @router.post("/loras/{lora_id}/retire", response={200: LoraOut, 409: Error})
 def retire_lora(request, lora_id: int):
-    lora = get_object_or_404(LoraModel.objects.select_related("character"), id=lora_id)
+    lora = get_object_or_404(selectors.loras(), id=lora_id)
     return loras.retire_lora(lora=lora)
 
 
@@ -356,7 +353,7 @@ class WebhookEndpointOut(Schema):
 
     @staticmethod
     def resolve_deliveries(endpoint):
-        return list(endpoint.deliveries.order_by("-created_at")[:20])
+        return selectors.deliveries_of(endpoint)
 
 
 class WebhookEndpointCreatedOut(WebhookEndpointOut):

@@ -81,6 +81,10 @@ BUILT_IN_PRESETS = {
 }
 
 
+def presets() -> list[Preset]:
+    return list(BUILT_IN_PRESETS.values())
+
+
 def steps_for(image_count: int) -> int:
     """Seed 002's steps for this many images (within what the trainers accept)."""
     return min(10000, max(MIN_STEPS, smart_defaults(max(image_count, 1)).steps))

@@ -4,6 +4,7 @@ comparison grid, pins and lineage."""
 from dataclasses import dataclass, field
 
 from characters.models import Character, Image
+from datasets.models import DatasetExport
 from generation.models import GenerationRun
 from generation.runs import REFERENCE_SHOTS
 
@@ -12,8 +13,22 @@ from .models import LoraModel, Pin, TrainingJob, WebhookDelivery, WebhookEndpoin
 SHOTS = [shot for shot, _ in REFERENCE_SHOTS]
 
 
+def exports():
+    return DatasetExport.objects.select_related("dataset__character")
+
+
+def ready_exports(*, character: Character | None = None):
+    """Exports a training can start from, newest first."""
+    exports = DatasetExport.objects.filter(status=DatasetExport.Status.READY).select_related(
+        "dataset__character"
+    )
+    if character is not None:
+        exports = exports.filter(dataset__character=character)
+    return exports.order_by("-created_at")
+
+
 def jobs_list(*, character: Character | None = None):
-    jobs = TrainingJob.objects.select_related("character", "export__dataset", "lora")
+    jobs = TrainingJob.objects.select_related("character", "export__dataset", "lora", "call")
     if character is not None:
         jobs = jobs.filter(character=character)
     return jobs.order_by("-created_at")
@@ -25,12 +40,16 @@ def job_detail(job_id: int) -> TrainingJob:
     ).get(id=job_id)
 
 
+def loras():
+    return LoraModel.objects.select_related("character", "training_job", "export__dataset")
+
+
 def loras_of(character: Character):
-    return (
-        LoraModel.objects.filter(character=character)
-        .select_related("training_job", "export__dataset")
-        .order_by("-version")
-    )
+    return loras().filter(character=character).order_by("-version")
+
+
+def lora_of_job(job: TrainingJob) -> LoraModel | None:
+    return LoraModel.objects.filter(training_job=job).first()
 
 
 def reference_images(lora: LoraModel):
@@ -159,6 +178,10 @@ def pin_candidates(character: Character) -> dict[str, list[Image]]:
 
 def endpoints_with_deliveries():
     return WebhookEndpoint.objects.order_by("-created_at")
+
+
+def deliveries_of(endpoint: WebhookEndpoint, limit: int = 20):
+    return list(endpoint.deliveries.order_by("-created_at")[:limit])
 
 
 def recent_deliveries(limit: int = 100):

@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from characters.models import Character
-from datasets.models import DatasetExport
 from lorastudio.errors import Refusal
 
 from . import defaults, loras, notifications, outgoing, pins, reference_sets, selectors, services
@@ -73,8 +72,8 @@ def job_new(request):
         "form": form,
         "plan": plan,
         "problem": problem,
-        "presets": defaults.BUILT_IN_PRESETS.values(),
-        "has_exports": DatasetExport.objects.filter(status=DatasetExport.Status.READY).exists(),
+        "presets": defaults.presets(),
+        "has_exports": selectors.ready_exports().exists(),
     }
     template = "training/job_new.html"
     if request.htmx:
@@ -121,7 +120,7 @@ def job_cancel(request, job_id):
 
 @require_POST
 def job_retry(request, job_id):
-    job = get_object_or_404(TrainingJob.objects.select_related("call"), id=job_id)
+    job = get_object_or_404(TrainingJob, id=job_id)
     try:
         services.retry_unknown_training(job=job)
     except Refusal as exc:
@@ -161,10 +160,7 @@ def preset_save(request):
 
 # --- LoRA versions -------------------------------------------------------------------------
 def lora_detail(request, lora_id):
-    lora = get_object_or_404(
-        LoraModel.objects.select_related("character", "training_job", "export__dataset"),
-        id=lora_id,
-    )
+    lora = get_object_or_404(selectors.loras(), id=lora_id)
     context = {
         "lora": lora,
         "character": lora.character,
@@ -183,7 +179,7 @@ def lora_detail(request, lora_id):
 @require_POST
 def reference_set(request, lora_id):
     """Price the reference set (or one shot of it); start it once the user confirms."""
-    lora = get_object_or_404(LoraModel.objects.select_related("character"), id=lora_id)
+    lora = get_object_or_404(selectors.loras(), id=lora_id)
     form = ReferenceSetForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a provider and a LoRA scale from 0 to 2.")
@@ -244,9 +240,7 @@ def character_training(request, slug):
         "jobs": selectors.jobs_list(character=character)[:20],
         "loras": selectors.loras_of(character),
         "pin": pins.current_pin(character),
-        "exports": DatasetExport.objects.filter(
-            dataset__character=character, status=DatasetExport.Status.READY
-        ).select_related("dataset")[:10],
+        "exports": selectors.ready_exports(character=character)[:10],
     }
     return render(request, "training/character.html", context)
 
