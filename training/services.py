@@ -273,11 +273,8 @@ def sync_job(job_id) -> TrainingJob:
         return job
     now = timezone.now()
     if call.status == CallStatus.DONE:
-        status = (
-            JobStatus.SUCCEEDED
-            if LoraModel.objects.filter(training_job=job).exists()
-            else (JobStatus.FAILED)
-        )
+        made_a_lora = LoraModel.objects.filter(training_job=job).exists()
+        status = JobStatus.SUCCEEDED if made_a_lora else JobStatus.FAILED
     else:
         status = _STATUS_OF_CALL[call.status]
     progress = parse_logs(call.logs, total_steps=job.steps)
@@ -288,7 +285,7 @@ def sync_job(job_id) -> TrainingJob:
     }
     if status == JobStatus.SUCCEEDED:
         fields |= {"progress": 100, "step": job.steps, "eta_seconds": 0}
-    elif status == JobStatus.TRAINING or status == JobStatus.QUEUED:
+    elif status in (JobStatus.TRAINING, JobStatus.QUEUED):
         percent = progress.percent if progress.percent is not None else call.progress
         fields |= {
             "progress": max(job.progress, min(100, percent or 0)),
