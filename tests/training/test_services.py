@@ -203,3 +203,29 @@ def test_approving_and_retiring_versions(export, user, settings, eager_tasks, fi
     assert lora.status == LoraModel.Status.RETIRED
     with pytest.raises(services.Conflict):
         loras.approve_lora(lora=lora, user=user)
+
+
+def test_a_mail_server_that_is_down_leaves_the_notification_saying_so(
+    export, user, settings, eager_tasks, finish
+):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 2},
+        }
+    }
+    settings.LOCAL_PROVIDER_DELAY = 0
+    user.email = "artist@example.com"
+    user.save()
+    finish(
+        services.launch_training(
+            plan=services.plan_training(export=export, provider="local"), created_by=user
+        )
+    )
+    note = Notification.objects.get(user=user)
+    assert note.emailed_at is None and "Connection" in note.email_error
