@@ -245,5 +245,5 @@ def pin_payload(pin) -> dict:
             "lora": {"id": pin.lora_id, "version": pin.lora.version} if pin.lora else None,
             "lora_scale": str(pin.lora_scale),
         },
-        "pin_url": f"/api/characters/{pin.character.slug}/pin",
+        "pin_url": f"{settings.PUBLIC_BASE_URL}/api/characters/{pin.character.slug}/pin",
     }

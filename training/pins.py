@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -255,6 +256,8 @@ def pin_document(pin: Pin, *, absolute: Callable[[str], str], ttl: int = PACK_LI
     """The pin as downstream pipelines read it: signed links that work without a login."""
 
     def link(name: str) -> str:
+        if settings.PUBLIC_BASE_URL:  # the address downstream knows us by, behind any proxy
+            return signed_media_url(name, ttl=ttl, absolute=True)
         return absolute(signed_media_url(name, ttl=ttl))
 
     lora = pin.lora

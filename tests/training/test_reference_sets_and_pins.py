@@ -123,3 +123,22 @@ def test_pinning_the_reference_set_with_the_approved_version_makes_a_pack(
     assert pins.current_pin(trained.character) == second
     assert Pin.objects.filter(character=trained.character).count() == 2  # v1 kept as it was
     assert Pin.objects.get(version=1).references.count() == 4
+
+
+def test_deleting_a_character_takes_its_trainings_versions_and_pins_with_it(trained, user, drive):
+    from characters.models import Character
+    from training.models import LoraModel, TrainingJob
+
+    render(trained, user, drive)
+    loras.approve_lora(lora=trained, user=user)
+    [reference] = selectors.reference_sets(trained)
+    pins.pin_character(
+        character=trained.character,
+        primary_image_id=reference.shots["frontal"].id,
+        reference_image_ids=[reference.shots["side"].id],
+        lora_id=trained.id,
+        pinned_by=user,
+    )
+    trained.character.delete()
+    assert not Character.objects.exists()
+    assert not (Pin.objects.exists() or LoraModel.objects.exists() or TrainingJob.objects.exists())
