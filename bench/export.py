@@ -29,6 +29,7 @@ os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lorastudio.settings")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")  # DEBUG stays false
 os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="lorastudio-bench-export-")
 
 

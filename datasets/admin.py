@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from lorastudio.admin_display import pretty_json, thumbnail_html
 
+from . import services
 from .models import Concept, ConceptCategory, Dataset, DatasetExport, DatasetItem
 
 
@@ -28,6 +29,12 @@ class DatasetAdmin(admin.ModelAdmin):
     search_fields = ["name", "character__name", "notes"]
     list_select_related = ["character", "created_by"]
     inlines = [DatasetItemInline]
+    actions = ["extract_concepts_again"]
+
+    @admin.action(description="Extract concepts again (after editing the taxonomy)")
+    def extract_concepts_again(self, request, queryset):
+        items = sum(services.refresh_concepts(dataset=dataset) for dataset in queryset)
+        self.message_user(request, f"Concepts extracted again for {items} items.")
 
 
 @admin.register(DatasetItem)

@@ -16,7 +16,7 @@ from lorastudio.media import signed_media_url
 
 from . import captioning, exports, gaps, selectors, services
 from .balance import balance_report
-from .models import Dataset, DatasetExport, DatasetItem
+from .models import Dataset, DatasetExport
 
 router = Router(tags=["datasets"])
 
@@ -203,7 +203,7 @@ class ExportOut(Schema):
 
 
 def _dataset(dataset_id: int) -> Dataset:
-    return get_object_or_404(Dataset.objects.select_related("character"), id=dataset_id)
+    return get_object_or_404(selectors.datasets(), id=dataset_id)
 
 
 def _detail(dataset: Dataset) -> dict:
@@ -279,9 +279,7 @@ def add_items(request, dataset_id: int, payload: ItemsIn):
 @router.patch("/dataset-items/{item_id}", response={200: ItemOut, 400: Error})
 def patch_item(request, item_id: int, payload: ItemPatch):
     """Edit the caption, include or exclude, or set the shot type by hand."""
-    item = get_object_or_404(
-        DatasetItem.objects.select_related("dataset__character", "image__pose"), id=item_id
-    )
+    item = get_object_or_404(selectors.dataset_items_by_id(), id=item_id)
     return services.update_item(item=item, **payload.dict(exclude_unset=True))
 
 

@@ -16,6 +16,7 @@ from generation import runs
 from generation.calls import register_output_handler, register_task_builder
 from generation.inputs import build_task, file_ref
 from generation.models import GenerationRun, Provider, Task
+from generation.providers import unavailable_reason
 from generation.providers.catalog import model_for
 
 from .captions import clean_captioner_text
@@ -38,6 +39,9 @@ def plan_captions(
     provider = provider or settings.PROVIDER
     if provider not in Provider.values:
         raise CaptioningRefused(f"Unknown provider “{provider}”: use {', '.join(Provider.values)}.")
+    reason = unavailable_reason(provider)
+    if reason:
+        raise CaptioningRefused(f"{Provider(provider).label} cannot be used: {reason}")
     items = dataset.items.filter(included=True, image__kind=Image.Kind.UPLOAD).select_related(
         "image"
     )

@@ -10,6 +10,34 @@ from . import captions
 from .models import Dataset, DatasetExport, DatasetItem
 
 
+def datasets_for_list() -> QuerySet[Dataset]:
+    """Every dataset, newest first, with its included-item and ready-export counts."""
+    return (
+        Dataset.objects.select_related("character")
+        .annotate(
+            item_count=Count("items", filter=Q(items__included=True), distinct=True),
+            export_count=Count("exports", filter=Q(exports__status="ready"), distinct=True),
+        )
+        .order_by("-created_at")
+    )
+
+
+def datasets() -> QuerySet[Dataset]:
+    """Datasets with their character, for pages and endpoints that show one."""
+    return Dataset.objects.select_related("character")
+
+
+def dataset_items_by_id() -> QuerySet[DatasetItem]:
+    """Items with what a tile or an item endpoint shows (dataset, character, image, pose)."""
+    return DatasetItem.objects.select_related(
+        "dataset__character", "image__pose", "image__variation"
+    )
+
+
+def exports_ready() -> QuerySet[DatasetExport]:
+    return DatasetExport.objects.filter(status=DatasetExport.Status.READY)
+
+
 def datasets_of(character: Character) -> QuerySet[Dataset]:
     """A character's datasets with their included-item and ready-export counts."""
     return (
@@ -76,6 +104,10 @@ def caption_warnings(dataset: Dataset, items=None) -> list[CaptionWarning]:
                 )
             )
     return warnings
+
+
+def approved_ids_not_in(dataset: Dataset) -> list[int]:
+    return list(approved_not_in(dataset).values_list("id", flat=True))
 
 
 def approved_not_in(dataset: Dataset) -> QuerySet[Image]:

@@ -4,7 +4,6 @@ exports) and its htmx partials. Each view parses input, calls one service and re
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -14,8 +13,9 @@ from django.views.decorators.http import require_POST
 from characters.models import Character, ShotType
 from generation import runs
 from generation.forms import RunForm
-from generation.models import Provider
+from generation.providers import available as available_providers
 from lorastudio.errors import Refusal
+from lorastudio.refusals import refused
 
 from . import captioning, exports, gaps, selectors, services
 from .balance import balance_report
@@ -24,15 +24,7 @@ from .models import Dataset, DatasetExport, DatasetItem
 
 
 def dataset_list(request):
-    datasets = (
-        Dataset.objects.select_related("character")
-        .annotate(
-            item_count=Count("items", filter=Q(items__included=True), distinct=True),
-            export_count=Count("exports", filter=Q(exports__status="ready"), distinct=True),
-        )
-        .order_by("-created_at")
-    )
-    page = Paginator(datasets, 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.datasets_for_list(), 50).get_page(request.GET.get("page"))
     return render(request, "datasets/dataset_list.html", {"page": page})
 
 
@@ -65,7 +57,7 @@ def character_datasets(request, slug):
 
 
 def _dataset(dataset_id) -> Dataset:
-    return get_object_or_404(Dataset.objects.select_related("character"), id=dataset_id)
+    return get_object_or_404(selectors.datasets(), id=dataset_id)
 
 
 def _page_context(dataset: Dataset) -> dict:
@@ -85,7 +77,7 @@ def _page_context(dataset: Dataset) -> dict:
         "caption_warnings": warnings,
         **_exports_context(dataset),
         "shot_types": ShotType.choices,
-        "providers": Provider.choices,
+        "providers": available_providers(),
         "default_provider": settings.PROVIDER,
         "missing_approved": selectors.approved_not_in(dataset).count(),
         "settings_form": DatasetForm(
@@ -123,7 +115,7 @@ def dataset_settings(request, dataset_id):
 def add_approved(request, dataset_id):
     """Add the character's approved images (and anchors) the dataset does not hold yet."""
     dataset = _dataset(dataset_id)
-    ids = list(selectors.approved_not_in(dataset).values_list("id", flat=True))
+    ids = selectors.approved_ids_not_in(dataset)
     if not ids:
         messages.info(request, "Every approved image is already in this dataset.")
     else:
@@ -134,13 +126,10 @@ def add_approved(request, dataset_id):
 
 # --- Items (htmx) ------------------------------------------------------------------------
 def _item(item_id) -> DatasetItem:
-    return get_object_or_404(
-        DatasetItem.objects.select_related("dataset__character", "image__pose", "image__variation"),
-        id=item_id,
-    )
+    return get_object_or_404(selectors.dataset_items_by_id(), id=item_id)
 
 
-def _tile(request, item: DatasetItem, *, editing: bool = False, error: str = "", status=200):
+def _tile(request, item: DatasetItem, *, editing: bool = False):
     """The item's tile; after a change, the balance report and caption check ride along
     (an out-of-band swap), so the page never shows counts older than the tile."""
     dataset = item.dataset
@@ -151,14 +140,13 @@ def _tile(request, item: DatasetItem, *, editing: bool = False, error: str = "",
         "dataset": dataset,
         "shot_types": ShotType.choices,
         "editing": editing,
-        "error": error,
     }
     html = render_to_string("datasets/detail.html#item", context, request)
     if not editing:
         html += render_to_string(
             "datasets/detail.html#report", {**_page_context(dataset), "oob": True}, request
         )
-    return HttpResponse(html, status=status)
+    return HttpResponse(html)
 
 
 def item_tile(request, item_id):
@@ -170,7 +158,7 @@ def item_caption(request, item_id):
     item = _item(item_id)
     caption = request.POST.get("caption", "")
     if len(caption) > 2000:
-        return _tile(request, item, editing=True, error="Keep a caption under 2,000 characters.")
+        return refused(request, "Keep a caption under 2,000 characters.")
     services.update_item(item=item, caption=caption)
     return _tile(request, item)
 
@@ -185,10 +173,7 @@ def item_include(request, item_id):
 @require_POST
 def item_shot(request, item_id):
     item = _item(item_id)
-    try:
-        services.update_item(item=item, shot_type=request.POST.get("shot_type", ""))
-    except Refusal as exc:
-        return _tile(request, item, error=exc.message, status=400)
+    services.update_item(item=item, shot_type=request.POST.get("shot_type", ""))  # or refused
     return _tile(request, item)
 
 
@@ -338,5 +323,5 @@ def _exports_context(dataset: Dataset) -> dict:
 
 def export_download(request, export_id):
     """A ready export's zip, through a fresh signed link."""
-    export = get_object_or_404(DatasetExport, id=export_id, status=DatasetExport.Status.READY)
+    export = get_object_or_404(selectors.exports_ready(), id=export_id)
     return redirect(export.archive.url)

@@ -4,6 +4,7 @@ and downloaded."""
 import hashlib
 import io
 import json
+import re
 import time
 import zipfile
 
@@ -102,9 +103,23 @@ def test_a_dataset_is_captioned_fixed_balanced_exported_and_downloaded(
     expect(report.get_by_role("button", name="Fill the gap…").first).to_be_visible()
     screenshot("dataset-page")
 
+    # Find and replace: the preview counts, then the change is applied everywhere.
+    page.fill("#find", "arms relaxed")
+    page.fill("#replace", "arms loose")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#replace-result")).to_contain_text("4 captions would change")
+    page.get_by_role("button", name="Replace in 4 captions").click()
+    expect(page.locator(".ds-item .ds-caption", has_text="arms loose")).to_have_count(4)
+
+    # Leave one image out: the report counts it no more.
+    side = dataset.items.get(image__pose__key="side", image__kind="candidate")
+    page.locator(f"#item-{side.id} input[name=included]").uncheck()
+    expect(page.locator(f"#item-{side.id}")).to_have_class(re.compile("excluded"))
+    expect(page.locator("#report h2")).to_contain_text("19 images included")
+
     # Export, and download the zip through its signed link.
     page.get_by_role("button", name="Export training set").click()
-    expect(page.locator(".messages")).to_contain_text("Export of 20 images started")
+    expect(page.locator(".messages")).to_contain_text("Export of 19 images started")
     export = DatasetExport.objects.get()
     assert export.status == "ready", export.error
     page.reload()
@@ -115,7 +130,7 @@ def test_a_dataset_is_captioned_fixed_balanced_exported_and_downloaded(
     assert hashlib.sha256(data).hexdigest() == export.sha256
     archive = zipfile.ZipFile(io.BytesIO(data))
     manifest = json.loads(archive.read("manifest.json"))
-    assert manifest["image_count"] == 20
+    assert manifest["image_count"] == 19
     for entry in manifest["files"]:
         assert hashlib.sha256(archive.read(entry["name"])).hexdigest() == entry["sha256"]
 

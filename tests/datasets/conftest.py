@@ -69,3 +69,9 @@ def stock(character):
         make_image(character, shot=shot)
     make_image(character, review=Image.Review.REJECTED)
     return character
+
+
+@pytest.fixture
+def fal_key(settings):
+    """A FAL key is set (for pricing; nothing is sent)."""
+    settings.FAL_KEY = "key-for-pricing-only"

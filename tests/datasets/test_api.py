@@ -125,7 +125,7 @@ def test_patching_the_dataset_changes_its_template(api, stocked):
 
 
 def test_a_caption_run_is_priced_first_then_writes_captions(
-    api, stocked, settings, eager_tasks, drive
+    api, stocked, settings, eager_tasks, drive, fal_key
 ):
     settings.LOCAL_PROVIDER_DELAY = 0
     dataset = services.create_dataset(character=stocked, name="v1")
@@ -163,7 +163,7 @@ def test_a_caption_run_through_fal_uses_the_fake_and_cleans_the_text(
     assert Image.objects.filter(kind="upload", caption=caption).exists()
 
 
-def test_fill_the_gap_prices_a_variations_run_from_the_closest_anchor(api, stocked):
+def test_fill_the_gap_prices_a_variations_run_from_the_closest_anchor(api, stocked, fal_key):
     dataset = services.create_dataset(character=stocked, name="v1")
 
     response = post(
@@ -245,7 +245,7 @@ def test_filling_a_gap_makes_new_variations_of_the_missing_shot_type(
     assert made.first().review == "unreviewed"  # a person still approves them
 
 
-def test_a_gap_of_a_pose_is_filled_from_that_poses_anchor(api, stocked):
+def test_a_gap_of_a_pose_is_filled_from_that_poses_anchor(api, stocked, fal_key):
     dataset = services.create_dataset(character=stocked, name="v1")
     response = post(
         api,
@@ -270,3 +270,14 @@ def test_the_openapi_schema_lists_the_dataset_endpoints(logged_in):
         "/api/exports/{export_id}",
     ):
         assert path in paths, path
+
+
+def test_a_caption_run_on_a_provider_without_its_key_is_refused_before_anything_is_saved(
+    api, stocked, settings
+):
+    settings.FAL_KEY = ""
+    dataset = services.create_dataset(character=stocked, name="v1")
+    response = post(api, f"/api/datasets/{dataset.id}/captions", {"provider": "fal"})
+    assert response.status_code == 400
+    assert "FAL_KEY is not set" in response.json()["detail"]
+    assert not GenerationRun.objects.exists()

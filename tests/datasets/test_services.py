@@ -240,3 +240,18 @@ def test_a_shot_type_below_both_minimum_and_share_gets_one_warning_asking_for_th
     )
     codes = [w.code for w in balance_report(dataset).warnings]
     assert "low_close" in codes and "few_close" not in codes
+
+
+def test_the_admin_extracts_concepts_again_after_the_taxonomy_changed(admin_client, stocked):
+    dataset = services.create_dataset(character=stocked, name="v1")
+    item = dataset.items.filter(image__kind="upload").first()
+    services.update_item(item=item, caption="beaming by the sea")
+    load_default_taxonomy()
+    Concept.objects.filter(name="smiling").update(synonyms="beaming")
+
+    admin_client.post(
+        "/admin/datasets/dataset/",
+        {"action": "extract_concepts_again", "_selected_action": [dataset.id]},
+    )
+    item.refresh_from_db()
+    assert item.concepts == ["smiling"]

@@ -71,9 +71,12 @@ def test_a_shot_type_is_fixed_by_hand_and_shows_its_source(logged_in, dataset):
     assert "set by hand" in tile.content.decode()
     assert Image.objects.get(id=item.image_id).shot_source == "hand"
 
-    refused = logged_in.post(f"/datasets/items/{item.id}/shot/", {"shot_type": "wide"})
+    refused = logged_in.post(
+        f"/datasets/items/{item.id}/shot/", {"shot_type": "wide"}, headers={"HX-Request": "true"}
+    )
     assert refused.status_code == 400
     assert "Use a shot type" in refused.content.decode()
+    assert "refused" in refused["HX-Trigger"]  # the page shows it in its message list
 
 
 def test_an_item_is_excluded_with_the_toggle(logged_in, dataset):
@@ -103,7 +106,7 @@ def test_find_and_replace_previews_then_applies(logged_in, dataset):
     assert dataset.items.filter(caption__contains="arms loose").count() == 4
 
 
-def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset):
+def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset, fal_key):
     url = f"/datasets/{dataset.id}/captions/"
     confirm = logged_in.post(url, {"provider": "fal"})
     body = confirm.content.decode()
@@ -118,7 +121,7 @@ def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset):
 
 
 def test_fill_the_gap_shows_a_priced_variations_run_that_the_run_launcher_confirms(
-    logged_in, dataset
+    logged_in, dataset, fal_key
 ):
     confirm = logged_in.post(
         f"/datasets/{dataset.id}/fill-gap/",

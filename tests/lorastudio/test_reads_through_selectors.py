@@ -11,6 +11,8 @@ THIN = [
     "characters/api.py",
     "generation/views.py",
     "generation/api.py",
+    "datasets/views.py",
+    "datasets/api.py",
     "training/views.py",
     "training/api.py",
 ]

@@ -39,12 +39,16 @@ def photos_in(folder: Path) -> list[Path]:
 
 
 def ingest_photo(character: Character, path: Path):
-    """One photo through i8-ingest's service: (outcome, image or None, reason)."""
-    from datasets import ingest
-
+    """One photo through the upload ingest service: (outcome, image or None, reason)."""
+    try:
+        from datasets import ingest
+    except ImportError as exc:  # the service comes with the upload work (branch i8-ingest)
+        raise CommandError(
+            "Photo ingest (datasets/ingest.py) is not installed in this build: upload the "
+            "photos in the character's gallery, then build the dataset on its Datasets page."
+        ) from exc
     with path.open("rb") as handle:
-        result = ingest.ingest_path(character=character, path=path, handle=handle)
-    return result
+        return ingest.ingest_path(character=character, path=path, handle=handle)
 
 
 class Command(BaseCommand):
