@@ -21,6 +21,7 @@ from datasets.models import DatasetExport
 from generation import calls
 from generation.inputs import file_ref
 from generation.models import Provider, ProviderCall, Task
+from generation.providers import unavailable_reason
 from generation.providers.catalog import model_for
 from lorastudio.errors import Conflict, Refusal
 
@@ -43,24 +44,17 @@ class ProviderNotConfigured(TrainingRefused):
 
 
 def provider_problem(provider: str) -> str | None:
-    """Why `provider` cannot train here, or None when it can."""
+    """Why `provider` cannot train here, or None when it can: the key every call needs
+    (generation's one check), and for Replicate the owner of the trained model."""
     if provider not in Provider.values:
         return f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}."
-    if provider == Provider.FAL and not settings.FAL_KEY:
+    if reason := unavailable_reason(provider):
+        return f"{Provider(provider).label} cannot train here: {reason}"
+    if provider == Provider.REPLICATE and not settings.REPLICATE_OWNER:
         return (
-            "fal.ai has no key here: set FAL_KEY in the environment, or train on another provider."
+            "Replicate needs REPLICATE_OWNER (your user or organisation) to hold the trained "
+            "model: set it in the environment."
         )
-    if provider == Provider.REPLICATE:
-        if not settings.REPLICATE_API_TOKEN:
-            return (
-                "Replicate has no token here: set REPLICATE_API_TOKEN in the environment, or "
-                "train on another provider."
-            )
-        if not settings.REPLICATE_OWNER:
-            return (
-                "Replicate needs REPLICATE_OWNER (your user or organisation) to hold the trained "
-                "model: set it in the environment."
-            )
     return None
 
 
