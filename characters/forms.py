@@ -79,6 +79,7 @@ class GalleryFilterForm(forms.Form):
     starred = forms.ChoiceField(
         required=False, choices=[("", "Starred or not"), ("yes", "Starred"), ("no", "Not starred")]
     )
+    run = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     sort = forms.ChoiceField(
         required=False,
         choices=[
@@ -97,6 +98,10 @@ class GalleryFilterForm(forms.Form):
         self.fields["variation"].choices = [("", "All variations")] + [
             (v.key, v.label) for v in character.variations.all()
         ]
+        runs = character.runs.order_by("-created_at").values_list("id", "kind")[:50]
+        self.fields["run"].choices = [("", "Any run")] + [
+            (str(i), f"Run #{i} ({kind.replace('_', ' ')})") for i, kind in runs
+        ]
 
     def filters(self) -> dict:
         data = self.cleaned_data
@@ -107,5 +112,6 @@ class GalleryFilterForm(forms.Form):
             "variation": data.get("variation") or None,
             "review": data.get("review") or None,
             "starred": starred,
+            "run": data.get("run"),
             "sort": data.get("sort") or "newest",
         }

@@ -2,12 +2,49 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
+from django.urls import NoReverseMatch, reverse
 
 from .models import Anchor, Character, Image, Pose, Preset
 
 # Seed 000: curate 20–30 images for training, every anchor pose represented.
 APPROVED_TARGET = (20, 30)
+
+
+# --- What "approved" means: one definition for every count and filter ---------------------
+def is_anchor():
+    """True for an image that is the picked anchor of a pose (an annotation expression)."""
+    return Exists(Anchor.objects.filter(image=OuterRef("pk")))
+
+
+def approved(images):
+    """Only the approved images of `images`: reviewed as approved, or picked as an anchor."""
+    return images.alias(anchor=is_anchor()).filter(Q(review=Image.Review.APPROVED) | Q(anchor=True))
+
+
+def not_approved(images, review: str):
+    """Images with `review` (rejected or unreviewed) that are not anchors either."""
+    return images.alias(anchor=is_anchor()).filter(review=review, anchor=False)
+
+
+def _count_of(queryset):
+    """A subquery counting `queryset` rows per outer character (no join fan-out)."""
+    return Coalesce(
+        Subquery(
+            queryset.order_by().values("character_id").annotate(n=Count("id")).values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        0,
+    )
 
 
 def presets_in_full():
@@ -46,19 +83,33 @@ def images_with_labels():
 
 
 def characters_for_list():
-    """Characters with the counts the list page shows, in one query."""
+    """Characters with the counts and anchor thumbnails the list page shows."""
+    images = Image.objects.filter(character=OuterRef("pk"))
     return (
         Character.objects.select_related("preset", "created_by")
         .annotate(
-            pose_count=Count("poses", distinct=True),
-            anchor_count=Count("anchors", distinct=True),
-            image_count=Count("images", distinct=True),
-            approved_count=Count(
-                "images", filter=Q(images__review=Image.Review.APPROVED), distinct=True
+            pose_count=_count_of(Pose.objects.filter(character=OuterRef("pk"))),
+            anchor_count=_count_of(Anchor.objects.filter(character=OuterRef("pk"))),
+            image_count=_count_of(images),
+            approved_count=_count_of(approved(images)),
+        )
+        .prefetch_related(
+            "poses",
+            Prefetch(
+                "anchors",
+                queryset=Anchor.objects.select_related("image").only(
+                    "id", "character_id", "pose_id", "image__file", "image__thumbnail"
+                ),
             ),
         )
         .order_by("-created_at")
     )
+
+
+def sheet_of_listed(character: Character) -> list[tuple[Pose, Image | None]]:
+    """The sheet of a character from `characters_for_list()` (uses its prefetched rows)."""
+    anchors = {a.pose_id: a.image for a in character.anchors.all()}
+    return [(pose, anchors.get(pose.pk)) for pose in character.poses.all()]
 
 
 def character_sheet(character: Character) -> list[tuple[Pose, Image | None]]:
@@ -76,19 +127,64 @@ class Step:
     label: str
     state: str  # "done", "current" or "todo"
     summary: str
+    url: str | None = None  # None: the step has no page yet, so it is never offered
+    next_label: str = ""
+
+
+def _first_url(*candidates: tuple[str, list]) -> str | None:
+    """The first of the named routes that exists (pages other apps add as they are built)."""
+    for name, args in candidates:
+        try:
+            return reverse(name, args=args)
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def _step_urls(character: Character) -> dict[str, str | None]:
+    slug = [character.slug]
+    return {
+        "anchors": reverse("characters:anchors", args=slug),
+        "variations": character.get_absolute_url() + "#variations",
+        "curate": reverse("characters:gallery", args=slug),
+        "dataset": _first_url(
+            ("datasets:character", slug),
+            ("datasets:character_datasets", slug),
+            ("datasets:list", []),
+        ),
+        "train": _first_url(("training:character", slug), ("training:job_new", [])),
+        "reference_set": _first_url(("training:character", slug)),
+        "pin": _first_url(("training:pin_edit", slug)),
+    }
+
+
+def step_url(character: Character, key: str) -> str | None:
+    """The page of one pipeline step, or None while that step has no page."""
+    return _step_urls(character)[key]
+
+
+STEPS = [
+    ("anchors", "Character sheet", "Next: pick the anchors"),
+    ("variations", "Variations", "Next: variations"),
+    ("curate", "Curate", "Next: review the images"),
+    ("dataset", "Dataset", "Next: build the training set"),
+    ("train", "Train", "Next: train the LoRA"),
+    ("reference_set", "Reference set", "Next: the reference set"),
+    ("pin", "Pin", "Next: pin the character"),
+]
 
 
 def pipeline_progress(character: Character) -> list[Step]:
-    """Where the character stands on the seven steps of the pipeline."""
+    """Where the character stands on the seven steps of the pipeline, each with its page."""
     images = character.images.aggregate(
         candidates=Count("id", filter=Q(kind=Image.Kind.CANDIDATE)),
         variations=Count("id", filter=Q(kind=Image.Kind.VARIATION)),
-        approved=Count("id", filter=Q(review=Image.Review.APPROVED)),
         references=Count("id", filter=Q(kind=Image.Kind.REFERENCE)),
         approved_references=Count(
             "id", filter=Q(kind=Image.Kind.REFERENCE, review=Image.Review.APPROVED)
         ),
     )
+    approved_count = approved(character.images.all()).count()
     poses = character.poses.count()
     anchors = character.anchors.count()
     specs = character.variations.count()
@@ -101,31 +197,23 @@ def pipeline_progress(character: Character) -> list[Step]:
     done = [
         poses > 0 and anchors == poses,
         images["variations"] > 0,
-        images["approved"] >= low,
+        approved_count >= low,
         exports > 0,
         ready_loras > 0,
         images["approved_references"] > 0,
         pinned,
     ]
     summaries = [
-        f"{anchors} of {poses} anchors picked · {images['candidates']} candidates",
-        f"{images['variations']} variation images from {specs} specs",
-        f"{images['approved']} approved (target {low}–{high})",
-        f"{exports} training set{'s' if exports != 1 else ''} exported",
+        f"{anchors} of {poses} anchors picked · {_plural(images['candidates'], 'candidate')}",
+        f"{_plural(images['variations'], 'variation image')} from {_plural(specs, 'spec')}",
+        f"{approved_count} approved (target {low}–{high})",
+        f"{_plural(exports, 'training set')} exported",
         (f"Last job {job.get_status_display().lower()}" if job else "No training yet")
         + (f" · {ready_loras} LoRA ready" if ready_loras else ""),
         f"{images['approved_references']} of {images['references']} references approved",
         "Pinned for downstream pipelines" if pinned else "Not pinned",
     ]
-    keys = [
-        ("anchors", "Character sheet"),
-        ("variations", "Variations"),
-        ("curate", "Curate"),
-        ("dataset", "Dataset"),
-        ("train", "Train"),
-        ("reference_set", "Reference set"),
-        ("pin", "Pin"),
-    ]
+    urls = _step_urls(character)
     current = next((i for i, d in enumerate(done) if not d), None)
     return [
         Step(
@@ -133,9 +221,21 @@ def pipeline_progress(character: Character) -> list[Step]:
             label=label,
             state="done" if done[i] else ("current" if i == current else "todo"),
             summary=summaries[i],
+            url=urls[key],
+            next_label=next_label,
         )
-        for i, (key, label) in enumerate(keys)
+        for i, (key, label, next_label) in enumerate(STEPS)
     ]
+
+
+def next_step(steps: list[Step]) -> Step | None:
+    """The step to offer as the primary action: the current one, if it has a page."""
+    current = next((s for s in steps if s.state == "current"), None)
+    return current if current and current.url else None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 # --- Curation ----------------------------------------------------------------------------
@@ -155,12 +255,16 @@ def gallery_images(
     variation: str | None = None,
     review: str | None = None,
     starred: bool | None = None,
+    run: int | None = None,
     sort: str = "newest",
 ):
-    """The character's images for the gallery grid: filtered, sorted, only grid columns."""
+    """The character's images for the gallery grid: filtered, sorted, only grid columns.
+
+    `review="approved"` includes the anchors (they are kept), as every approved count does.
+    """
     images = (
         Image.objects.filter(character=character)
-        .select_related("pose", "variation", "source_image")
+        .select_related("pose", "variation", "source_image", "source_image__pose", "call")
         .only(
             "id",
             "character_id",
@@ -183,8 +287,13 @@ def gallery_images(
             "variation__order",
             "source_image__file",
             "source_image__thumbnail",
+            "source_image__pose__label",
+            "call__run_id",
+            "call__units",
+            "call__estimated_cost",
+            "call__actual_cost",
         )
-        .annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("pk"))))
+        .annotate(is_anchor=is_anchor())
     )
     if kind:
         images = images.filter(kind=kind)
@@ -192,11 +301,24 @@ def gallery_images(
         images = images.filter(pose__key=pose)
     if variation:
         images = images.filter(variation__key=variation)
-    if review:
-        images = images.filter(review=review)
+    if review == Image.Review.APPROVED:
+        images = images.filter(Q(review=review) | Q(is_anchor=True))
+    elif review:
+        images = images.filter(review=review, is_anchor=False)
     if starred is not None:
         images = images.filter(starred=starred)
+    if run:
+        images = images.filter(call__run_id=run)
     return images.order_by(*GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"]))
+
+
+def image_cost(image: Image):
+    """What one image cost: its call's cost shared by the images the call asked for."""
+    call = image.call
+    if call is None or not call.units:
+        return None
+    cost = call.actual_cost if call.actual_cost is not None else call.estimated_cost
+    return cost / call.units
 
 
 def gallery_images_in_full(character: Character, **filters):
@@ -225,24 +347,53 @@ class CurationCounts:
         return [p.label for p in self.poses if p.count == 0]
 
     @property
+    def min_per_pose(self) -> int:
+        """A balanced set: at least an even share of the low target per pose (and 2)."""
+        return max(2, self.target[0] // max(len(self.poses), 1))
+
+    @property
+    def thin_poses(self) -> list[PoseCount]:
+        """Represented, but with fewer approved images than a balanced set needs."""
+        return [p for p in self.poses if 0 < p.count < self.min_per_pose]
+
+    @property
+    def heavy_poses(self) -> list[PoseCount]:
+        """Poses holding more than a third of the approved images (with 3+ poses)."""
+        if len(self.poses) < 3 or self.approved < 6:
+            return []
+        return [p for p in self.poses if p.count * 3 > self.approved]
+
+    @property
+    def balanced(self) -> bool:
+        return not (self.missing_poses or self.thin_poses or self.heavy_poses)
+
+    @property
     def advice(self) -> str:
         low, high = self.target
         if self.approved < low:
             advice = f"Approve {low - self.approved} more to reach {low}."
         elif self.approved > high:
             advice = f"{self.approved - high} over the {high} target: keep the most varied."
+        elif self.balanced:
+            advice = f"Within the {low}–{high} target, every pose represented."
         else:
-            advice = "Within the 20–30 target."
+            advice = f"Within the {low}–{high} target, but unbalanced."
         if self.missing_poses:
             advice += f" Not represented yet: {', '.join(self.missing_poses)}."
+        if self.thin_poses:
+            thin = ", ".join(f"{p.label} ({p.count})" for p in self.thin_poses)
+            advice += f" Too few approved: {thin}; aim for {self.min_per_pose}+ each."
+        if self.heavy_poses:
+            heavy = ", ".join(f"{p.label} ({p.count})" for p in self.heavy_poses)
+            advice += f" The set leans on {heavy}: approve other poses rather than more of these."
         return advice
 
 
 def curation_counts(character: Character) -> CurationCounts:
     """Approved images against the 20–30 target, every pose represented; anchors count in."""
-    kept = Q(review=Image.Review.APPROVED) | Q(anchor_for__isnull=False)
-    kept_ids = Image.objects.filter(character=character).filter(kept).values("id").distinct()
-    totals = Image.objects.filter(character=character).aggregate(
+    images = Image.objects.filter(character=character)
+    kept_ids = approved(images).values("id")
+    totals = images.aggregate(
         total=Count("id"),
         approved=Count("id", filter=Q(id__in=kept_ids)),
         rejected=Count("id", filter=Q(review=Image.Review.REJECTED) & ~Q(id__in=kept_ids)),
@@ -260,3 +411,53 @@ def curation_counts(character: Character) -> CurationCounts:
         total=totals["total"],
         poses=poses,
     )
+
+
+@dataclass(frozen=True)
+class SpecRow:
+    """A variation spec with what it already has, for the spec table."""
+
+    spec: object
+    generated: int
+    approved: int
+    in_flight: int
+    failed: int
+
+    @property
+    def missing(self) -> bool:
+        """Nothing usable yet: no image that is not rejected, and nothing on its way."""
+        return self.generated == 0 and not self.in_flight
+
+    @property
+    def checked(self) -> bool:
+        """Ticked by default: missing, and not just failed (that is retried from its run)."""
+        return self.missing and not self.failed
+
+
+def variation_rows(character: Character) -> list[SpecRow]:
+    """Every variation spec with its generated, approved, in-flight and failed counts."""
+    from generation.models import ProviderCall
+
+    images = Image.objects.filter(character=character, variation__isnull=False)
+    generated = dict(images.values_list("variation_id").annotate(n=Count("id")))
+    kept = dict(approved(images).values_list("variation_id").annotate(n=Count("id")))
+    calls = ProviderCall.objects.filter(
+        run__character=character, run__kind="variations"
+    ).values_list("status", "context__image__variation_id")
+    in_flight: dict[int, int] = {}
+    failed: dict[int, int] = {}
+    for status, variation_id in calls:
+        if status in (ProviderCall.Status.FAILED, ProviderCall.Status.UNKNOWN):
+            failed[variation_id] = failed.get(variation_id, 0) + 1
+        elif status not in ProviderCall.TERMINAL:
+            in_flight[variation_id] = in_flight.get(variation_id, 0) + 1
+    return [
+        SpecRow(
+            spec=v,
+            generated=generated.get(v.id, 0),
+            approved=kept.get(v.id, 0),
+            in_flight=in_flight.get(v.id, 0),
+            failed=failed.get(v.id, 0) if not generated.get(v.id) else 0,
+        )
+        for v in character.variations.select_related("anchor_pose")
+    ]

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from generation import providers
-from generation.selectors import character_costs
+from generation.selectors import character_costs, preferred_provider
 from lorastudio.forms import add_service_errors
 from lorastudio.refusals import refused, validation_message
 
@@ -15,8 +15,17 @@ from .forms import CharacterEditForm, CharacterForm, GalleryFilterForm, Variatio
 from .models import Image
 
 
+def _providers(request) -> dict:
+    """The provider choices every run form shows, with the remembered one preselected."""
+    return {
+        "providers": providers.available(),
+        "chosen_provider": preferred_provider(request.session.get("provider")),
+    }
+
+
 def character_list(request):
-    return render(request, "characters/list.html", {"characters": selectors.characters_for_list()})
+    cards = [(c, selectors.sheet_of_listed(c)) for c in selectors.characters_for_list()]
+    return render(request, "characters/list.html", {"cards": cards})
 
 
 def character_create(request):
@@ -40,15 +49,18 @@ def character_create(request):
 
 def character_detail(request, slug):
     character = get_object_or_404(selectors.characters(), slug=slug)
+    steps = selectors.pipeline_progress(character)
     return render(
         request,
         "characters/detail.html",
         {
             "character": character,
-            "steps": selectors.pipeline_progress(character),
+            "steps": steps,
+            "next_step": selectors.next_step(steps),
             "sheet": selectors.character_sheet(character),
-            "variations": selectors.character_variations(character),
-            "providers": providers.available(),
+            "spec_rows": selectors.variation_rows(character),
+            "counts": selectors.curation_counts(character),
+            **_providers(request),
         },
     )
 
@@ -96,10 +108,13 @@ def variation_edit(request, slug, key=None):
 def anchor_board(request, slug):
     """One column per pose with its candidates; click one to make it the pose's anchor."""
     character = get_object_or_404(selectors.characters(), slug=slug)
-    return render(request, "characters/anchor_board.html", _board_context(character))
+    context = _board_context(character, request)
+    steps = selectors.pipeline_progress(character)
+    context["next_step"] = selectors.next_step(steps) if steps[0].state == "done" else None
+    return render(request, "characters/anchor_board.html", context)
 
 
-def _board_context(character):
+def _board_context(character, request):
     candidates = {}
     for image in selectors.gallery_images(character, kind=Image.Kind.CANDIDATE):
         candidates.setdefault(image.pose_id, []).append(image)
@@ -110,7 +125,7 @@ def _board_context(character):
         "sheet": sheet,
         "columns": columns,
         "picked": sum(1 for _, anchor in sheet if anchor),
-        "providers": providers.available(),
+        **_providers(request),
     }
 
 
@@ -126,7 +141,9 @@ def anchor_pick(request, slug, pose):
         character=character, pose_key=pose, image_id=int(image_id), picked_by=request.user
     )
     if request.htmx:
-        return render(request, "characters/anchor_board.html#board", _board_context(character))
+        return render(
+            request, "characters/anchor_board.html#board", _board_context(character, request)
+        )
     return redirect("characters:anchors", slug=slug)
 
 
@@ -141,19 +158,36 @@ def gallery(request, slug):
     page = Paginator(selectors.gallery_images(character, **filters), GALLERY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    _with_costs(page.object_list)
     counts = selectors.curation_counts(character)
+    query = _query_without_page(request)
+    next_page = None
+    if page.has_next():
+        # Reviewing the unreviewed takes them out of the list: the next ones move up.
+        reviewing = filters.get("review") == Image.Review.UNREVIEWED
+        number = page.number if reviewing else page.next_page_number()
+        next_page = f"?{query}&page={number}" if query else f"?page={number}"
     context = {
         "character": character,
         "form": form,
         "page": page,
         "counts": counts,
         "costs": character_costs(character, approved=counts.approved),
-        "query": _query_without_page(request),
+        "query": query,
+        "next_page": next_page,
+        "dataset_url": selectors.step_url(character, "dataset")
+        if counts.approved >= counts.target[0]
+        else None,
     }
     template = (
         "characters/gallery.html#gallery-region" if request.htmx else "characters/gallery.html"
     )
     return render(request, template, context)
+
+
+def _with_costs(images) -> None:
+    for image in images:
+        image.cost = selectors.image_cost(image)
 
 
 def _query_without_page(request) -> str:
@@ -192,6 +226,7 @@ def image_review(request, slug, image_id):
     except ValidationError as exc:
         return refused(request, validation_message(exc))
     image = selectors.gallery_images(character).get(id=image.id)
+    _with_costs([image])
     return render(request, "characters/gallery.html#tile", {"image": image, "character": character})
 
 
@@ -220,4 +255,9 @@ def suggest_anchor(request, slug):
         [p.key for p in poses],
         {p.key: p.label for p in poses},
     )
-    return render(request, "characters/partials.html#anchor-suggestion", {"suggestion": suggestion})
+    label = next((p.label for p in poses if suggestion and p.key == suggestion.pose), "")
+    return render(
+        request,
+        "characters/partials.html#anchor-suggestion",
+        {"suggestion": suggestion, "suggested_label": label},
+    )

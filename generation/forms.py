@@ -24,6 +24,21 @@ class RunForm(forms.Form):
         self.fields["poses"].choices = [(p.key, p.label) for p in character.poses.all()]
         self.fields["variations"].choices = [(v.key, v.label) for v in character.variations.all()]
 
+    def clean(self):
+        data = super().clean()
+        # Nothing ticked is a mistake to point out, never "everything" (and its price).
+        kind = data.get("kind")
+        if kind == GenerationRun.Kind.ANCHORS and not data.get("like_image_id"):
+            if not data.get("poses"):
+                self.add_error("poses", "Tick at least one pose to generate candidates for.")
+        elif kind == GenerationRun.Kind.VARIATIONS and not data.get("variations"):
+            self.add_error("variations", "Tick at least one variation to generate.")
+        return data
+
+    def error_text(self) -> str:
+        """The form's errors as one sentence for a message."""
+        return " ".join(e for errors in self.errors.values() for e in errors)
+
     def plan_arguments(self) -> dict:
         data = self.cleaned_data
         return {

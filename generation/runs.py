@@ -313,3 +313,36 @@ def cancel_run(run: GenerationRun) -> None:
     for call_id in run.calls.exclude(status__in=ProviderCall.TERMINAL).values_list("id", flat=True):
         calls.cancel(call_id)  # at the provider (or on the wire): one at a time
     calls.refresh_run(run.id)
+
+
+def plan_retry(*, run: GenerationRun) -> Plan:
+    """The calls that would send a run's failed calls again (fresh seeds), priced; saves nothing.
+
+    Launched with `launch_run`, they make a new run: the failed run stays as it was, a record
+    of what was paid for and what went wrong.
+    """
+    failed = list(run.calls.filter(status=ProviderCall.Status.FAILED).order_by("created_at"))
+    if not failed:
+        raise RunRefused("This run has no failed calls to send again.")
+    reason = unavailable_reason(run.provider)
+    if reason:
+        raise RunRefused(f"{Provider(run.provider).label} cannot be used: {reason}")
+    plan = Plan(kind=run.kind, provider=run.provider)
+    for call in failed:
+        context = call.context or {}
+        if context.get("purpose") != "images" or "inputs" not in context:
+            raise RunRefused("Only image calls can be sent again from here.")
+        images = int(call.units)
+        model = model_for(run.provider, call.task)
+        inputs = {**context["inputs"], "seed": random.randrange(1, 2**31)}
+        plan.calls.append(
+            PlannedCall(
+                call.task,
+                context.get("label", ""),
+                images,
+                model.estimate(images=images),
+                inputs,
+                context.get("image", {}),
+            )
+        )
+    return plan

@@ -1,12 +1,16 @@
 """Reads about runs and spending, shared by views and the API."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.conf import settings
+from django.db.models import Count, Prefetch, Q, Sum
+from django.utils import timezone
 
 from characters.models import Character
 
+from . import providers
 from .models import GenerationRun, ProviderCall
 
 
@@ -68,3 +72,100 @@ def character_costs(character: Character, *, approved: int) -> Costs:
         estimated_open=sums["open"] or Decimal("0"),
         approved=approved,
     )
+
+
+# --- Providers ---------------------------------------------------------------------------
+def preferred_provider(remembered: str | None) -> str:
+    """The provider to preselect: the one the user last launched with, if still usable."""
+    usable = [p.key for p in providers.available() if p.usable]
+    for key in (remembered, settings.PROVIDER):
+        if key in usable:
+            return key
+    return usable[0] if usable else settings.PROVIDER
+
+
+# --- Runs as seen where they were launched -----------------------------------------------
+RECENT_FAILURE_HOURS = 24
+
+
+def recent_failures(character: Character, *, dismissed=()):
+    """The character's runs that failed or partly failed in the last day, newest first."""
+    since = timezone.now() - timedelta(hours=RECENT_FAILURE_HOURS)
+    return (
+        GenerationRun.objects.filter(
+            character=character,
+            status__in=[GenerationRun.Status.FAILED, GenerationRun.Status.PARTIAL],
+            finished_at__gte=since,
+        )
+        .exclude(id__in=list(dismissed))
+        .annotate(
+            total=Count("calls"),
+            failed=Count(
+                "calls",
+                filter=Q(
+                    calls__status__in=[ProviderCall.Status.FAILED, ProviderCall.Status.UNKNOWN]
+                ),
+            ),
+        )
+        .order_by("-finished_at")[:3]
+    )
+
+
+def first_error(run: GenerationRun) -> str:
+    """The first failed call's error, as the provider or the state machine worded it."""
+    return (
+        run.calls.filter(status__in=[ProviderCall.Status.FAILED, ProviderCall.Status.UNKNOWN])
+        .exclude(error="")
+        .order_by("created_at")
+        .values_list("error", flat=True)
+        .first()
+        or run.error
+    )
+
+
+@dataclass
+class CallGroup:
+    """The calls of a run made for one pose or variation, shown as one group of rows."""
+
+    label: str
+    calls: list = field(default_factory=list)
+
+    @property
+    def images(self) -> int:
+        return sum(c.image_count for c in self.calls)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for c in self.calls if c.status == ProviderCall.Status.FAILED)
+
+
+def run_call_groups(run: GenerationRun) -> list[CallGroup]:
+    """The run's calls grouped by what they were made for, each with its images and source."""
+    from characters.models import Image
+
+    calls = list(
+        run.calls.annotate(image_count=Count("images"))
+        .prefetch_related(
+            Prefetch(
+                "images",
+                queryset=Image.objects.only(
+                    "id", "call_id", "file", "thumbnail", "review", "kind"
+                ).order_by("call_output"),
+            )
+        )
+        .order_by("created_at")
+    )
+    source_ids = {c.context.get("image", {}).get("source_image_id") for c in calls} - {None}
+    sources = {
+        i.id: i
+        for i in Image.objects.filter(id__in=source_ids)
+        .select_related("pose")
+        .only("id", "file", "thumbnail", "pose__label")
+    }
+    groups: dict[str, CallGroup] = {}
+    for call in calls:
+        call.source = sources.get(call.context.get("image", {}).get("source_image_id"))
+        call.strength = call.context.get("inputs", {}).get("strength")
+        label = call.context.get("label") or call.get_task_display()
+        groups.setdefault(label, CallGroup(label)).calls.append(call)
+    return list(groups.values())

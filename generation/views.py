@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -10,6 +11,16 @@ from . import calls, runs, selectors
 from .forms import RunForm
 from .models import ProviderCall
 
+DISMISSED = "dismissed_runs"  # session key: failed runs the user has seen and put away
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _run_summary(plan) -> str:
+    return f"{_plural(len(plan.calls), 'call')}, {_plural(plan.images, 'image')}"
+
 
 def run_list(request):
     page = Paginator(selectors.runs(), 50).get_page(request.GET.get("page"))
@@ -18,11 +29,19 @@ def run_list(request):
 
 def run_detail(request, run_id):
     run = get_object_or_404(selectors.runs(), id=run_id)
+    groups = selectors.run_call_groups(run)
+    by_status = selectors.calls_by_status(run)
     context = {
         "run": run,
-        "calls": selectors.run_calls(run),
-        "by_status": selectors.calls_by_status(run),
+        "groups": groups,
+        "call_count": sum(len(g.calls) for g in groups),
+        "image_count": sum(g.images for g in groups),
+        "by_status": [
+            (ProviderCall.Status(status).label, status, n) for status, n in by_status.items()
+        ],
+        "failed_count": by_status.get(ProviderCall.Status.FAILED, 0),
         "live": run.finished_at is None,
+        "gallery_url": reverse("characters:gallery", args=[run.character.slug]) + f"?run={run.id}",
     }
     template = "generation/run_detail.html"
     if request.htmx:
@@ -64,7 +83,7 @@ def run_new(request, slug):
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = character.get_absolute_url()
     if not form.is_valid():
-        messages.error(request, f"This run cannot start: {form.errors.as_text()}")
+        messages.error(request, f"This run cannot start: {form.error_text()}")
         return redirect(back)
     arguments = form.plan_arguments()
     try:
@@ -72,11 +91,25 @@ def run_new(request, slug):
     except runs.RunRefused as exc:
         messages.error(request, str(exc))
         return redirect(back)
+    request.session["provider"] = plan.provider  # preselected next time
     if request.POST.get("confirm") != "yes":
+        hidden = [
+            (name, value)
+            for name, values in form.data.lists()
+            if name not in ("csrfmiddlewaretoken", "confirm", "next")
+            for value in values
+        ]
         return render(
             request,
             "generation/run_confirm.html",
-            {"character": character, "plan": plan, "form": form, "back": back},
+            {
+                "character": character,
+                "plan": plan,
+                "summary": _run_summary(plan),
+                "action": reverse("generation:run_new", args=[character.slug]),
+                "hidden": hidden,
+                "back": back,
+            },
         )
     run = runs.launch_run(
         plan=plan,
@@ -86,9 +119,64 @@ def run_new(request, slug):
     )
     messages.success(
         request,
-        f"Run #{run.id} started: {len(plan.calls)} calls, {plan.images} images, "
-        f"about ${plan.estimated_cost:.2f}.",
+        f"Run #{run.id} started: {_run_summary(plan)}, about ${plan.estimated_cost:.2f}.",
     )
+    return redirect(back)
+
+
+@require_POST
+def run_retry(request, run_id):
+    """Send a run's failed calls again as a new run: priced first, launched once confirmed."""
+    run = get_object_or_404(selectors.runs(), id=run_id)
+    back = reverse("generation:run_detail", args=[run.id])
+    try:
+        plan = runs.plan_retry(run=run)
+    except runs.RunRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    if request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "generation/run_confirm.html",
+            {
+                "character": run.character,
+                "plan": plan,
+                "summary": _run_summary(plan),
+                "action": reverse("generation:run_retry", args=[run.id]),
+                "hidden": [],
+                "back": back,
+                "retry_of": run,
+            },
+        )
+    retry = runs.launch_run(
+        plan=plan,
+        character=run.character,
+        created_by=request.user,
+        params={"retry_of": run.id, **{k: v for k, v in run.params.items() if k != "retry_of"}},
+    )
+    _dismiss(request, run.id)
+    messages.success(
+        request,
+        f"Run #{retry.id} sends the failed calls of run #{run.id} again: "
+        f"{_run_summary(plan)}, about ${plan.estimated_cost:.2f}.",
+    )
+    return redirect("generation:run_detail", run_id=retry.id)
+
+
+def _dismiss(request, run_id: int) -> None:
+    request.session[DISMISSED] = sorted({*request.session.get(DISMISSED, []), run_id})[-50:]
+
+
+@require_POST
+def run_dismiss(request, run_id):
+    """Put away a failed run's notice on the character's pages (the run page keeps it)."""
+    run = get_object_or_404(selectors.runs(), id=run_id)
+    _dismiss(request, run.id)
+    if request.htmx:
+        return character_progress(request, run.character.slug)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = run.character.get_absolute_url()
     return redirect(back)
 
 
@@ -96,9 +184,16 @@ def character_progress(request, slug):
     """The character's running runs; asks the page to reload when one of them has finished."""
     character = get_object_or_404(characters(), slug=slug)
     active = selectors.active_runs(character)
+    failures = list(
+        selectors.recent_failures(character, dismissed=request.session.get(DISMISSED, []))
+    )
+    for run in failures:
+        run.first_error = selectors.first_error(run)
     watched = {int(i) for i in request.GET.get("watching", "").split(",") if i.isdigit()}
     response = render(
-        request, "generation/_progress.html", {"character": character, "active": active}
+        request,
+        "generation/_progress.html",
+        {"character": character, "active": active, "failures": failures},
     )
     if watched - {run.id for run in active}:
         response["HX-Refresh"] = "true"  # a run finished: show its images

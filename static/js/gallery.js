@@ -5,8 +5,11 @@
 //   u          back to unreviewed
 //   s          star or unstar
 //   x          select or deselect (Shift+click on checkboxes selects a range)
-//   Space      compare with the source anchor; ← → a r u s keep working while it is open
-//   Escape     close the comparison, else the help, else clear the selection
+//   Enter      open the lightbox: full size, prompt, seed, strength, source, cost, buttons
+//   Space      the same lightbox (shows the source anchor beside); ← → a r u s keep working
+//              while it is open, and a swipe left or right steps through on a touch screen
+//   Escape     close the lightbox, else the help, else clear the selection
+// → on the last tile of a page (or a / r there) loads the next page and goes on.
 //   ?          show or hide the key help
 // Everything is bound once on the document, so htmx may replace #gallery or single tiles freely.
 (function () {
@@ -18,14 +21,16 @@
 
   const REVIEWS = { a: "approved", r: "rejected", u: "unreviewed" };
   const MOVES = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End"];
-  const ACTIONS = [" ", "a", "r", "u", "s", "x"];
+  const ACTIONS = [" ", "Enter", "a", "r", "u", "s", "x"];
+  const SIZES = ["s", "m", "l"];
   const NO_SOURCE = "No source anchor: this is a candidate or an upload.";
   let gallery = null;
   let bar = null;
   let dialog = null;
   let current = null; // the tile the keys act on
   let anchorId = null; // image id of the last clicked checkbox, for Shift+click ranges
-  let compared = null; // the tile shown in the compare dialog
+  let compared = null; // the tile shown in the lightbox
+  let loadingNext = false;
 
   function tiles() {
     return gallery ? Array.from(gallery.querySelectorAll(".tile")) : [];
@@ -59,6 +64,34 @@
       tile.focus({ preventScroll: true });
     }
     if (scroll !== false) tile.scrollIntoView({ block: "nearest" });
+  }
+
+  // The next page of the gallery, when the user moves on from its last tile.
+  function loadNextPage() {
+    const url = gallery && gallery.dataset.nextPage;
+    if (!url || loadingNext || !window.htmx) return;
+    loadingNext = true;
+    setStatus("");
+    window.htmx.ajax("GET", url, { target: "#gallery-region", swap: "outerHTML" }).then(function () {
+      loadingNext = false;
+      history.replaceState(history.state, "", url);
+      const first = tiles()[0];
+      if (first) focusTile(first);
+    }, function () {
+      loadingNext = false;
+      setStatus("Could not load the next page. Check your connection and try again.");
+    });
+  }
+
+  function atEnd(tile) {
+    const all = tiles();
+    return all.length > 0 && all.indexOf(tile) === all.length - 1;
+  }
+
+  function moveRight() {
+    const tile = currentTile();
+    if (tile && atEnd(tile) && gallery.dataset.nextPage) loadNextPage();
+    else focusTile(neighbour("ArrowRight"));
   }
 
   function neighbour(key) {
@@ -155,7 +188,10 @@
     tile.classList.remove("error");
     tile.classList.add("pending");
     const request = post(url, new URLSearchParams(fields));
-    if (moveOn && currentTile() === tile) focusTile(neighbour("ArrowRight"));
+    // From the last tile, the next page is loaded once this change is saved: loaded before,
+    // a filtered page could still show the image just reviewed.
+    const nextPageAfter = moveOn && currentTile() === tile && atEnd(tile) && Boolean(gallery.dataset.nextPage);
+    if (moveOn && currentTile() === tile && !nextPageAfter) moveRight();
     const here = function () { return tile.isConnected ? tile : tileById(id); };
     let res;
     try {
@@ -174,6 +210,7 @@
     }
     setStatus("");
     document.body.dispatchEvent(new CustomEvent("curation-changed", { bubbles: true }));
+    if (nextPageAfter) loadNextPage();
   }
 
   async function bulk(value) {
@@ -206,8 +243,38 @@
     old.replaceWith(img);
   }
 
+  function setText(selector, text) {
+    const el = dialog.querySelector(selector);
+    if (el) el.textContent = text || "—";
+  }
+
   function showCompare(tile) {
     compared = tile;
+    const d = tile.dataset;
+    setText(".lb-label", d.label);
+    setText(".lb-prompt", d.prompt);
+    setText(".lb-seed", d.seed);
+    setText(".lb-strength", d.strength);
+    setText(".lb-source", d.sourceLabel);
+    setText(".lb-cost", d.cost);
+    const run = dialog.querySelector(".lb-run");
+    if (run) {
+      run.textContent = "";
+      if (d.runUrl) {
+        const link = document.createElement("a");
+        link.href = d.runUrl;
+        link.textContent = "Run #" + d.run;
+        run.appendChild(link);
+      } else run.textContent = "—";
+    }
+    const badge = dialog.querySelector(".lb-review");
+    if (badge) {
+      const review = d.review || "unreviewed";
+      badge.className = "badge lb-review " + review;
+      badge.textContent = review.charAt(0).toUpperCase() + review.slice(1) + (d.starred === "true" ? " ★" : "");
+    }
+    const caption = dialog.querySelector(".compare-image figcaption");
+    if (caption) caption.textContent = d.sourceUrl ? "This image" : d.label || "";
     const source = tile.dataset.sourceUrl || "";
     const sourceFigure = dialog.querySelector(".compare-source");
     const thumb = tile.querySelector("img");
@@ -232,6 +299,13 @@
     afterCompare(); // now, not on the "close" event a task later: the next key must find its tile
   }
 
+  function openLightbox(tile) {
+    if (!dialog || !tile) return;
+    markCurrent(tile);
+    showCompare(tile);
+    if (!dialog.open) dialog.showModal();
+  }
+
   // Returns true when the key was handled.
   function handle(key, comparing, repeat) {
     const help = document.getElementById("gallery-help");
@@ -243,7 +317,8 @@
     }
     if (MOVES.includes(key)) {
       if (comparing && key !== "ArrowLeft" && key !== "ArrowRight") return false;
-      focusTile(neighbour(key));
+      if (key === "ArrowRight") moveRight();
+      else focusTile(neighbour(key));
       return true;
     }
     if (key === "?" && help && !comparing) {
@@ -253,13 +328,9 @@
     const tile = currentTile();
     if (!tile || !ACTIONS.includes(key)) return false;
     if (repeat) return true; // holding a key down must not approve a whole row
-    if (key === " ") {
-      if (comparing) {
-        closeCompare();
-      } else if (dialog) {
-        showCompare(tile);
-        dialog.showModal();
-      }
+    if (key === " " || key === "Enter") {
+      if (comparing) closeCompare();
+      else openLightbox(tile);
     } else if (key in REVIEWS) {
       change(tile, { review: REVIEWS[key] }, key !== "u");
     } else if (key === "s") {
@@ -278,6 +349,8 @@
     const onTileBox = t.matches && t.matches(".tile .tile-select") && gallery.contains(t);
     if (!onTileBox && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
     const comparing = Boolean(dialog && dialog.open);
+    // Enter or Space on a lightbox button presses that button (the browser clicks it).
+    if (comparing && (e.key === "Enter" || e.key === " ") && t.closest && t.closest("#lightbox button")) return;
     const help = document.getElementById("gallery-help");
     const inScope = gallery.contains(t) || t === document.body || t === root || (help && help.contains(t));
     if (!comparing && !inScope) return; // keys on other controls (nav, forms, the bulk bar) are theirs
@@ -297,6 +370,23 @@
       const r = dialog.getBoundingClientRect();
       const outside = e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom;
       if (outside) closeCompare(); // a click on the backdrop
+      return;
+    }
+    const lightboxButton = dialog && dialog.open ? t.closest("#lightbox [data-key]") : null;
+    if (lightboxButton) {
+      handle(lightboxButton.dataset.key, true, false);
+      return;
+    }
+    const sizeButton = t.closest(".size-control [data-size]");
+    if (sizeButton) {
+      setSize(sizeButton.dataset.size, true);
+      return;
+    }
+    const quick = t.closest(".tile [data-quick]");
+    if (quick) {
+      const quickTile = quick.closest(".tile");
+      markCurrent(quickTile);
+      change(quickTile, { review: quick.dataset.quick }, false);
       return;
     }
     const bulkButton = t.closest("#bulk-bar [data-bulk]");
@@ -323,9 +413,43 @@
       }
       anchorId = tile.dataset.imageId;
       updateBar();
+      focusTile(tile, false);
+      return;
     }
     focusTile(tile, false);
+    if (t.closest("img")) openLightbox(tile); // a click on the picture shows it large
   });
+
+  // Swipe left or right on the lightbox steps through the images (touch review).
+  let touchStart = null;
+  document.addEventListener("touchstart", function (e) {
+    if (!dialog || !dialog.open || !dialog.contains(e.target) || e.touches.length !== 1) return;
+    touchStart = { x: e.touches[0].clientX, y: e.touches[0].clientY };
+  }, { passive: true });
+  document.addEventListener("touchend", function (e) {
+    if (!touchStart || !dialog || !dialog.open) return;
+    const dx = e.changedTouches[0].clientX - touchStart.x;
+    const dy = e.changedTouches[0].clientY - touchStart.y;
+    touchStart = null;
+    if (Math.abs(dx) < 50 || Math.abs(dx) < Math.abs(dy) * 1.5) return;
+    handle(dx < 0 ? "ArrowRight" : "ArrowLeft", true, false);
+  }, { passive: true });
+
+  // Thumbnail size, remembered in this browser.
+  function setSize(size, save) {
+    if (!SIZES.includes(size) || !gallery) return;
+    SIZES.forEach(function (s) { gallery.classList.toggle("size-" + s, s === size); });
+    document.querySelectorAll(".size-control [data-size]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.dataset.size === size));
+    });
+    if (save) {
+      try { localStorage.setItem("gallery-size", size); } catch (err) { /* private mode: not remembered */ }
+    }
+  }
+
+  function savedSize() {
+    try { return localStorage.getItem("gallery-size") || "m"; } catch (err) { return "m"; }
+  }
 
   document.addEventListener("focusin", function (e) {
     const tile = gallery && e.target.closest ? e.target.closest(".tile") : null;
@@ -341,10 +465,11 @@
   function init(fromLoad) {
     gallery = document.getElementById("gallery");
     bar = document.getElementById("bulk-bar");
-    dialog = document.getElementById("compare");
+    dialog = document.getElementById("lightbox");
     current = null;
     anchorId = null;
     if (!gallery) return;
+    setSize(savedSize(), false);
     // Start from what the server rendered, not from a checkbox state the browser restored.
     tiles().forEach(function (t) { setSelected(t, t.classList.contains("selected")); });
     updateBar();

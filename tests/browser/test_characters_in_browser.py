@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -25,8 +27,11 @@ def test_create_a_character_from_the_fitness_preset_and_see_where_it_stands(
     page.get_by_role("link", name="New character").click()
     page.fill("#id_name", "Fit Mannequin")
     page.fill("#id_trigger_word", "fitmannequin")
-    page.select_option("#id_preset", "fitness")
-    # Choosing the preset fills in its example prompts (static/js/character-form.js).
+    # A click on the preset's card chooses it and fills in its example prompts
+    # (static/js/character-form.js).
+    page.locator('.preset-info[data-preset="fitness"]').click()
+    expect(page.locator("#id_preset")).to_have_value("fitness")
+    expect(page.locator('.preset-info[data-preset="fitness"]')).to_have_class(re.compile("chosen"))
     expect(page.locator("#id_base_prompt")).to_have_value(loaded_presets["fitness"].base_prompt)
     screenshot("02-new-character-form")
     page.get_by_role("button", name="Create character").click()

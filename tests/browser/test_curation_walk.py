@@ -1,39 +1,13 @@
 """The whole of seed 000 in a browser: sheet → anchors → variations → keyboard review."""
 
-import time
-
 import pytest
 from playwright.sync_api import expect
 
 from characters.models import Character, Image
 from characters.selectors import curation_counts
-from generation import calls
-from generation.models import GenerationRun
-from lorastudio.celery import app
+from tests.browser.walk import finish_runs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def inline_tasks(settings):
-    settings.LOCAL_PROVIDER_DELAY = 0
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-def finish_runs(timeout=30.0):
-    """Play the periodic pass (beat's job) until every run has finished."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        calls.sweep()
-        if not GenerationRun.objects.filter(finished_at__isnull=True).exists():
-            return
-        time.sleep(0.1)
-    from generation.models import ProviderCall
-
-    states = list(ProviderCall.objects.values_list("status", "error"))
-    raise AssertionError(f"runs did not finish: {states}")
 
 
 def start_run(page, screenshot, name):
@@ -105,7 +79,7 @@ def test_from_preset_to_25_approved_images_with_the_keyboard(
     # Space compares a variation with its source anchor.
     page.locator(".tile").first.focus()
     page.keyboard.press("Space")
-    expect(page.locator("#compare")).to_be_visible()
+    expect(page.locator("#lightbox")).to_be_visible()
     screenshot("15-compare")
     page.keyboard.press("Escape")
     assert Image.objects.filter(review=Image.Review.APPROVED).count() == 25

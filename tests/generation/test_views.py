@@ -56,7 +56,7 @@ def test_a_run_from_the_page_is_priced_first_and_starts_only_when_confirmed(
     data = {"kind": "anchors", "poses": ["front", "back"], "count": "10", "provider": "fal"}
     page = logged_in.post(url, data)
     html = page.content.decode()
-    assert "Spend about $1.20?" in html and "6 calls to fal" in html
+    assert "Spend about $1.20?" in html and "6 calls, 20 images on fal" in html
     assert not GenerationRun.objects.exists()
     response = logged_in.post(url, {**data, "confirm": "yes", "next": "/characters/fit/anchors/"})
     assert response.status_code == 302 and response["Location"] == "/characters/fit/anchors/"
@@ -75,7 +75,9 @@ def test_variations_without_their_anchors_are_refused_on_the_page(logged_in, cha
 
 def test_an_outside_next_url_is_not_followed(logged_in, character):
     url = reverse("generation:run_new", args=[character.slug])
-    response = logged_in.post(url, {"kind": "anchors", "next": "https://evil.example/"})
+    response = logged_in.post(
+        url, {"kind": "anchors", "poses": ["front"], "next": "https://evil.example/"}
+    )
     assert response.status_code == 200  # the confirmation page, with a safe way back
     assert "https://evil.example/" not in response.content.decode()
 

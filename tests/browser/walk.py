@@ -1,0 +1,85 @@
+"""Shared steps of the browser tests: play the beat, seed a character part-way along seed 000."""
+
+import io
+import time
+from pathlib import Path
+
+from PIL import Image as PILImage
+
+from characters import services
+from characters.models import Character, Image
+from generation import calls, runs
+from generation.models import GenerationRun, ProviderCall
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def finish_runs(timeout=30.0):
+    """Play the periodic pass (beat's job) until every run has finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls.sweep()
+        if not GenerationRun.objects.filter(finished_at__isnull=True).exists():
+            return
+        time.sleep(0.1)
+    states = list(ProviderCall.objects.values_list("status", "error"))
+    raise AssertionError(f"runs did not finish: {states}")
+
+
+def log_in(page, live_server):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "artist")
+    page.fill("#id_password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/characters/")
+
+
+def _launch(character, user, **arguments):
+    plan = runs.plan_run(character=character, provider="local", **arguments)
+    return runs.launch_run(plan=plan, character=character, created_by=user, params=arguments)
+
+
+def seed_walked_character(user, *, approve=14, fail_pose: str | None = None) -> Character:
+    """The fitness character with its sheet picked, variations made and some approved.
+
+    With `fail_pose`, that pose's prompt asks the simulator to fail (simulate:fail), and a
+    run of candidates for it has failed.
+    """
+    character = services.create_character(
+        name="Fit Mannequin",
+        trigger_word="fitmannequin",
+        base_prompt="orange anatomical mannequin, wireframe mesh, cream background",
+        preset="fitness",
+        created_by=user,
+    )
+    _launch(character, user, kind="anchors", count=2)
+    finish_runs()
+    for pose in character.poses.all():
+        first = character.images.filter(pose=pose).order_by("id").first()
+        services.pick_anchor(
+            character=character, pose_key=pose.key, image_id=first.id, picked_by=user
+        )
+    keys = list(character.variations.values_list("key", flat=True)[:6])
+    _launch(character, user, kind="variations", variations=keys, count=3)
+    finish_runs()
+    variations = character.images.filter(kind=Image.Kind.VARIATION).order_by("id")
+    for n, image in enumerate(variations[: approve + 2]):
+        review = Image.Review.APPROVED if n < approve else Image.Review.REJECTED
+        services.review_image(image=image, reviewed_by=user, review=review, starred=n == 0)
+    if fail_pose:
+        pose = character.poses.get(key=fail_pose)
+        pose.prompt += ", simulate:fail"
+        pose.save()
+        _launch(character, user, kind="anchors", poses=[fail_pose], count=2)
+        finish_runs()
+    return character
+
+
+def save_screenshot(page, name: str, *, full_page: bool = False) -> Path:
+    """A small PNG of the page in test-artifacts/ (256 colours: enough to see the layout)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    raw = page.screenshot(full_page=full_page)
+    picture = PILImage.open(io.BytesIO(raw)).convert("RGB").quantize(colors=128)
+    picture.save(path, optimize=True)
+    return path
