@@ -12,7 +12,7 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Coalesce
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from .models import Anchor, Character, Image, Pose, Preset
 
@@ -131,30 +131,16 @@ class Step:
     next_label: str = ""
 
 
-def _first_url(*candidates: tuple[str, list]) -> str | None:
-    """The first of the named routes that exists (pages other apps add as they are built)."""
-    for name, args in candidates:
-        try:
-            return reverse(name, args=args)
-        except NoReverseMatch:
-            continue
-    return None
-
-
 def _step_urls(character: Character) -> dict[str, str | None]:
     slug = [character.slug]
     return {
         "anchors": reverse("characters:anchors", args=slug),
         "variations": character.get_absolute_url() + "#variations",
         "curate": reverse("characters:gallery", args=slug),
-        "dataset": _first_url(
-            ("datasets:character", slug),
-            ("datasets:character_datasets", slug),
-            ("datasets:list", []),
-        ),
-        "train": _first_url(("training:character", slug), ("training:job_new", [])),
-        "reference_set": _first_url(("training:character", slug)),
-        "pin": _first_url(("training:pin_edit", slug)),
+        "dataset": reverse("datasets:character", args=slug),
+        "train": reverse("training:character", args=slug),
+        "reference_set": reverse("training:character", args=slug),
+        "pin": reverse("training:pin_edit", args=slug),
     }
 
 

@@ -86,7 +86,7 @@ def test_the_primary_button_names_the_next_step(logged_in, character, user):
     )
     approve(character, 12)  # 8 anchors + 12 approved variations = 20
     html = logged_in.get(character.get_absolute_url()).content.decode()
-    assert 'href="/datasets/">Next: build the training set' in html
+    assert f'href="/datasets/for/{character.slug}/">Next: build the training set' in html
 
 
 def test_every_step_with_a_page_is_a_link_and_steps_without_one_are_never_offered(character):

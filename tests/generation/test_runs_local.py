@@ -157,6 +157,8 @@ def test_generated_images_get_a_shot_type_from_their_prompt_when_no_face_shows(
     plan = runs.plan_run(
         character=character, kind="anchors", provider="local", poses=["front"], count=1
     )
+    # A seed whose drawing shows no face (in about one of seven the detector sees a tiny one).
+    plan.calls[0].inputs["seed"] = 1
     run = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
     image = run.calls.get().images.get()
     assert image.shot_source == ShotSource.PROMPT  # a mannequin has no face
