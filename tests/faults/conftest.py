@@ -84,7 +84,6 @@ def app(postgres, redis_server, fal_fake, request):
         "LOG_LEVEL": "WARNING",
     }
     processes = App(env=env, folder=folder)
-    processes.database = database
     yield processes
     processes.close()
     report = getattr(request.node, "rep_call", None)
