@@ -75,7 +75,7 @@ def test_a_run_survives_twenty_worker_kills_without_double_submits_or_lost_image
     app.start_web()
     shown_url = f"http://127.0.0.1:{app.web_port}/api/runs/{launched['run']}"
     bearer = {"Authorization": f"Bearer {launched['token']}"}
-    shown = httpx.get(shown_url, headers=bearer, timeout=30).json()
+    shown = httpx.get(shown_url, headers=bearer, timeout=30, trust_env=False).json()
     with capsys.disabled():
         print(
             f"\n[faults] worker kills (seed {seed}): kills={len(kills)} "
@@ -100,6 +100,6 @@ def test_a_run_survives_twenty_worker_kills_without_double_submits_or_lost_image
     if tally.statuses["unknown"]:
         assert f"{tally.statuses['unknown']} call(s) have an unknown outcome" in shown["error"]
     ledger.finished()
-    shown = httpx.get(shown_url, headers=bearer, timeout=30).json()
+    shown = httpx.get(shown_url, headers=bearer, timeout=30, trust_env=False).json()
     expected_run = "partial" if tally.statuses["unknown"] else "succeeded"
     assert shown["status"] == expected_run, shown["error"]
