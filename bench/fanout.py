@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.database import prepare_bench_database  # noqa: E402
 
 ULTRA = "fal-ai/flux-pro/v1.1-ultra"
 IMG2IMG = "fal-ai/flux/dev/image-to-image"
@@ -56,21 +57,7 @@ def environment(args, fake, media: str, queue: str) -> dict:
 
 
 def prepare_database():
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname='lorastudio_bench'"
-        ).fetchone()
-        if not exists:
-            conn.execute("CREATE DATABASE lorastudio_bench")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("load_presets", verbosity=0)
+    prepare_bench_database()
     from characters.models import Character
 
     Character.objects.filter(slug__startswith="bench").delete()

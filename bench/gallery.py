@@ -18,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.database import prepare_bench_database  # noqa: E402
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lorastudio_bench")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lorastudio.settings")
@@ -27,20 +29,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 
 def prepare():
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        if not conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname='lorastudio_bench'"
-        ).fetchone():
-            conn.execute("CREATE DATABASE lorastudio_bench")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("load_presets", verbosity=0)
+    prepare_bench_database()
 
 
 def character_with(images: int):

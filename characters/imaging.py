@@ -13,11 +13,16 @@ THUMBNAIL_BOX = (320, 320)
 def thumbnail(content: bytes) -> bytes:
     """A WebP at most 320 px on its longest side, upright per EXIF."""
     with PILImage.open(io.BytesIO(content)) as source:
-        image = ImageOps.exif_transpose(source).convert("RGB")
-        image.thumbnail(THUMBNAIL_BOX)
-        out = io.BytesIO()
-        image.save(out, "WEBP", quality=82)
-        return out.getvalue()
+        return thumbnail_of(ImageOps.exif_transpose(source))
+
+
+def thumbnail_of(picture: PILImage.Image) -> bytes:
+    """The thumbnail of a picture already decoded (and upright)."""
+    image = picture.convert("RGB")
+    image.thumbnail(THUMBNAIL_BOX, PILImage.Resampling.BILINEAR, reducing_gap=2.0)
+    out = io.BytesIO()
+    image.save(out, "WEBP", quality=82)
+    return out.getvalue()
 
 
 def attach_files(image, content: bytes, *, filename: str) -> None:

@@ -99,3 +99,43 @@ class DatasetExport(TimeStamped):
 
     def __str__(self) -> str:
         return f"Export of {self.dataset} ({self.image_count} images)"
+
+
+class Upload(TimeStamped):
+    """A file a person uploaded, waiting for (or done with) its ingest in a worker.
+
+    The web process only streams the file into storage and saves this row; the worker
+    decodes it and makes the Image, or says why not. The raw file is deleted once ingested."""
+
+    class Outcome(models.TextChoices):
+        QUEUED = "queued", "Queued for ingest"
+        ACCEPTED = "accepted", "Accepted"
+        DUPLICATE = "duplicate", "Duplicate"
+        REJECTED = "rejected", "Rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    character = models.ForeignKey(
+        "characters.Character", on_delete=models.CASCADE, related_name="uploads"
+    )
+    raw = models.FileField(upload_to="uploads/raw/%Y/%m/", blank=True)
+    original_filename = models.CharField(max_length=255)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.QUEUED)
+    reason = models.TextField(blank=True)
+    image = models.ForeignKey(
+        "characters.Image",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="uploads",
+        help_text="The image made, or the one this file duplicates.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.original_filename} ({self.get_outcome_display()})"

@@ -4,30 +4,40 @@
        ▲  (429/5xx: back, with backoff)   │                                       │ download
        └──────────────────────────────────┘          failed / canceled ◀──────────┴─▶ done
                                      unknown (the worker died while the submit was on the wire)
+                                        └─▶ submitted (its provider id arrived after all)
 
 - A row exists before anything is sent. `dispatch` claims queued calls up to the provider's
   concurrency cap; `submit` commits `sending_at` *before* the HTTP request and the provider's
   id right after it. A row left in `submitting` with `sending_at` set may have reached the
   provider: it becomes `unknown` and is never re-sent on its own (the user may retry it).
-- Polls are scheduled per call from the endpoint's typical duration, then back off.
-  Webhooks only trigger an immediate poll: the provider's API stays the source of truth.
-- Results are downloaded at once, only from provider hosts, and stored in one transaction
-  with the `done` transition, so a crash mid-download just means the download runs again.
+- Every conditional transition checks its row count. One that changes nothing is logged, and
+  never drops what we learned: a provider id that arrives late always lands on its call.
+- Polls are timed per call from the endpoint's learned duration (poll_timing) and sent as
+  delayed tasks; the periodic pass only picks up what those lost. Webhooks only trigger an
+  immediate poll: the provider's API stays the source of truth.
+- A run's status is recomputed from its calls, one recomputation at a time (run_status).
+- Results are downloaded at once, from the outputs the finishing poll already fetched (one
+  result request per call), only from provider hosts, and stored in one transaction with the
+  `done` transition, so a crash mid-download just means the download runs again.
 """
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 
-from . import downloads
+from lorastudio.errors import Conflict
+
+from . import downloads, poll_timing, run_status
 from .models import GenerationRun, ProviderCall
 from .providers import get_provider
 from .providers.base import (
@@ -40,14 +50,17 @@ from .providers.base import (
     TransientError,
 )
 from .providers.catalog import concurrency, model_for
+from .run_status import refresh_run
 
 log = logging.getLogger(__name__)
 Status = ProviderCall.Status
 
-FIRST_POLL_MAX_SECONDS = 5.0
 MAX_SUBMIT_ATTEMPTS = 8
-MAX_POLL_INTERVAL = 60.0
 MAX_DOWNLOAD_ATTEMPTS = 5
+# The periodic pass picks up a poll or download only this long after its delayed task was
+# due: the task itself does the work; the pass is there for tasks a broker restart lost.
+SWEEP_GRACE_SECONDS = 10.0
+DOWNLOAD_RETRY = "Download failed, retrying: "
 
 # Run when a call's results are in: purpose (call.context["purpose"]) → handler(call, outputs).
 OutputHandler = Callable[[ProviderCall, list[Output]], None]
@@ -74,6 +87,31 @@ def _request_of(call: ProviderCall) -> Request:
     return Request(endpoint=call.endpoint, input=call.request)
 
 
+def _delayed_tasks_run() -> bool:
+    """False under eager Celery (tests, demos): it runs a delayed task at once, which would
+    poll in a loop; the periodic pass polls due calls instead."""
+    from lorastudio.celery import app
+
+    return not app.conf.task_always_eager
+
+
+def _backstop(delay: float) -> timedelta:
+    """When the periodic pass takes over a poll whose delayed task may have been lost."""
+    return timedelta(seconds=delay + (SWEEP_GRACE_SECONDS if _delayed_tasks_run() else 0))
+
+
+def _enqueue(task, call_id, *, countdown: float = 0) -> None:
+    """Send a task; if the broker is down, the periodic pass finds the call later."""
+    if countdown and not _delayed_tasks_run():
+        return
+    try:
+        task.apply_async((str(call_id),), countdown=countdown or None)
+    except (BrokerError, RedisError, OSError) as exc:
+        log.warning(
+            "Could not queue %s for call %s (%s); the periodic pass will.", task, call_id, exc
+        )
+
+
 # --- Dispatch and submit -----------------------------------------------------------------
 def dispatch(provider: str) -> list:
     """Claim queued calls of `provider` for its free slots; their submits run after commit."""
@@ -94,12 +132,13 @@ def dispatch(provider: str) -> list:
             .values_list("id", flat=True)[:free]
         )
         ids = list(due)
+        # A claim not taken up by a worker within its lease was never sent: it is released.
         ProviderCall.objects.filter(id__in=ids).update(
             status=Status.SUBMITTING,
-            next_check_at=now + timedelta(seconds=settings.CALL_SUBMIT_LEASE_SECONDS),
+            next_check_at=now + timedelta(seconds=settings.CALL_CLAIM_LEASE_SECONDS),
             sending_at=None,
         )
-        transaction.on_commit(lambda: [tasks.submit_call.delay(str(i)) for i in ids])
+        transaction.on_commit(lambda: [_enqueue(tasks.submit_call, i) for i in ids])
     return ids
 
 
@@ -125,7 +164,12 @@ def submit(call_id) -> None:
             return
         call.request, call.endpoint = request.input, request.endpoint
         call.sending_at = timezone.now()  # from here on the outcome may be unknown
-        call.save(update_fields=["request", "endpoint", "sending_at", "updated_at"])
+        # The lease outlasts the adapters' submit timeouts (connect + read), so a slow submit
+        # that succeeds is never taken for a lost one.
+        call.next_check_at = call.sending_at + timedelta(seconds=settings.CALL_SUBMIT_LEASE_SECONDS)
+        call.save(
+            update_fields=["request", "endpoint", "sending_at", "next_check_at", "updated_at"]
+        )
 
     try:
         external_id = provider.submit(request, webhook_url=_webhook_url(call.provider))
@@ -133,22 +177,89 @@ def submit(call_id) -> None:
         _release_for_retry(call, exc)
         return
     except OutcomeUnknown as exc:
-        _mark_unknown(call, str(exc))
+        _mark_unknown(call.id, str(exc))
         return
     except ProviderError as exc:
         _fail(call, str(exc))
         return
+    _keep_external_id(call, external_id)
+
+
+def _keep_external_id(call: ProviderCall, external_id: str) -> None:
+    """The provider accepted the call and bills it: its id must land on the call, whatever
+    happened meanwhile, and even if the database is away for a while."""
+    deadline = time.monotonic() + settings.CALL_SAVE_ID_RETRY_SECONDS
+    attempt = 0
+    while True:
+        try:
+            _record_submitted(call, external_id)
+            return
+        except DatabaseError as exc:
+            attempt += 1
+            log.error(
+                "%s accepted call %s as %s, but saving that failed (try %d): %s",
+                call.provider,
+                call.id,
+                external_id,
+                attempt,
+                exc,
+            )
+            if time.monotonic() > deadline:
+                raise
+            connection.close()  # the next try opens a fresh connection
+            time.sleep(min(5.0, 0.2 * 2**attempt))
+
+
+def _record_submitted(call: ProviderCall, external_id: str) -> None:
+    from . import tasks
 
     now = timezone.now()
-    ProviderCall.objects.filter(id=call.id, status=Status.SUBMITTING).update(
-        status=Status.SUBMITTED,
-        external_id=external_id,
-        submitted_at=now,
-        next_check_at=now + timedelta(seconds=_first_poll_delay(call)),
-        updated_at=now,
-    )
-    refresh_run(call.run_id)
-    if GenerationRun.objects.filter(id=call.run_id, status=GenerationRun.Status.CANCELED).exists():
+    with transaction.atomic():
+        current = _locked(call.id)
+        if current.sending_at != call.sending_at and current.status != Status.UNKNOWN:
+            # The user sent the call again after an unknown outcome: this is the first request
+            # turning up. Keep it on record; the call follows the newer request.
+            log.error(
+                "Call %s: an earlier request reached %s as %s.", call.id, call.provider, external_id
+            )
+            ProviderCall.objects.filter(id=call.id).update(
+                logs=F("logs")
+                + f"\nAn earlier request also reached the provider as {external_id}.",
+            )
+            return
+        if current.status == Status.UNKNOWN:
+            log.warning(
+                "Call %s was marked unknown; its provider id %s arrived after all.",
+                call.id,
+                external_id,
+            )
+        if current.status not in (Status.SUBMITTING, Status.UNKNOWN):
+            # Canceled (or failed) while the request was on the wire: keep the id, stop the job.
+            log.warning(
+                "Call %s is %s; its provider id %s is kept.", call.id, current.status, external_id
+            )
+            ProviderCall.objects.filter(id=call.id).update(external_id=external_id, updated_at=now)
+            transaction.on_commit(lambda: _cancel_at_provider(current, external_id))
+            return
+        current.external_id = external_id
+        delay = poll_timing.first_poll_delay(current)
+        updated = ProviderCall.objects.filter(
+            id=call.id, status__in=[Status.SUBMITTING, Status.UNKNOWN]
+        ).update(
+            status=Status.SUBMITTED,
+            external_id=external_id,
+            submitted_at=now,
+            error="",
+            next_check_at=now + _backstop(delay),
+            updated_at=now,
+        )
+        assert updated == 1  # the row is locked
+        refresh_run(call.run_id)
+        canceled = GenerationRun.objects.filter(
+            id=call.run_id, status=GenerationRun.Status.CANCELED
+        ).exists()
+        transaction.on_commit(lambda: _enqueue(tasks.poll_call, call.id, countdown=delay))
+    if canceled:
         cancel(call.id)  # the run was canceled while this request was on the wire
 
 
@@ -158,7 +269,7 @@ def _release_for_retry(call: ProviderCall, exc: ProviderError) -> None:
         with transaction.atomic():
             _finish(_locked(call.id), Status.FAILED, error=f"Gave up after {attempts} tries: {exc}")
         return
-    ProviderCall.objects.filter(id=call.id, status=Status.SUBMITTING).update(
+    updated = ProviderCall.objects.filter(id=call.id, status=Status.SUBMITTING).update(
         status=Status.CREATED,
         sending_at=None,
         attempts=attempts,
@@ -166,10 +277,14 @@ def _release_for_retry(call: ProviderCall, exc: ProviderError) -> None:
         next_check_at=timezone.now() + _backoff(attempts),
         updated_at=timezone.now(),
     )
+    if not updated:
+        log.warning("Call %s left submitting meanwhile; not queued again.", call.id)
 
 
-def _mark_unknown(call: ProviderCall, reason: str) -> None:
-    ProviderCall.objects.filter(id=call.id, status=Status.SUBMITTING).update(
+def _mark_unknown(call_id, reason: str) -> None:
+    updated = ProviderCall.objects.filter(
+        id=call_id, status=Status.SUBMITTING, sending_at__isnull=False
+    ).update(
         status=Status.UNKNOWN,
         error=(
             f"{reason} The provider may have accepted this request: check its dashboard, then "
@@ -178,6 +293,10 @@ def _mark_unknown(call: ProviderCall, reason: str) -> None:
         next_check_at=None,
         updated_at=timezone.now(),
     )
+    if not updated:
+        log.info("Call %s moved on before it could be marked unknown.", call_id)
+        return
+    call = ProviderCall.objects.only("run_id").get(id=call_id)
     refresh_run(call.run_id)
 
 
@@ -188,39 +307,6 @@ def _webhook_url(provider: str) -> str | None:
 
 
 # --- Polling -----------------------------------------------------------------------------
-def _expected_seconds(call: ProviderCall) -> float:
-    learned = cache.get(f"call-duration:{call.provider}:{call.endpoint}")
-    if learned:
-        return float(learned)
-    if call.provider == "local":
-        return max(settings.LOCAL_PROVIDER_DELAY, 0.2)
-    return model_for(call.provider, call.task).expected_seconds
-
-
-def _learn_duration(call: ProviderCall) -> None:
-    if not call.submitted_at:
-        return
-    seen = (timezone.now() - call.submitted_at).total_seconds()
-    key = f"call-duration:{call.provider}:{call.endpoint}"
-    previous = cache.get(key)
-    cache.set(key, seen if previous is None else 0.7 * float(previous) + 0.3 * seen, 86400)
-
-
-def _first_poll_delay(call: ProviderCall) -> float:
-    """A little before the call is expected to end (so shorter runs are noticed and learned),
-    and early for long ones, which may turn out quick."""
-    return max(0.2, min(0.8 * _expected_seconds(call), FIRST_POLL_MAX_SECONDS))
-
-
-def _next_poll_delay(call: ProviderCall) -> float:
-    """Around the expected end, poll often; well past it, back off geometrically."""
-    expected = _expected_seconds(call)
-    waited = (timezone.now() - (call.submitted_at or timezone.now())).total_seconds()
-    if waited < 2 * expected:
-        return max(0.2, 0.05 * expected)
-    return min(MAX_POLL_INTERVAL, max(1.0, 0.25 * waited))
-
-
 def poll(call_id) -> None:
     """Ask the provider where a submitted call stands and move the call along."""
     call = ProviderCall.objects.filter(
@@ -252,6 +338,7 @@ def apply_poll(call_id, result: Poll) -> None:
         call = _locked(call_id)
         if call.status not in (Status.SUBMITTED, Status.RUNNING):
             return
+        earlier_polls = call.polls
         call.polls = F("polls") + 1
         if result.logs:
             call.logs = "\n".join(result.logs[-200:])
@@ -259,18 +346,22 @@ def apply_poll(call_id, result: Poll) -> None:
             call.progress = max(0, min(100, result.progress))
         if result.raw is not None:
             call.response = result.raw
+        now = timezone.now()
         if result.state in (State.QUEUED, State.RUNNING):
             if result.state == State.RUNNING:
                 call.status = Status.RUNNING
-            call.next_check_at = timezone.now() + timedelta(seconds=_next_poll_delay(call))
+            delay = poll_timing.next_poll_delay(call)
+            call.next_check_at = now + _backstop(delay)
             call.save()
+            transaction.on_commit(lambda: _enqueue(tasks.poll_call, call_id, countdown=delay))
         elif result.state == State.SUCCEEDED:
-            _learn_duration(call)
-            call.status, call.progress, call.next_check_at = Status.SUCCEEDED, 100, timezone.now()
+            poll_timing.learn(call, earlier_polls=earlier_polls)
+            call.status, call.progress = Status.SUCCEEDED, 100
+            call.next_check_at = now + _backstop(0)
             if result.units is not None:
                 call.units = result.units
             call.save()
-            transaction.on_commit(lambda: tasks.download_call.delay(str(call_id)))
+            transaction.on_commit(lambda: _enqueue(tasks.download_call, call_id))
             freed = True
         elif result.state == State.CANCELED:
             _finish(call, Status.CANCELED, error="Canceled at the provider.")
@@ -305,12 +396,21 @@ def download(call_id) -> None:
         _finish(call, Status.DONE, error="", delivered=len(outputs))
 
 
-def _fetched_outputs(call: ProviderCall, provider) -> list[Output]:
-    # Fresh result URLs: the ones seen at poll time may have expired meanwhile.
+def _outputs_of(call: ProviderCall, provider) -> list[Output]:
+    """The outputs the finishing poll saw; asked again only when they cannot be rebuilt from
+    it (the simulator's) or a download of them failed (result links may have expired)."""
+    stored = getattr(provider, "outputs_from", None)
+    if stored and call.response and not call.error.startswith(DOWNLOAD_RETRY):
+        return stored(call.response)
     result = provider.poll(_request_of(call), call.external_id)
     if result.state != State.SUCCEEDED:
         raise downloads.DownloadError(f"The provider now reports {result.state}.")
-    for output in result.outputs:
+    return result.outputs
+
+
+def _fetched_outputs(call: ProviderCall, provider) -> list[Output]:
+    outputs = _outputs_of(call, provider)
+    for output in outputs:
         if output.content is None and output.kind != "text":
             limit = (
                 settings.MAX_WEIGHTS_BYTES
@@ -326,7 +426,7 @@ def _fetched_outputs(call: ProviderCall, provider) -> list[Output]:
             downloads.check_image(output.content)
         elif output.kind == "weights":
             downloads.check_safetensors(output.content)
-    return result.outputs
+    return outputs
 
 
 def _download_failed(call: ProviderCall, exc: downloads.DownloadError) -> None:
@@ -339,9 +439,9 @@ def _download_failed(call: ProviderCall, exc: downloads.DownloadError) -> None:
                 error=f"The provider finished, but its result could not be saved: {exc}",
             )
         return
-    ProviderCall.objects.filter(id=call.id).update(
+    ProviderCall.objects.filter(id=call.id, status=Status.SUCCEEDED).update(
         attempts=attempts,
-        error=f"Download failed, retrying: {exc}",
+        error=f"{DOWNLOAD_RETRY}{exc}",
         next_check_at=timezone.now() + _backoff(attempts, base=2.0, cap=120),
     )
 
@@ -355,16 +455,20 @@ def cancel(call_id) -> None:
             return
         at_provider = call.status in (Status.SUBMITTED, Status.RUNNING)
         if call.status == Status.SUBMITTING and call.sending_at is not None:
-            return  # on the wire: let submit finish, then cancel at the provider
+            return  # on the wire: submit cancels it at the provider once its id is saved
         _finish(call, Status.CANCELED, error="Canceled by the user.")
     if at_provider:
-        try:
-            get_provider(call.provider).cancel(_request_of(call), call.external_id)
-        except ProviderError as exc:
-            ProviderCall.objects.filter(id=call.id).update(
-                error=f"Canceled here; the provider did not confirm: {exc}"
-            )
+        _cancel_at_provider(call, call.external_id)
     dispatch(call.provider)
+
+
+def _cancel_at_provider(call: ProviderCall, external_id: str) -> None:
+    try:
+        get_provider(call.provider).cancel(_request_of(call), external_id)
+    except ProviderError as exc:
+        ProviderCall.objects.filter(id=call.id).update(
+            error=f"Canceled here; the provider did not confirm: {exc}"
+        )
 
 
 def cancel_queued(run: GenerationRun) -> int:
@@ -384,7 +488,7 @@ def retry_unknown(call_id) -> None:
     with transaction.atomic():
         call = _locked(call_id)
         if call.status != Status.UNKNOWN:
-            return
+            raise Conflict("Only a call whose outcome is unknown can be sent again.")
         call.status, call.sending_at, call.next_check_at = Status.CREATED, None, None
         call.error = "Sent again by the user after an unknown outcome."
         call.save()
@@ -393,7 +497,8 @@ def retry_unknown(call_id) -> None:
 
 
 def sweep() -> dict:
-    """The periodic pass: recover lost work, submit queued calls, poll due ones, retry downloads."""
+    """The periodic pass: recover lost work, submit queued calls, poll due ones, retry
+    downloads, and put right any run out of step with its calls."""
     from . import tasks
 
     now = timezone.now()
@@ -402,11 +507,13 @@ def sweep() -> dict:
     released = stale.filter(sending_at__isnull=True).update(
         status=Status.CREATED, next_check_at=None
     )
-    # Sent, but nobody saved what the provider said: the outcome is unknown.
+    # Sent, and no answer saved within the submit lease: the outcome is unknown.
     lost = list(stale.filter(sending_at__isnull=False).values_list("id", flat=True))
     for call_id in lost:
-        call = ProviderCall.objects.get(id=call_id)
-        _mark_unknown(call, "The worker stopped while this request was being submitted.")
+        _mark_unknown(
+            call_id,
+            "The worker stopped while this request was being submitted, or its answer never came.",
+        )
 
     providers = set(
         ProviderCall.objects.filter(status=Status.CREATED)
@@ -420,14 +527,15 @@ def sweep() -> dict:
     due_polls = _claim_due([Status.SUBMITTED, Status.RUNNING], now, lease)
     due_downloads = _claim_due([Status.SUCCEEDED], now, lease)
     for call_id in due_polls:
-        tasks.poll_call.delay(str(call_id))
+        _enqueue(tasks.poll_call, call_id)
     for call_id in due_downloads:
-        tasks.download_call.delay(str(call_id))
+        _enqueue(tasks.download_call, call_id)
     return {
         "released": released,
         "unknown": len(lost),
         "polls": len(due_polls),
         "downloads": len(due_downloads),
+        "runs_reconciled": run_status.reconcile(),
     }
 
 
@@ -450,7 +558,7 @@ def webhook_received(provider: str, external_id: str) -> bool:
     if call is None:
         return False
     if call.status in (Status.SUBMITTED, Status.RUNNING):
-        tasks.poll_call.delay(str(call.id))
+        _enqueue(tasks.poll_call, call.id)
     return True
 
 
@@ -491,53 +599,3 @@ def _actual_cost(call: ProviderCall, delivered: int | None) -> Decimal:
     if model.unit == "image":
         return model.estimate(images=delivered or 0)
     return call.estimated_cost
-
-
-def refresh_run(run_id) -> None:
-    """Recompute a run's status, error summary and cost from its calls."""
-    if run_id is None:
-        return
-    calls = ProviderCall.objects.filter(run_id=run_id)
-    counts = dict.fromkeys(Status.values, 0)
-    for status in calls.values_list("status", flat=True):
-        counts[status] += 1
-    total = sum(counts.values())
-    done, failed, canceled, unknown = (
-        counts[Status.DONE],
-        counts[Status.FAILED],
-        counts[Status.CANCELED],
-        counts[Status.UNKNOWN],
-    )
-    open_ = total - done - failed - canceled - unknown
-    run = GenerationRun.objects.get(id=run_id)
-    if run.status == GenerationRun.Status.CANCELED:
-        status = run.status
-    elif open_:
-        started = counts[Status.CREATED] < open_ or done or failed
-        status = GenerationRun.Status.RUNNING if started else GenerationRun.Status.PENDING
-    elif done == total:
-        status = GenerationRun.Status.SUCCEEDED
-    elif done or unknown:
-        status = GenerationRun.Status.PARTIAL
-    elif canceled and not failed:
-        status = GenerationRun.Status.CANCELED
-    else:
-        status = GenerationRun.Status.FAILED
-    problems = []
-    if failed:
-        first = (
-            calls.filter(status=Status.FAILED)
-            .exclude(error="")
-            .values_list("error", flat=True)
-            .first()
-        )
-        problems.append(f"{failed} of {total} calls failed" + (f": {first}" if first else "."))
-    if unknown:
-        problems.append(f"{unknown} call(s) have an unknown outcome and need a decision.")
-    GenerationRun.objects.filter(id=run_id).update(
-        status=status,
-        error=" ".join(problems),
-        actual_cost=calls.aggregate(total=Sum("actual_cost"))["total"] or Decimal("0"),
-        finished_at=None if open_ else timezone.now(),
-        updated_at=timezone.now(),
-    )

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from characters import shot_types
 from characters.imaging import attach_files
 from characters.models import Image
 
@@ -31,6 +32,7 @@ def save_images(call, outputs) -> None:
             created_by_id=call.created_by_id,
         )
         attach_files(image, output.content, filename=f"{call.id}-{index}.png")
+        shot_types.assign(image, face_ratio=shot_types.face_ratio_of(output.content))
         image.save()
 
 

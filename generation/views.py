@@ -64,13 +64,10 @@ def run_cancel(request, run_id):
 @require_POST
 def call_retry(request, call_id):
     call = get_object_or_404(selectors.calls(), id=call_id)
-    if call.status != ProviderCall.Status.UNKNOWN:
-        messages.error(request, "Only a call whose outcome is unknown can be sent again.")
-    else:
-        calls.retry_unknown(call.id)
-        messages.warning(
-            request, "Sent again. If the first request did reach the provider, it is paid twice."
-        )
+    calls.retry_unknown(call.id)  # a call whose outcome is known is refused there
+    messages.warning(
+        request, "Sent again. If the first request did reach the provider, it is paid twice."
+    )
     return redirect("generation:run_detail", run_id=call.run_id)
 
 

@@ -184,7 +184,6 @@ STORAGES = {
     },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Security ----------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -229,9 +228,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # How often the periodic pass submits queued calls, polls due ones and retries downloads.
 CALL_TICK_SECONDS = env.float("CALL_TICK_SECONDS", default=1.0)
-# A call claimed for submitting but not sent within this time was never sent; one sent but
-# without the provider's answer saved by then has an unknown outcome.
-CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=60.0)
+# A call claimed for submitting but not taken up by a worker within this time was never sent:
+# it is queued again.
+CALL_CLAIM_LEASE_SECONDS = env.float("CALL_CLAIM_LEASE_SECONDS", default=60.0)
+# A call sent this long ago (counted from `sending_at`) whose answer was never saved has an
+# unknown outcome. It outlasts the adapters' submit timeouts (15 s connect + 60 s read), so a
+# slow submit that succeeds is never swept to `unknown` while its answer is on the way.
+CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=180.0)
+# How long a worker keeps trying to save a provider id it was given while the database is
+# away, before giving up (the id is in the error log from the first failed try).
+CALL_SAVE_ID_RETRY_SECONDS = env.float("CALL_SAVE_ID_RETRY_SECONDS", default=600.0)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 30.0},
     "provider-calls": {
@@ -277,3 +283,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Uploads: files bigger than this are refused before decoding; pictures over this many pixels
+# are refused as decompression bombs (Pillow's own check, made an error).
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=40 * 1024 * 1024)
+MAX_UPLOAD_PIXELS = env.int("MAX_UPLOAD_PIXELS", default=60_000_000)
+# Uploads above this are streamed to a temporary file, never held whole in the web process.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

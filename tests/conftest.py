@@ -39,6 +39,18 @@ def _private_media_in_a_temporary_folder(settings, tmp_path):
 
 
 @pytest.fixture
+def eager_tasks(transactional_db):
+    """Run Celery tasks inline as their transactions commit: the whole chain in-process."""
+    from lorastudio.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
+
+
+@pytest.fixture
 def user(db):
     return UserFactory(username="artist")
 

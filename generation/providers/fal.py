@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import fal_client
 import httpx
 from django.conf import settings
-from fal_client.client import QUEUE_URL_FORMAT, FalClientHTTPError
+from fal_client.client import QUEUE_POLL_TIMEOUT, QUEUE_URL_FORMAT, FalClientHTTPError
 
 from .base import (
     Caption,
@@ -157,15 +157,34 @@ class FalProvider:
             case fal_client.Completed() if status.error:
                 kind = f" ({status.error_type})" if status.error_type else ""
                 return Poll(State.FAILED, logs=logs, error=f"fal: {status.error}{kind}")
+        result = self._result(request, external_id)
+        if isinstance(result, str):
+            return Poll(State.FAILED, logs=logs, error=f"fal: {result}")
+        return Poll(State.SUCCEEDED, logs=logs, progress=100, outputs=_outputs(result), raw=result)
+
+    def _result(self, request: Request, external_id: str) -> dict | str:
+        """One GET of a completed request's result (the SDK's `result()` would first poll
+        the status again); a refusal's message as a string."""
+        handle = self.sdk.get_handle(request.endpoint, external_id)
         try:
-            result = self.sdk.result(request.endpoint, external_id)
-        except FalClientHTTPError as exc:
-            if 400 <= exc.status_code < 500 and exc.status_code not in (408, 429):
-                return Poll(State.FAILED, logs=logs, error=f"fal: {exc.message}")
-            raise _error(exc) from exc
+            response = handle.client.get(handle.response_url, timeout=QUEUE_POLL_TIMEOUT)
         except httpx.TransportError as exc:
             raise _error(exc) from exc
-        return Poll(State.SUCCEEDED, logs=logs, progress=100, outputs=_outputs(result), raw=result)
+        if response.status_code == 200:
+            return response.json()
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        if response.status_code in (408, 429) or response.status_code >= 500:
+            raise TransientError(
+                f"fal answered {response.status_code}: {detail}", status=response.status_code
+            )
+        return str(detail)
+
+    def outputs_from(self, raw: dict) -> list[Output]:
+        """The outputs of a result payload a poll already fetched."""
+        return _outputs(raw)
 
     def cancel(self, request: Request, external_id: str) -> None:
         try:

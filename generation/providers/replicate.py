@@ -217,6 +217,10 @@ class ReplicateProvider:
             units=Decimal(str(seconds)) if seconds is not None else None,
         )
 
+    def outputs_from(self, raw: dict) -> list[Output]:
+        """The outputs of a job payload a poll already fetched."""
+        return _outputs(raw.get("output"))
+
     def cancel(self, request: Request, external_id: str) -> None:
         try:
             self._jobs(request).cancel(external_id)

@@ -229,7 +229,8 @@ class FakeFal:
         self.file_host = file_host  # None: result URLs on the direct port instead
         self.latency = 0.0  # seconds added to every answer
         self.answer_accepted_submits_after = 0.0  # seconds between accepting a job and saying so
-        self.requests = CallLog()
+        self.requests = CallLog()  # each request as it was answered
+        self.arrivals = CallLog()  # each request as it arrived, before any scripted delay
         self.jobs: dict[str, Job] = {}
         self.files: dict[str, _StoredFile] = {}
         self._scripts: dict[str, EndpointScript] = {}
@@ -826,6 +827,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault(self, kind: str, endpoint: str | None, request_id: str | None = None) -> bool:
         """Apply a scripted fault; True when it answered (or dropped) the request."""
         fake = self.server.fake
+        fake.arrivals.add(Call(kind, self.command, self._url, 0, endpoint, request_id))
         fault = fake._take_fault(kind, endpoint)
         if fault is None:
             return False

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from .known_bugs import RunNeverFinished
+from .failures import RunNeverFinished
 
 TERMINAL = {"done", "failed", "canceled", "unknown"}
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from .conftest import launch
-from .known_bugs import RUN_STATUS_RACE, ProviderIdLost, RunNeverFinished
+from .failures import ProviderIdLost
 from .ledger import Ledger
 from .services import wait_for
 
@@ -78,17 +78,6 @@ def _settles_with_nothing_lost(ledger, *, what: str, capsys, started: float) -> 
     assert ledger.run()[0] == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ProviderIdLost, RunNeverFinished),
-    reason=(
-        "generation/calls.py submit(): after fal accepted the job, _first_poll_delay() reads the "
-        "learned duration from the Redis cache before the SUBMITTING -> SUBMITTED update; with "
-        "Redis down that read raises redis.ConnectionError, the task dies, fal's request id is "
-        "dropped (neither saved nor logged) and the sweep marks the call unknown. "
-        + RUN_STATUS_RACE
-    ),
-)
 def test_a_run_finishes_with_nothing_lost_after_redis_is_stopped_and_started_again(
     mid_run, redis_server, capsys
 ):
@@ -105,16 +94,6 @@ def test_a_run_finishes_with_nothing_lost_after_redis_is_stopped_and_started_aga
     _settles_with_nothing_lost(ledger, what="a Redis restart", capsys=capsys, started=started)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ProviderIdLost, RunNeverFinished),
-    reason=(
-        "generation/calls.py submit(): the SUBMITTING -> SUBMITTED update that saves fal's "
-        "request id raises OperationalError while Postgres is down; the id is dropped (only in "
-        "the worker's traceback) and the sweep marks the call unknown, though fal runs and "
-        "bills it. " + RUN_STATUS_RACE
-    ),
-)
 def test_a_run_finishes_with_nothing_lost_after_postgres_is_stopped_and_started_again(
     mid_run, postgres, capsys
 ):

@@ -13,10 +13,8 @@ import random
 import time
 
 import httpx
-import pytest
 
 from .conftest import launch
-from .known_bugs import RUN_STATUS_RACE, RunNeverFinished
 from .ledger import Ledger
 from .services import wait_for
 
@@ -27,7 +25,6 @@ JOB_SECONDS = 6
 ULTRA = "fal-ai/flux-pro/v1.1-ultra"
 
 
-@pytest.mark.xfail(strict=False, raises=RunNeverFinished, reason=RUN_STATUS_RACE)
 def test_a_run_survives_twenty_worker_kills_without_double_submits_or_lost_images(
     app, fal_fake, capsys
 ):

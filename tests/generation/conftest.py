@@ -1,18 +1,18 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
+from pathlib import Path
+from uuid import uuid4
 
 import pytest
+import redis
+from django.db import connection
 
 from lorastudio.celery import app
-
-
-@pytest.fixture
-def eager_tasks(transactional_db):
-    """Run Celery tasks inline as their transactions commit: the whole chain in-process."""
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager = False
-    app.conf.task_eager_propagates = False
 
 
 @pytest.fixture
@@ -75,3 +75,107 @@ def replicate_fake(monkeypatch, settings, clean_cache):
         settings.REPLICATE_WEBHOOK_SECRET = fake.webhook_secret
         settings.REPLICATE_DOWNLOAD_HOSTS = ["127.0.0.1"]
         yield fake
+
+
+# --- A real worker process on a queue of its own ---------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = "redis://127.0.0.1:6379/12"
+
+
+def wait_for(condition, *, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def queue():
+    """This process sends its tasks to a queue of its own on Redis db 12."""
+    name = f"crash-{uuid4().hex}"
+    overrides = {"broker_url": BROKER, "task_default_queue": name, "task_always_eager": False}
+    saved = {key: app.conf[key] for key in overrides}
+    app.conf.update(overrides)
+    app._pool = None
+    app.__dict__.pop("amqp", None)
+    yield name
+    app.conf.update(saved)
+    app._pool = None
+    app.__dict__.pop("amqp", None)
+    client = redis.Redis.from_url(BROKER)
+    client.delete(name, "unacked", "unacked_index", f"_kombu.binding.{name}")
+    client.close()
+
+
+@pytest.fixture
+def worker(queue, fal, settings):
+    """Start (and restart) worker processes on the test database; all are killed at the end."""
+    processes = []
+    database = connection.settings_dict
+    base_env = {
+        **os.environ,
+        **fal.env,
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
+        "CELERY_BROKER_URL": BROKER,
+        "CELERY_RESULT_BACKEND": BROKER,
+        "CELERY_QUEUE": queue,
+        "CELERY_VISIBILITY_TIMEOUT": "3",
+        # Short leases, so the tests see a lost submit swept within seconds.
+        "CALL_SUBMIT_LEASE_SECONDS": "2",
+        "CALL_CLAIM_LEASE_SECONDS": "2",
+        "FAL_KEY": fal.key,
+    }
+
+    def start(*, concurrency: int = 4, env: dict | None = None):
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "lorastudio",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                str(concurrency),
+                "-Q",
+                queue,
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**base_env, **(env or {})},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        return process
+
+    def kill(process):
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    yield start, kill
+    for process in processes:
+        if process.poll() is None:
+            kill(process)
+
+
+def unacked(queue: str) -> int:
+    """Messages of `queue` a worker has taken and not acknowledged (Redis transport)."""
+    client = redis.Redis.from_url(BROKER)
+    try:
+        return sum(
+            1
+            for value in client.hvals("unacked")
+            if json.loads(value)[-1] == queue  # [message, exchange, routing key]
+        )
+    finally:
+        client.close()

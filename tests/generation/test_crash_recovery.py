@@ -4,118 +4,24 @@ The worker runs as a separate process on the test database, with its own Redis q
 talks to the fake fal server through the real SDK. SIGKILL gives it no chance to clean up.
 """
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-from uuid import uuid4
-
 import pytest
-import redis
-from django.db import connection
 
 from characters.models import Image
 from characters.services import create_character
 from generation import calls, runs
 from generation.models import ProviderCall
-from lorastudio.celery import app
 
-ROOT = Path(__file__).resolve().parents[2]
-BROKER = "redis://127.0.0.1:6379/12"
+from .conftest import unacked, wait_for
+
 ULTRA = "fal-ai/flux-pro/v1.1-ultra"
 Status = ProviderCall.Status
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def wait_for(condition, *, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def queue():
-    """This process sends its tasks to a queue of its own on Redis db 12."""
-    name = f"crash-{uuid4().hex}"
-    overrides = {"broker_url": BROKER, "task_default_queue": name, "task_always_eager": False}
-    saved = {key: app.conf[key] for key in overrides}
-    app.conf.update(overrides)
-    app._pool = None
-    app.__dict__.pop("amqp", None)
-    yield name
-    app.conf.update(saved)
-    app._pool = None
-    app.__dict__.pop("amqp", None)
-    client = redis.Redis.from_url(BROKER)
-    client.delete(name, "unacked", "unacked_index", f"_kombu.binding.{name}")
-    client.close()
-
-
-@pytest.fixture
-def worker(queue, fal, settings):
-    """Start (and restart) worker processes on the test database; all are killed at the end."""
-    processes = []
-    database = connection.settings_dict
-    env = {
-        **os.environ,
-        **fal.env,
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
-        "CELERY_BROKER_URL": BROKER,
-        "CELERY_RESULT_BACKEND": BROKER,
-        "CELERY_QUEUE": queue,
-        "CELERY_VISIBILITY_TIMEOUT": "3",
-        "CALL_SUBMIT_LEASE_SECONDS": str(settings.CALL_SUBMIT_LEASE_SECONDS),
-        "FAL_KEY": fal.key,
-    }
-
-    def start():
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "lorastudio",
-                "worker",
-                "-P",
-                "threads",
-                "-c",
-                "4",
-                "-Q",
-                queue,
-                "--without-mingle",
-                "--without-gossip",
-                "-l",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        return process
-
-    def kill(process):
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-    yield start, kill
-    for process in processes:
-        if process.poll() is None:
-            kill(process)
-
-
 @pytest.fixture
 def one_call_run(loaded_presets, user, settings):
     settings.CALL_SUBMIT_LEASE_SECONDS = 2
+    settings.CALL_CLAIM_LEASE_SECONDS = 2
 
     def launch():
         character = create_character(
@@ -133,7 +39,7 @@ def one_call_run(loaded_presets, user, settings):
 
 
 def test_a_worker_killed_after_fal_accepted_the_submit_never_submits_it_again(
-    fal, worker, one_call_run
+    fal, worker, one_call_run, queue
 ):
     start, kill = worker
     fal.answer_accepted_submits_after = 10  # fal has the job; its answer is still on the way
@@ -141,14 +47,20 @@ def test_a_worker_killed_after_fal_accepted_the_submit_never_submits_it_again(
     run = one_call_run()
     call = run.calls.get()
     wait_for(lambda: len(fal.jobs) == 1, what="fal to accept the submit")  # answer still pending
+    assert fal.requests.submits.total() == 0  # the moment: accepted, not yet answered
+    assert unacked(queue) == 1  # the submit task, taken but never acknowledged
     kill(first)
     fal.answer_accepted_submits_after = 0
 
-    start()
-    time.sleep(4)  # past the submit lease and the broker's visibility timeout: redelivery
-    calls.sweep()
-    time.sleep(2)
-    calls.sweep()
+    start()  # the broker hands the unacknowledged submit to the new worker, which sees it
+    wait_for(lambda: unacked(queue) == 0, timeout=40, what="the submit task's redelivery")
+    wait_for(  # was on the wire, so it is not sent again; the lease runs out: unknown
+        lambda: (
+            (calls.sweep() or True)
+            and ProviderCall.objects.get(id=call.id).status == Status.UNKNOWN
+        ),
+        what="the lost submit to be marked unknown",
+    )
 
     call.refresh_from_db()
     assert call.status == Status.UNKNOWN, call.error
@@ -159,7 +71,7 @@ def test_a_worker_killed_after_fal_accepted_the_submit_never_submits_it_again(
 
 
 def test_a_worker_killed_while_downloading_results_loses_nothing_and_pays_once(
-    fal, worker, one_call_run, settings
+    fal, worker, one_call_run, queue
 ):
     start, kill = worker
     fal.script(ULTRA, queue_polls=0, run_polls=0)
@@ -170,23 +82,20 @@ def test_a_worker_killed_while_downloading_results_loses_nothing_and_pays_once(
     wait_for(
         lambda: ProviderCall.objects.get(id=call.id).status == Status.SUBMITTED, what="the submit"
     )
-    calls.sweep()  # schedules polls; the poll finds the job done and starts the download
-    deadline = time.monotonic() + 20
-    while fal.requests.files.total() == 0 and time.monotonic() < deadline:
-        calls.sweep()
-        time.sleep(0.3)
+    wait_for(  # the worker polls it, finds it done and starts downloading
+        lambda: len(fal.arrivals.of("file")) == 1, timeout=30, what="a download to arrive at fal"
+    )
+    assert fal.requests.files.total() == 0  # the moment: the download is in flight
     assert ProviderCall.objects.get(id=call.id).status == Status.SUCCEEDED
     kill(first)
 
-    start()
+    start()  # no periodic pass runs here: only the redelivered download task can finish it
     wait_for(
-        lambda: (
-            (calls.sweep() or True) and ProviderCall.objects.get(id=call.id).status == Status.DONE
-        ),
+        lambda: ProviderCall.objects.get(id=call.id).status == Status.DONE,
         timeout=40,
-        what="the download to finish after the restart",
+        what="the redelivered download to finish",
     )
+    assert len(fal.arrivals.of("file")) >= 2  # downloaded again by the redelivered task
     assert Image.objects.filter(call_id=call.id).count() == 2
     assert fal.requests.submits[ULTRA] == 1
-    time.sleep(4)  # a redelivered download task must not add images either
-    assert Image.objects.filter(call_id=call.id).count() == 2
+    assert unacked(queue) == 0

@@ -173,3 +173,22 @@ def test_an_input_file_is_uploaded_to_fal_when_the_app_is_not_public(
     assert run.status == GenerationRun.Status.SUCCEEDED
     call = run.calls.first()
     assert call.request["image_url"].startswith("https://v3.fal.media/")
+
+
+def test_a_success_costs_one_result_request_the_download_reuses_it(fal, character, user, drive):
+    fal.script(ULTRA, queue_polls=1, run_polls=1)
+    run = drive(launch(character, user, poses=("front", "side", "back"), count=2))
+    assert run.status == GenerationRun.Status.SUCCEEDED
+    assert sorted(fal.requests.results.values()) == [1, 1, 1]
+    assert Image.objects.filter(call__run=run).count() == 6
+
+
+def test_a_failed_download_asks_fal_for_fresh_result_links_before_trying_again(
+    fal, character, user, drive
+):
+    fal.script(ULTRA, queue_polls=0, run_polls=1)
+    fal.fail_next("file", 503, times=1)  # the first download of the result fails
+    run = drive(launch(character, user, count=1))
+    call = run.calls.get()
+    assert call.status == Status.DONE
+    assert fal.requests.results[call.external_id] == 2  # the poll's, then a fresh one

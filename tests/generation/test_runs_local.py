@@ -147,3 +147,17 @@ def test_canceling_a_big_queue_does_not_take_a_query_per_call(
         runs.cancel_run(run)
     assert set(run.calls.values_list("status", flat=True)) == {ProviderCall.Status.CANCELED}
     assert run.calls.filter(actual_cost=0).count() == 24
+
+
+def test_generated_images_get_a_shot_type_from_their_prompt_when_no_face_shows(
+    character, user, eager_tasks, drive
+):
+    from characters.models import ShotSource
+
+    plan = runs.plan_run(
+        character=character, kind="anchors", provider="local", poses=["front"], count=1
+    )
+    run = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
+    image = run.calls.get().images.get()
+    assert image.shot_source == ShotSource.PROMPT  # a mannequin has no face
+    assert image.shot_type == "far"  # an anchor pose is a full figure

@@ -1,0 +1,76 @@
+"""Uploads through the API: many files at once, one result per file, ingested by a worker."""
+
+from uuid import UUID
+
+from django.shortcuts import get_object_or_404
+from ninja import File, Router, Schema
+from ninja.files import UploadedFile
+
+from characters.api import router as characters_router
+from characters.selectors import characters
+from lorastudio.media import signed_media_url
+
+from . import ingest
+from .models import Upload
+
+router = Router(tags=["uploads"])
+MAX_FILES = 100
+
+
+class UploadOut(Schema):
+    id: UUID
+    file: str
+    outcome: str
+    reason: str
+    image_id: int | None
+    thumbnail_url: str | None
+    shot_type: str | None
+    shot_source: str | None
+
+    @staticmethod
+    def resolve_file(upload: Upload) -> str:
+        return upload.original_filename
+
+    @staticmethod
+    def resolve_shot_type(upload: Upload) -> str | None:
+        return upload.image.shot_type if upload.image else None
+
+    @staticmethod
+    def resolve_shot_source(upload: Upload) -> str | None:
+        return upload.image.get_shot_source_display() if upload.image else None
+
+    @staticmethod
+    def resolve_thumbnail_url(upload: Upload) -> str | None:
+        image = upload.image
+        return signed_media_url(image.thumbnail.name or image.file.name) if image else None
+
+
+class Error(Schema):
+    detail: str
+
+
+@router.post("/characters/{slug}/images", response={202: list[UploadOut], 400: Error, 404: Error})
+def upload_images(request, slug: str, files: File[list[UploadedFile]]):
+    """Upload photos (multipart `files`, many at once). Each gets its own result: `queued` for
+    ingest (follow it at /api/uploads/{id}), or `rejected` at once with the reason."""
+    character = get_object_or_404(characters(), slug=slug)
+    if len(files) > MAX_FILES:
+        return 400, {"detail": f"Upload at most {MAX_FILES} files at a time."}
+    received = ingest.receive(character=character, files=files, created_by=request.user)
+    return 202, received
+
+
+# Beside `GET /characters/{slug}/images` (characters' router): one path, one router.
+characters_router.add_api_operation(
+    "/characters/{slug}/images",
+    ["POST"],
+    upload_images,
+    response={202: list[UploadOut], 400: Error, 404: Error},
+)
+
+
+@router.get("/uploads/{upload_id}", response=UploadOut)
+def get_upload(request, upload_id: UUID):
+    """Where one upload stands: queued, accepted (the image), duplicate (of which image) or
+    rejected (why)."""
+    return get_object_or_404(Upload.objects.select_related("image"), id=upload_id)
