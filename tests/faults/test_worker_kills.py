@@ -35,8 +35,6 @@ def test_a_run_survives_twenty_worker_kills_without_double_submits_or_lost_image
     # 100 jobs of JOB_SECONDS on 10 slots, and every kill throws away the polls in flight:
     # the run outlasts the kill phase, so every kill lands mid-run (asserted below).
     fal_fake.script(ULTRA, duration=JOB_SECONDS)
-    # Longer than any submit here takes once a worker has it (a lease is counted from dispatch).
-    app.env["CALL_SUBMIT_LEASE_SECONDS"] = "10"
     started = time.monotonic()
     app.start_beat()
     worker = app.start_worker()
