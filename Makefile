@@ -39,6 +39,7 @@ run: export DEBUG ?= true
 run: install db
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_presets
+	$(BIN)/python manage.py load_taxonomy
 	$(BIN)/python manage.py ensure_demo_user --username $(DEMO_USER) --password $(DEMO_PASSWORD)
 	@echo ""
 	@echo "  LoRA Studio: http://127.0.0.1:$(PORT)/   login: $(DEMO_USER) / $(DEMO_PASSWORD)"

@@ -2,19 +2,24 @@ from django.contrib import admin
 
 from lorastudio.admin_display import pretty_json, thumbnail_html
 
-from .models import Dataset, DatasetExport, DatasetItem
+from . import services
+from .models import Concept, ConceptCategory, Dataset, DatasetExport, DatasetItem
 
 
 class DatasetItemInline(admin.TabularInline):
     model = DatasetItem
     extra = 0
     fields = ["thumb", "image", "caption", "shot_type", "included", "order"]
-    readonly_fields = ["thumb"]
+    readonly_fields = ["thumb", "shot_type"]
     raw_id_fields = ["image"]
 
     @admin.display(description="")
     def thumb(self, obj):
         return thumbnail_html(obj.image, size=48)
+
+    @admin.display(description="Shot type")
+    def shot_type(self, obj):
+        return obj.image.get_shot_type_display()
 
 
 @admin.register(Dataset)
@@ -24,12 +29,18 @@ class DatasetAdmin(admin.ModelAdmin):
     search_fields = ["name", "character__name", "notes"]
     list_select_related = ["character", "created_by"]
     inlines = [DatasetItemInline]
+    actions = ["extract_concepts_again"]
+
+    @admin.action(description="Extract concepts again (after editing the taxonomy)")
+    def extract_concepts_again(self, request, queryset):
+        items = sum(services.refresh_concepts(dataset=dataset) for dataset in queryset)
+        self.message_user(request, f"Concepts extracted again for {items} items.")
 
 
 @admin.register(DatasetItem)
 class DatasetItemAdmin(admin.ModelAdmin):
     list_display = ["thumb", "dataset", "shot_type", "included", "caption"]
-    list_filter = ["shot_type", "included", "dataset__character"]
+    list_filter = ["image__shot_type", "included", "dataset__character"]
     search_fields = ["caption", "dataset__name"]
     list_select_related = ["dataset__character", "image"]
     raw_id_fields = ["image", "dataset"]
@@ -37,6 +48,10 @@ class DatasetItemAdmin(admin.ModelAdmin):
     @admin.display(description="")
     def thumb(self, obj):
         return thumbnail_html(obj.image, size=48)
+
+    @admin.display(description="Shot type (the image's)")
+    def shot_type(self, obj):
+        return obj.image.get_shot_type_display()
 
 
 @admin.register(DatasetExport)
@@ -50,6 +65,7 @@ class DatasetExportAdmin(admin.ModelAdmin):
         "dataset",
         "status",
         "archive",
+        "resolution",
         "manifest_pretty",
         "image_count",
         "size_bytes",
@@ -63,6 +79,29 @@ class DatasetExportAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # A ready export is frozen: training read it, so it is shown, never saved again.
+        return obj is None or obj.status != DatasetExport.Status.READY
+
     @admin.display(description="Manifest")
     def manifest_pretty(self, obj):
         return pretty_json(obj.manifest)
+
+
+class ConceptInline(admin.TabularInline):
+    model = Concept
+    extra = 1
+    fields = ["name", "synonyms", "order"]
+
+
+@admin.register(ConceptCategory)
+class ConceptCategoryAdmin(admin.ModelAdmin):
+    """The concept taxonomy (one per installation), seeded by `manage.py load_taxonomy`."""
+
+    list_display = ["label", "key", "order", "concept_count"]
+    search_fields = ["key", "label", "concepts__name", "concepts__synonyms"]
+    inlines = [ConceptInline]
+
+    @admin.display(description="Concepts")
+    def concept_count(self, obj):
+        return obj.concepts.count()

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class DatasetsConfig(AppConfig):
     name = "datasets"
+
+    def ready(self):
+        from . import captioning
+
+        captioning.register()

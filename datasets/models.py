@@ -6,8 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from characters.models import ShotType
+from lorastudio.errors import Conflict
 from lorastudio.models import TimeStamped
+
+DEFAULT_RESOLUTION = 1024
 
 
 class Dataset(TimeStamped):
@@ -19,7 +21,8 @@ class Dataset(TimeStamped):
     caption_template = models.CharField(
         max_length=300,
         default="{trigger}, {caption}",
-        help_text="How export captions are written; {trigger} and {caption} are filled in.",
+        help_text="How export captions are written: {trigger}, {caption}, {pose} and {shot} "
+        "are filled in.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -36,18 +39,14 @@ class Dataset(TimeStamped):
 
 
 class DatasetItem(TimeStamped):
+    """One image in a dataset, with its caption. The shot type is the image's own (one truth)."""
+
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
     image = models.ForeignKey(
         "characters.Image", on_delete=models.RESTRICT, related_name="dataset_items"
     )
-    caption = models.TextField(blank=True)
-    shot_type = models.CharField(max_length=8, choices=ShotType.choices, default=ShotType.UNKNOWN)
-    face_ratio = models.DecimalField(
-        max_digits=5,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        help_text="Face area over image area, when a face was found.",
+    caption = models.TextField(
+        blank=True, help_text="What the picture shows; the dataset's template adds the trigger."
     )
     concepts = models.JSONField(default=list, blank=True)
     included = models.BooleanField(default=True)
@@ -57,11 +56,6 @@ class DatasetItem(TimeStamped):
         ordering = ["dataset", "order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["dataset", "image"], name="dataset_item_unique"),
-            models.CheckConstraint(
-                condition=Q(face_ratio__isnull=True)
-                | (Q(face_ratio__gte=0) & Q(face_ratio__lte=1)),
-                name="dataset_item_face_ratio_0_1",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -80,6 +74,9 @@ class DatasetExport(TimeStamped):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="exports")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.BUILDING)
     archive = models.FileField(upload_to="exports/%Y/%m/", blank=True)
+    resolution = models.PositiveIntegerField(
+        default=DEFAULT_RESOLUTION, help_text="Longest side of the exported images, in pixels."
+    )
     manifest = models.JSONField(default=dict, blank=True)
     image_count = models.PositiveIntegerField(default=0)
     size_bytes = models.PositiveBigIntegerField(default=0)
@@ -94,6 +91,10 @@ class DatasetExport(TimeStamped):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(status="ready") | ~Q(archive=""), name="export_ready_has_archive"
+            ),
+            models.CheckConstraint(
+                condition=Q(resolution__gte=256) & Q(resolution__lte=4096),
+                name="export_resolution_range",
             ),
         ]
 
@@ -139,3 +140,56 @@ class Upload(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.original_filename} ({self.get_outcome_display()})"
+    def save(self, *args, **kwargs):
+        # Training only reads exports, so what a LoRA was trained on must never move.
+        if (
+            not self._state.adding
+            and DatasetExport.objects.filter(pk=self.pk, status=self.Status.READY).exists()
+        ):
+            raise ExportFrozen("A ready export never changes: make a new export instead.")
+        super().save(*args, **kwargs)
+
+
+class ExportFrozen(Conflict):
+    """Something tried to change an export that is ready."""
+
+
+class ConceptCategory(models.Model):
+    """A group of the concept taxonomy (clothing, pose, setting...): one per installation.
+
+    There is no team model, so "per team" means per installation: the rows are seeded from
+    datasets/taxonomy.json (`manage.py load_taxonomy`) and edited in the admin.
+    """
+
+    key = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=80)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "key"]
+        verbose_name_plural = "concept categories"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Concept(models.Model):
+    """A term found in captions, with the other words that mean it."""
+
+    category = models.ForeignKey(ConceptCategory, on_delete=models.CASCADE, related_name="concepts")
+    name = models.SlugField(max_length=60, help_text="As it is counted: smiling, natural_light.")
+    synonyms = models.CharField(
+        max_length=400,
+        blank=True,
+        help_text="Comma-separated words or phrases that also mean it (the name always counts).",
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["category__order", "order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["category", "name"], name="concept_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category.key}/{self.name}"

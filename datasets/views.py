@@ -1,18 +1,327 @@
-from django.core.paginator import Paginator
-from django.db.models import Count, Q
-from django.shortcuts import render
+"""Dataset pages: a character's datasets, the dataset page (items, balance, captions,
+exports) and its htmx partials. Each view parses input, calls one service and renders."""
 
-from .models import Dataset
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from characters.models import Character, ShotType
+from generation import runs
+from generation.forms import RunForm
+from generation.providers import available as available_providers
+from lorastudio.errors import Refusal
+from lorastudio.refusals import refused
+
+from . import captioning, exports, gaps, selectors, services
+from .balance import balance_report
+from .forms import CaptionRunForm, DatasetForm, ExportForm, GapForm, ReplaceForm
+from .models import Dataset, DatasetExport, DatasetItem
 
 
 def dataset_list(request):
-    datasets = (
-        Dataset.objects.select_related("character")
-        .annotate(
-            item_count=Count("items", filter=Q(items__included=True), distinct=True),
-            export_count=Count("exports", filter=Q(exports__status="ready"), distinct=True),
-        )
-        .order_by("-created_at")
-    )
-    page = Paginator(datasets, 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.datasets_for_list(), 50).get_page(request.GET.get("page"))
     return render(request, "datasets/dataset_list.html", {"page": page})
+
+
+def character_datasets(request, slug):
+    """A character's datasets, and the form that starts a new one."""
+    character = get_object_or_404(Character, slug=slug)
+    form = DatasetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            dataset = services.create_dataset(
+                character=character, created_by=request.user, **form.cleaned_data
+            )
+        except Refusal as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request, f"Dataset “{dataset.name}” made with {dataset.items.count()} images."
+            )
+            return redirect("datasets:detail", dataset_id=dataset.id)
+    return render(
+        request,
+        "datasets/character_datasets.html",
+        {
+            "character": character,
+            "datasets": selectors.datasets_of(character),
+            "form": form,
+            "starting": len(services.starting_images(character)),
+        },
+    )
+
+
+def _dataset(dataset_id) -> Dataset:
+    return get_object_or_404(selectors.datasets(), id=dataset_id)
+
+
+def _page_context(dataset: Dataset) -> dict:
+    items = list(selectors.dataset_items(dataset))
+    for item in items:
+        item.dataset = dataset
+        item.rendered = selectors.rendered_caption(dataset, item)
+    warnings = selectors.caption_warnings(dataset, items)
+    flagged = {w.item_id for w in warnings}
+    for item in items:
+        item.flagged = item.id in flagged
+    return {
+        "dataset": dataset,
+        "character": dataset.character,
+        "items": items,
+        "report": balance_report(dataset, items),
+        "caption_warnings": warnings,
+        **_exports_context(dataset),
+        "shot_types": ShotType.choices,
+        "providers": available_providers(),
+        "default_provider": settings.PROVIDER,
+        "missing_approved": selectors.approved_not_in(dataset).count(),
+        "settings_form": DatasetForm(
+            initial={"name": dataset.name, "caption_template": dataset.caption_template},
+        ),
+    }
+
+
+def dataset_detail(request, dataset_id):
+    dataset = _dataset(dataset_id)
+    return render(request, "datasets/detail.html", _page_context(dataset))
+
+
+@require_POST
+def dataset_settings(request, dataset_id):
+    dataset = _dataset(dataset_id)
+    form = DatasetForm(request.POST)
+    if form.is_valid():
+        try:
+            services.update_dataset(
+                dataset=dataset,
+                name=form.cleaned_data["name"],
+                caption_template=form.cleaned_data["caption_template"] or dataset.caption_template,
+            )
+        except Refusal as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Saved: captions now follow the new template.")
+    else:
+        messages.error(request, f"Not saved: {form.errors.as_text()}")
+    return redirect("datasets:detail", dataset_id=dataset.id)
+
+
+@require_POST
+def add_approved(request, dataset_id):
+    """Add the character's approved images (and anchors) the dataset does not hold yet."""
+    dataset = _dataset(dataset_id)
+    ids = selectors.approved_ids_not_in(dataset)
+    if not ids:
+        messages.info(request, "Every approved image is already in this dataset.")
+    else:
+        added = services.add_images(dataset=dataset, image_ids=ids)
+        messages.success(request, f"Added {added} approved image{'s' if added != 1 else ''}.")
+    return redirect("datasets:detail", dataset_id=dataset.id)
+
+
+# --- Items (htmx) ------------------------------------------------------------------------
+def _item(item_id) -> DatasetItem:
+    return get_object_or_404(selectors.dataset_items_by_id(), id=item_id)
+
+
+def _tile(request, item: DatasetItem, *, editing: bool = False):
+    """The item's tile; after a change, the balance report and caption check ride along
+    (an out-of-band swap), so the page never shows counts older than the tile."""
+    dataset = item.dataset
+    item.rendered = selectors.rendered_caption(dataset, item)
+    item.flagged = any(w.item_id == item.id for w in selectors.caption_warnings(dataset, [item]))
+    context = {
+        "item": item,
+        "dataset": dataset,
+        "shot_types": ShotType.choices,
+        "editing": editing,
+    }
+    html = render_to_string("datasets/detail.html#item", context, request)
+    if not editing:
+        html += render_to_string(
+            "datasets/detail.html#report", {**_page_context(dataset), "oob": True}, request
+        )
+    return HttpResponse(html)
+
+
+def item_tile(request, item_id):
+    return _tile(request, _item(item_id), editing=request.GET.get("edit") == "1")
+
+
+@require_POST
+def item_caption(request, item_id):
+    item = _item(item_id)
+    caption = request.POST.get("caption", "")
+    if len(caption) > 2000:
+        return refused(request, "Keep a caption under 2,000 characters.")
+    services.update_item(item=item, caption=caption)
+    return _tile(request, item)
+
+
+@require_POST
+def item_include(request, item_id):
+    item = _item(item_id)
+    services.update_item(item=item, included=request.POST.get("included") == "on")
+    return _tile(request, item)
+
+
+@require_POST
+def item_shot(request, item_id):
+    item = _item(item_id)
+    services.update_item(item=item, shot_type=request.POST.get("shot_type", ""))  # or refused
+    return _tile(request, item)
+
+
+# --- Find and replace --------------------------------------------------------------------
+@require_POST
+def find_replace(request, dataset_id):
+    """Preview (how many captions change, before and after) or apply, as the button says."""
+    dataset = _dataset(dataset_id)
+    form = ReplaceForm(request.POST)
+    context = {"dataset": dataset, "form": form}
+    if form.is_valid():
+        apply = request.POST.get("apply") == "yes"
+        try:
+            changes = services.find_and_replace(dataset=dataset, apply=apply, **form.cleaned_data)
+        except Refusal as exc:
+            context["error"] = exc.message
+        else:
+            context.update(
+                changes=changes,
+                applied=apply,
+                occurrences=sum(c.occurrences for c in changes),
+            )
+    else:
+        context["error"] = "Type the text to find (at most 200 characters)."
+    response = render(request, "datasets/detail.html#replace-result", context)
+    if context.get("applied"):
+        response["HX-Refresh"] = "true"  # every tile may have changed
+    return response
+
+
+# --- Runs: captions and fill the gap, priced first ----------------------------------------
+@require_POST
+def caption_run(request, dataset_id):
+    """Price the caption run; launch it only once the user confirms."""
+    dataset = _dataset(dataset_id)
+    back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
+    form = CaptionRunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Captioning cannot start: {form.errors.as_text()}")
+        return redirect(back)
+    provider, overwrite = form.cleaned_data["provider"], form.cleaned_data["overwrite"]
+    try:
+        plan = captioning.plan_captions(dataset=dataset, provider=provider, overwrite=overwrite)
+    except runs.RunRefused as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    if request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "generation/run_confirm.html",
+            {
+                "character": dataset.character,
+                "plan": plan,
+                "form": form,
+                "back": back,
+                "action": reverse("datasets:caption_run", kwargs={"dataset_id": dataset.id}),
+            },
+        )
+    run = captioning.launch_captions(
+        dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite
+    )
+    messages.success(
+        request,
+        f"Captioning run #{run.id} started: {len(plan.calls)} images, about "
+        f"${plan.estimated_cost:.2f}. Captions appear as each call finishes.",
+    )
+    return redirect(back)
+
+
+@require_POST
+def fill_gap(request, dataset_id):
+    """From a warning: save the gap's variation spec and show the priced run to confirm.
+
+    The confirmation posts to the ordinary run launcher, like every other run."""
+    dataset = _dataset(dataset_id)
+    back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
+    form = GapForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Cannot fill this gap: {form.errors.as_text()}")
+        return redirect(back)
+    data = form.cleaned_data
+    try:
+        variation = gaps.gap_variation(
+            dataset=dataset, shot=data["shot"], pose=data["pose"], count=data["count"]
+        )
+        run_data = QueryDict(mutable=True)
+        run_data.update(
+            {
+                "kind": "variations",
+                "variations": variation.key,
+                "count": str(data["count"]),
+                "provider": data["provider"],
+                "mode": "image_to_image",
+            }
+        )
+        run_form = RunForm(run_data, character=dataset.character)
+        run_form.is_valid()
+        plan = runs.plan_run(character=dataset.character, **run_form.plan_arguments())
+    except Refusal as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    return render(
+        request,
+        "generation/run_confirm.html",
+        {"character": dataset.character, "plan": plan, "form": run_form, "back": back},
+    )
+
+
+# --- Exports -----------------------------------------------------------------------------
+@require_POST
+def export_create(request, dataset_id):
+    dataset = _dataset(dataset_id)
+    form = ExportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Cannot export: {form.errors.as_text()}")
+    else:
+        try:
+            export = exports.start_export(
+                dataset=dataset, created_by=request.user, resolution=form.cleaned_data["resolution"]
+            )
+        except Refusal as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Export of {export.image_count} images started: the zip is built in the "
+                "background and listed below when ready.",
+            )
+    return redirect(reverse("datasets:detail", kwargs={"dataset_id": dataset.id}) + "#exports")
+
+
+def export_list(request, dataset_id):
+    """The exports table (htmx: polled while one is building)."""
+    dataset = _dataset(dataset_id)
+    return render(
+        request, "datasets/detail.html#exports", {"dataset": dataset, **_exports_context(dataset)}
+    )
+
+
+def _exports_context(dataset: Dataset) -> dict:
+    exports_ = list(selectors.exports_of(dataset))
+    return {
+        "exports": exports_,
+        "exports_building": any(e.status == DatasetExport.Status.BUILDING for e in exports_),
+    }
+
+
+def export_download(request, export_id):
+    """A ready export's zip, through a fresh signed link."""
+    export = get_object_or_404(selectors.exports_ready(), id=export_id)
+    return redirect(export.archive.url)

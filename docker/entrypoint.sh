@@ -46,6 +46,7 @@ case "${1:-}" in
         wait_for_db
         python manage.py migrate --noinput
         python manage.py load_presets
+        python manage.py load_taxonomy
         exec gunicorn lorastudio.wsgi:application \
             --bind 0.0.0.0:8000 \
             --workers "${WEB_CONCURRENCY:-3}" \

@@ -27,12 +27,14 @@ class Task(models.TextChoices):
 
 
 class GenerationRun(TimeStamped):
-    """A batch of calls the user launched: anchor candidates, variations or a reference set."""
+    """A batch of calls the user launched: anchor candidates, variations, a reference set or
+    the captions of a dataset."""
 
     class Kind(models.TextChoices):
         ANCHORS = "anchors", "Anchor candidates"
         VARIATIONS = "variations", "Variations"
         REFERENCE_SET = "reference_set", "Reference set"
+        CAPTIONS = "captions", "Captions"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

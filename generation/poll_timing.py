@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 FIRST_POLL_MAX_SECONDS = 5.0  # an endpoint we know nothing about may turn out quick
 MAX_POLL_INTERVAL = 60.0
-SHRINK_WHEN_DONE_AT_FIRST_POLL = 0.97
+# Small against a late find's growth (LEARNING_WEIGHT × one poll step), so the estimate settles
+# where about six in seven first polls find the call done: few status requests, little lag.
+SHRINK_WHEN_DONE_AT_FIRST_POLL = 0.995
 LEARNING_WEIGHT = 0.3
 
 

@@ -50,6 +50,7 @@ class PlannedCall:
     estimated_cost: Decimal
     inputs: dict
     image: dict
+    purpose: str = "images"  # which output handler receives the results (calls.py)
 
     @property
     def task_label(self) -> str:
@@ -259,7 +260,7 @@ def launch_run(
             provider=plan.provider,
             task=c.task,
             endpoint=model_for(plan.provider, c.task).endpoint,
-            context={"purpose": "images", "label": c.label, "inputs": c.inputs, "image": c.image},
+            context={"purpose": c.purpose, "label": c.label, "inputs": c.inputs, "image": c.image},
             units=c.images,
             estimated_cost=c.estimated_cost,
             created_by=created_by,

@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer, SessionAuth
 
 from characters.api import router as characters_router
+from datasets.api import router as datasets_router
 from datasets.upload_api import router as uploads_router
 from generation.api import router as generation_router
 
@@ -88,3 +89,4 @@ def not_found(request, exc):
 api.add_router("/", characters_router)
 api.add_router("/", generation_router)
 api.add_router("/", uploads_router)
+api.add_router("/", datasets_router)

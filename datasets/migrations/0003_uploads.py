@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('characters', '0004_prompt_length_limits'),
-        ('datasets', '0001_initial'),
+        ('datasets', '0002_items_read_shot_type_from_image_taxonomy_export_resolution'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

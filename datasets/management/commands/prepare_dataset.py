@@ -1,0 +1,200 @@
+"""Seed 002's command line, inside the studio: a folder of photos to a frozen training set.
+
+    manage.py prepare_dataset FOLDER --character SLUG [--name NAME] [--captions auto]
+        [--provider local] [--yes] [--resolution 1024] [--template "{trigger}, {caption}"]
+
+Every photo is ingested like an upload (accepted, duplicate or rejected, with the reason);
+the accepted ones and the duplicates (their existing images) make a new dataset; captions
+come from `photo.txt` files beside the photos and, for the rest, from one captioning run
+through the provider machinery (its price is printed first; a paid provider needs --yes);
+then the dataset is exported. The run is driven from this process, so no worker is needed.
+"""
+
+import contextlib
+import time
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from characters.models import Character
+from datasets import captioning, exports, services
+from datasets.balance import balance_report
+from datasets.models import DEFAULT_RESOLUTION
+from datasets.selectors import caption_warnings
+from generation import calls
+from generation.models import GenerationRun, Provider
+from lorastudio.errors import Refusal
+
+SKIPPED_SUFFIXES = {".txt", ".json", ".md", ".yaml", ".toml"}
+
+
+def photos_in(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SKIPPED_SUFFIXES
+    )
+
+
+def ingest_photo(character: Character, path: Path):
+    """One photo through the upload ingest service: (outcome, image or None, reason)."""
+    try:
+        from datasets import ingest
+    except ImportError as exc:  # the service comes with the upload work (branch i8-ingest)
+        raise CommandError(
+            "Photo ingest (datasets/ingest.py) is not installed in this build: upload the "
+            "photos in the character's gallery, then build the dataset on its Datasets page."
+        ) from exc
+    with path.open("rb") as handle:
+        return ingest.ingest_path(character=character, path=path, handle=handle)
+
+
+class Command(BaseCommand):
+    help = "Ingest a folder of photos, build a dataset, caption it and export it (seed 002)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("folder", type=Path)
+        parser.add_argument("--character", required=True, help="The character's slug.")
+        parser.add_argument("--name", help="Dataset name (default: the folder's name and date).")
+        parser.add_argument(
+            "--captions",
+            choices=["auto", "files", "provider", "none"],
+            default="auto",
+            help="files: photo.txt beside each photo; provider: a captioning run; auto: the "
+            "files where present, the provider for the rest.",
+        )
+        parser.add_argument("--provider", choices=Provider.values, default=None)
+        parser.add_argument("--yes", action="store_true", help="Accept the captioning price.")
+        parser.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION)
+        parser.add_argument("--template", default=None, help="Caption template.")
+        parser.add_argument("--no-export", action="store_true")
+        parser.add_argument("--wait", type=float, default=900, help="Seconds to wait for captions.")
+
+    def handle(self, *args, folder: Path, **options):
+        character = Character.objects.filter(slug=options["character"]).first()
+        if character is None:
+            raise CommandError(f"There is no character “{options['character']}”.")
+        if not folder.is_dir():
+            raise CommandError(f"{folder} is not a folder.")
+        photos = photos_in(folder)
+        if not photos:
+            raise CommandError(f"{folder} holds no photos.")
+
+        image_ids, captions_from_files = self._ingest(character, photos)
+        if not image_ids:
+            raise CommandError("No photo was accepted: nothing to build a dataset from.")
+        name = options["name"] or f"{folder.name} {timezone.localdate():%Y-%m-%d}"
+        try:
+            dataset = services.create_dataset(
+                character=character,
+                name=name,
+                caption_template=options["template"],
+                image_ids=image_ids,
+                notes=f"Prepared from {folder} with manage.py prepare_dataset.",
+            )
+        except Refusal as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(f"Dataset #{dataset.id} “{dataset.name}”: {len(image_ids)} images.")
+
+        mode = options["captions"]
+        if mode in ("auto", "files"):
+            written = 0
+            for item in dataset.items.all():
+                text = captions_from_files.get(item.image_id)
+                if text:
+                    services.update_item(item=item, caption=text)
+                    written += 1
+            self.stdout.write(f"Captions from .txt files: {written}.")
+        if mode in ("auto", "provider"):
+            self._caption_run(dataset, options)
+
+        self._report(dataset)
+        if options["no_export"]:
+            return
+        try:
+            export = exports.start_export(
+                dataset=dataset, resolution=options["resolution"], enqueue=False
+            )
+        except Refusal as exc:
+            raise CommandError(f"Not exported: {exc.message}") from exc
+        export = exports.build_export(export.id)
+        if export.status != "ready":
+            raise CommandError(f"The export failed: {export.error}")
+        where = export.archive.name
+        with contextlib.suppress(NotImplementedError):  # on S3, the key is named instead
+            where = default_storage.path(where)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Export {export.id}: {export.image_count} images, "
+                f"{export.size_bytes / 1e6:.1f} MB, sha256 {export.sha256}\n  {where}"
+            )
+        )
+
+    def _ingest(self, character, photos):
+        image_ids, captions = [], {}
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        for path in photos:
+            outcome, image, reason = ingest_photo(character, path)
+            counts[outcome] += 1
+            if outcome == "rejected":
+                self.stdout.write(f"  rejected  {path.name}: {reason}")
+                continue
+            if outcome == "duplicate":
+                self.stdout.write(f"  duplicate {path.name}: of image #{image.id}")
+            if image.id not in image_ids:
+                image_ids.append(image.id)
+            text_file = path.with_suffix(".txt")
+            if text_file.exists():
+                captions[image.id] = text_file.read_text(errors="replace").strip()
+        self.stdout.write(
+            f"Ingested {len(photos)} files: {counts['accepted']} accepted, "
+            f"{counts['duplicate']} duplicate, {counts['rejected']} rejected."
+        )
+        return image_ids, captions
+
+    def _caption_run(self, dataset, options):
+        try:
+            plan = captioning.plan_captions(dataset=dataset, provider=options["provider"])
+        except Refusal:
+            self.stdout.write("Every photo has a caption: no captioning run needed.")
+            return
+        self.stdout.write(
+            f"Captioning: {len(plan.calls)} calls to {plan.provider}, "
+            f"about ${plan.estimated_cost:.3f}."
+        )
+        if plan.estimated_cost > 0 and not options["yes"]:
+            raise CommandError("Not captioned: run again with --yes to accept the price.")
+        from lorastudio.celery import app
+
+        eager = app.conf.task_always_eager
+        app.conf.task_always_eager = True  # submit, poll and download in this process
+        try:
+            run = captioning.launch_captions(
+                dataset=dataset, plan=plan, created_by=None, overwrite=False
+            )
+            deadline = time.monotonic() + options["wait"]
+            while True:
+                calls.sweep()
+                run.refresh_from_db()
+                if run.finished_at or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        finally:
+            app.conf.task_always_eager = eager
+        if run.status != GenerationRun.Status.SUCCEEDED:
+            self.stdout.write(
+                self.style.WARNING(f"Captioning run #{run.id} ended {run.status}: {run.error}")
+            )
+        else:
+            self.stdout.write(f"Captioning run #{run.id}: done, ${run.actual_cost:.3f}.")
+
+    def _report(self, dataset):
+        report = balance_report(dataset)
+        shots = ", ".join(f"{k} {v}" for k, v in report.by_shot.items())
+        self.stdout.write(f"Balance: {report.total} images ({shots}).")
+        for warning in report.warnings:
+            self.stdout.write(f"  - {warning.message} {warning.action}")
+        for warning in caption_warnings(dataset):
+            self.stdout.write(f"  - {warning.message}")
