@@ -29,6 +29,8 @@ class RunIn(Schema):
     lora_id: ObjectId | None = None
     mode: Literal["image_to_image", "multi_reference"] = "image_to_image"
     like_image_id: ObjectId | None = None
+    lora_scale: float = Field(1.0, ge=0, le=2)
+    shots: Annotated[list[Key], Field(max_length=10)] | None = None
     dry_run: bool = False
 
 
@@ -124,6 +126,8 @@ def launch_run(request, slug: str, payload: RunIn):
         lora_id=payload.lora_id,
         mode=payload.mode,
         like_image_id=payload.like_image_id,
+        lora_scale=payload.lora_scale,
+        shots=payload.shots,
     )
     if payload.dry_run:
         return Status(

@@ -28,14 +28,16 @@ LIKE_STRENGTH = 0.35  # seed 000: 0.3–0.4 keeps the character, changes details
 VARIATION_MODES = ("image_to_image", "multi_reference")
 MAX_REFERENCES = 4  # Kontext multi-reference takes up to four images
 MAX_IMAGES_PER_RUN = 500
-# Seed 004: five standard shots of the trained character.
+# Seed 004: the five standard shots of the trained character. Each shot has a fixed seed, so
+# every LoRA version renders the same prompt-and-seed suite and versions compare like for like.
 REFERENCE_SHOTS = [
     ("frontal", "full body, standing facing the camera, neutral pose"),
     ("side", "full body, side profile view"),
-    ("back", "full body, seen from behind"),
+    ("three_quarter", "full body, three-quarter view, turned slightly away from the camera"),
     ("action", "full body, dynamic action pose, mid-motion"),
-    ("close_up", "close-up portrait of the head and shoulders"),
+    ("close_up", "close-up portrait of the head and shoulders, facing the camera"),
 ]
+REFERENCE_SEEDS = {shot: 40401 + i for i, (shot, _) in enumerate(REFERENCE_SHOTS)}
 
 
 class RunRefused(Refusal):
@@ -100,12 +102,15 @@ def plan_run(
     lora_id: int | None = None,
     mode: str = "image_to_image",
     like_image_id: int | None = None,
+    lora_scale: float = 1.0,
+    shots=None,
 ) -> Plan:
     """The calls a run would make, with their cost; nothing is saved.
 
     Variations are image-to-image edits of their pose's anchor (`mode="image_to_image"`) or
     multi-reference edits from the whole sheet (`mode="multi_reference"`, FLUX Kontext).
     `like_image_id` makes anchor candidates as light edits of one candidate ("more like this").
+    A reference set renders `shots` (all five by default) with LoRA `lora_id` at `lora_scale`.
     """
     provider = provider or settings.PROVIDER
     if provider not in Provider.values:
@@ -132,7 +137,7 @@ def plan_run(
             raise RunRefused(f"Unknown mode “{mode}”: use {' or '.join(VARIATION_MODES)}.")
         _plan_variations(plan, character, variations, count, mode)
     elif kind == GenerationRun.Kind.REFERENCE_SET:
-        _plan_reference_set(plan, character, lora_id, count or 1)
+        _plan_reference_set(plan, character, lora_id, count or 1, lora_scale, shots)
     else:
         raise RunRefused(f"Unknown run kind “{kind}”.")
     if not plan.calls:
@@ -225,20 +230,48 @@ def _plan_variations(plan: Plan, character: Character, variation_keys, count, mo
         _add(plan, task, spec.label, count or spec.count, inputs, image)
 
 
-def _plan_reference_set(plan: Plan, character: Character, lora_id, count: int) -> None:
+def _plan_reference_set(plan: Plan, character: Character, lora_id, count, scale, shots) -> None:
     from training.models import LoraModel
 
-    lora = LoraModel.objects.filter(character=character, id=lora_id, status="ready").first()
+    lora = LoraModel.objects.filter(
+        character=character, id=lora_id, status__in=LoraModel.USABLE
+    ).first()
     if lora is None:
-        raise RunRefused("A reference set needs a ready LoRA of this character (lora_id).")
+        raise RunRefused(
+            "A reference set needs a ready or approved LoRA of this character (lora_id)."
+        )
+    if not 0 <= scale <= 2:
+        raise RunRefused("The LoRA scale goes from 0 to 2 (1 is the trained strength).")
+    known = dict(REFERENCE_SHOTS)
+    if shots and set(shots) - set(known):
+        unknown = ", ".join(sorted(set(shots) - set(known)))
+        raise RunRefused(f"Unknown shot {unknown}: use {', '.join(known)}.")
+    model = model_for(plan.provider, Task.LORA_TEXT_TO_IMAGE)
+    if count > model.max_images:
+        raise RunRefused(f"Ask for at most {model.max_images} images per reference shot.")
     for shot, prompt in REFERENCE_SHOTS:
+        if shots and shot not in shots:
+            continue
         inputs = {
             "prompt": _prompt(character, lora.trigger_word, prompt),
             "lora_url": file_ref(lora.weights.name),
-            "lora_scale": 1.0,
+            "lora_scale": float(scale),
+            "num_images": count,
+            "seed": REFERENCE_SEEDS[shot],
         }
-        image = {"character_id": character.id, "kind": Image.Kind.REFERENCE, "shot": shot}
-        _add(plan, Task.LORA_TEXT_TO_IMAGE, f"Reference: {shot}", count, inputs, image)
+        image = {
+            "character_id": character.id,
+            "kind": Image.Kind.REFERENCE,
+            "shot": shot,
+            "lora_id": lora.id,
+            "lora_scale": float(scale),
+        }
+        label = f"Reference: {shot.replace('_', ' ')} (v{lora.version})"
+        plan.calls.append(
+            PlannedCall(
+                Task.LORA_TEXT_TO_IMAGE, label, count, model.estimate(images=count), inputs, image
+            )
+        )
 
 
 @transaction.atomic

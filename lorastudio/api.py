@@ -12,6 +12,7 @@ from characters.api import router as characters_router
 from datasets.api import router as datasets_router
 from datasets.upload_api import router as uploads_router
 from generation.api import router as generation_router
+from training.api import router as training_router
 
 from .errors import Refusal
 from .throttling import check_token_attempts, token_refused
@@ -90,3 +91,4 @@ api.add_router("/", characters_router)
 api.add_router("/", generation_router)
 api.add_router("/", uploads_router)
 api.add_router("/", datasets_router)
+api.add_router("/", training_router)

@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "lorastudio.context_processors.studio",
+                "training.context_processors.notifications",
             ],
         },
     },
@@ -290,3 +291,41 @@ MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=40 * 1024 * 1024)
 MAX_UPLOAD_PIXELS = env.int("MAX_UPLOAD_PIXELS", default=60_000_000)
 # Uploads above this are streamed to a temporary file, never held whole in the web process.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Mail and outgoing webhooks ----------------------------------------------------------
+# Mail (training notifications) goes out by SMTP: EMAIL_HOST (default localhost), EMAIL_PORT,
+# EMAIL_USERNAME, EMAIL_PASSWORD, EMAIL_USE_TLS. With DEBUG and no EMAIL_HOST it is printed to
+# the console instead.
+_email_host = env("EMAIL_HOST", default="")
+if DEBUG and not _email_host:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host or "localhost",
+                "port": env.int("EMAIL_PORT", default=587 if _email_host else 25),
+                "username": env("EMAIL_USERNAME", default=""),
+                "password": env("EMAIL_PASSWORD", default=""),
+                "use_tls": env.bool("EMAIL_USE_TLS", default=bool(_email_host)),
+                "timeout": 15,
+            },
+        }
+    }
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="LoRA Studio <studio@localhost>")
+# Outgoing webhooks refuse private, loopback and link-local targets unless this is set
+# (local development, tests).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+CELERY_BEAT_SCHEDULE |= {
+    "training-jobs": {
+        "task": "training.tasks.sync_training_jobs",
+        "schedule": CALL_TICK_SECONDS,
+        "options": {"expires": 10},
+    },
+    "webhook-retries": {
+        "task": "training.tasks.retry_due_webhooks",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+}

@@ -113,3 +113,60 @@ class ProviderCallFactory(factory.django.DjangoModelFactory):
 
 def presets():
     return {p.key: p for p in load_presets()}
+
+
+# --- Datasets exports and training (a small real zip, until datasets builds its own) ------------
+def export_zip(*, trigger_word: str = "fitmannequin", count: int = 3) -> tuple[bytes, dict]:
+    """A training-set zip as an export holds it: images, one .txt caption each, a manifest."""
+    import json
+    import zipfile
+
+    buffer = io.BytesIO()
+    images = []
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for n in range(count):
+            name = f"{trigger_word}_{n:04d}"
+            archive.writestr(f"{name}.png", png_bytes(color=(200, 60 + n * 20, 40)))
+            caption = f"{trigger_word}, full body, standing pose {n}"
+            archive.writestr(f"{name}.txt", caption)
+            images.append({"filename": f"{name}.png", "caption": caption, "shot_type": "far"})
+        manifest = {"trigger_word": trigger_word, "total_images": count, "images": images}
+        archive.writestr("manifest.json", json.dumps(manifest))
+    return buffer.getvalue(), manifest
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "datasets.Dataset"
+
+    character = factory.SubFactory(CharacterFactory)
+    name = factory.Sequence(lambda n: f"Set {n}")
+
+
+class ReadyExportFactory(factory.django.DjangoModelFactory):
+    """A READY export with a real zip of `image_count` captioned images and its manifest."""
+
+    class Meta:
+        model = "datasets.DatasetExport"
+
+    class Params:
+        image_count_ = 3
+
+    dataset = factory.SubFactory(DatasetFactory)
+    status = "ready"
+
+    @factory.lazy_attribute
+    def archive(self):
+        content, _ = export_zip(
+            trigger_word=self.dataset.character.trigger_word, count=self.image_count_
+        )
+        return ContentFile(content, name="export.zip")
+
+    @factory.lazy_attribute
+    def manifest(self):
+        return export_zip(
+            trigger_word=self.dataset.character.trigger_word, count=self.image_count_
+        )[1]
+
+    image_count = factory.SelfAttribute("image_count_")
+    size_bytes = factory.LazyAttribute(lambda o: o.archive.size)

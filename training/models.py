@@ -1,17 +1,52 @@
-"""LoRA training jobs, the trained versions, and the pin downstream pipelines read."""
+"""LoRA training jobs, the trained versions, versioned pins, presets, notifications and the
+outgoing webhooks that tell downstream pipelines when a pin changes or a training ends."""
 
+import base64
+import secrets
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
 
 from generation.models import MONEY, Provider
 from lorastudio.models import TimeStamped
 
+STEPS_VALIDATORS = [MinValueValidator(100), MaxValueValidator(10000)]
+LEARNING_RATE_VALIDATORS = [
+    MinValueValidator(Decimal("0.0000001")),
+    MaxValueValidator(Decimal("0.01")),
+]
+RANK_VALIDATORS = [MinValueValidator(4), MaxValueValidator(128)]
+BATCH_VALIDATORS = [MinValueValidator(1), MaxValueValidator(8)]
+SCALE_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("2"))]
 
-class TrainingJob(TimeStamped):
+
+class TrainingParams(models.Model):
+    """The trainer settings a job runs with (and a saved preset stores)."""
+
+    steps = models.PositiveIntegerField(default=1000, validators=STEPS_VALIDATORS)
+    learning_rate = models.DecimalField(
+        max_digits=8,
+        decimal_places=7,
+        default=Decimal("0.0004"),
+        validators=LEARNING_RATE_VALIDATORS,
+    )
+    rank = models.PositiveSmallIntegerField(default=16, validators=RANK_VALIDATORS)
+    resolution = models.CharField(
+        max_length=20, default="768,1024", help_text="Comma-separated training resolutions."
+    )
+    batch_size = models.PositiveSmallIntegerField(default=1, validators=BATCH_VALIDATORS)
+
+    class Meta:
+        abstract = True
+
+
+class TrainingJob(TimeStamped, TrainingParams):
     """Training one LoRA on a frozen export. The provider request itself is a ProviderCall."""
 
     class Status(models.TextChoices):
@@ -20,6 +55,8 @@ class TrainingJob(TimeStamped):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
+
+    ENDED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
 
     character = models.ForeignKey(
         "characters.Character", on_delete=models.CASCADE, related_name="training_jobs"
@@ -35,32 +72,21 @@ class TrainingJob(TimeStamped):
         related_name="training_job",
     )
     provider = models.CharField(max_length=12, choices=Provider.choices)
+    preset = models.CharField(max_length=60, blank=True, help_text="The preset it started from.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     trigger_word = models.CharField(max_length=24)
-    steps = models.PositiveIntegerField(
-        default=1000, validators=[MinValueValidator(100), MaxValueValidator(10000)]
-    )
-    learning_rate = models.DecimalField(
-        max_digits=8,
-        decimal_places=7,
-        default=Decimal("0.0004"),
-        validators=[MinValueValidator(Decimal("0.0000001")), MaxValueValidator(Decimal("0.01"))],
-    )
-    rank = models.PositiveSmallIntegerField(
-        default=16, validators=[MinValueValidator(4), MaxValueValidator(128)]
-    )
-    resolution = models.CharField(
-        max_length=20, default="768,1024", help_text="Comma-separated training resolutions."
-    )
-    batch_size = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(8)]
-    )
     optimizer = models.CharField(max_length=20, default="adamw8bit")
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    step = models.PositiveIntegerField(null=True, blank=True, help_text="Last step in the logs.")
+    eta_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Time left, as the trainer or the step rate says."
+    )
     logs = models.TextField(blank=True)
     error = models.TextField(blank=True)
     estimated_cost = models.DecimalField(**MONEY, default=0)
+    estimated_seconds = models.PositiveIntegerField(default=0)
     actual_cost = models.DecimalField(**MONEY, null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -85,6 +111,38 @@ class TrainingJob(TimeStamped):
     def __str__(self) -> str:
         return f"Training #{self.pk} of {self.character} on {self.provider}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("training:job_detail", kwargs={"job_id": self.pk})
+
+    @property
+    def is_live(self) -> bool:
+        return self.status not in self.ENDED
+
+    @property
+    def elapsed_seconds(self) -> int | None:
+        """Time at the provider so far (or in all, once ended)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return max(0, int((end - self.started_at).total_seconds()))
+
+
+class TrainingPreset(TimeStamped, TrainingParams):
+    """Trainer settings saved for reuse. Presets are shared by everyone on this installation
+    (the installation is the team: there is no team model)."""
+
+    name = models.CharField(max_length=60, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
 
 class LoraModel(TimeStamped):
     """A trained LoRA version, its weights copied into our storage (seed 004's LoRA table)."""
@@ -92,14 +150,24 @@ class LoraModel(TimeStamped):
     class Status(models.TextChoices):
         TRAINING = "training", "Training"
         READY = "ready", "Ready"
+        APPROVED = "approved", "Approved"
+        RETIRED = "retired", "Retired"
         FAILED = "failed", "Failed"
-        ARCHIVED = "archived", "Archived"
+
+    USABLE = (Status.READY, Status.APPROVED)
 
     character = models.ForeignKey(
         "characters.Character", on_delete=models.CASCADE, related_name="loras"
     )
     training_job = models.OneToOneField(
         TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="lora"
+    )
+    export = models.ForeignKey(
+        "datasets.DatasetExport",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="loras",
     )
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.TRAINING)
@@ -115,6 +183,7 @@ class LoraModel(TimeStamped):
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["character", "-version"]
@@ -122,47 +191,80 @@ class LoraModel(TimeStamped):
         constraints = [
             models.UniqueConstraint(fields=["character", "version"], name="lora_version_unique"),
             models.CheckConstraint(
-                condition=~Q(status="ready") | ~Q(weights=""), name="lora_ready_has_weights"
+                condition=~Q(status__in=["ready", "approved"]) | ~Q(weights=""),
+                name="lora_usable_has_weights",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.character} v{self.version}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("training:lora_detail", kwargs={"lora_id": self.pk})
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status in self.USABLE
+
 
 class Pin(TimeStamped):
-    """What downstream pipelines use for a character: a primary image, references, a LoRA."""
+    """One version of what downstream pipelines use for a character: a primary image,
+    references with roles, optionally a LoRA and its scale. The newest version is current;
+    earlier ones are kept as they were."""
 
-    character = models.OneToOneField(
-        "characters.Character", on_delete=models.CASCADE, related_name="pin"
+    character = models.ForeignKey(
+        "characters.Character", on_delete=models.CASCADE, related_name="pins"
     )
+    version = models.PositiveIntegerField()
     primary_image = models.ForeignKey(
         "characters.Image", on_delete=models.RESTRICT, related_name="primary_for"
     )
     lora = models.ForeignKey(
         LoraModel, null=True, blank=True, on_delete=models.RESTRICT, related_name="pins"
     )
+    lora_scale = models.DecimalField(
+        max_digits=3, decimal_places=2, default=Decimal("1.00"), validators=SCALE_VALIDATORS
+    )
+    note = models.CharField(max_length=200, blank=True)
+    pack = models.FileField(upload_to="packs/%Y/%m/", blank=True, help_text="Character pack zip.")
+    pack_sha256 = models.CharField(max_length=64, blank=True)
     pinned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    class Meta:
+        ordering = ["character", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["character", "version"], name="pin_version_unique"),
+            models.CheckConstraint(
+                condition=Q(lora_scale__gte=0) & Q(lora_scale__lte=2), name="pin_lora_scale_0_2"
+            ),
+        ]
+
     def __str__(self) -> str:
-        return f"Pin of {self.character}"
+        return f"Pin v{self.version} of {self.character}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "training:pin_detail", kwargs={"slug": self.character.slug, "version": self.version}
+        )
 
 
 class PinReference(models.Model):
-    """A reference image of a pin, with its role (seed 004: frontal, side, action, reference)."""
+    """A reference image of a pin, with its role (seed 004: frontal, side, action, ...)."""
 
     class Role(models.TextChoices):
         FRONTAL = "frontal", "Frontal"
         SIDE = "side", "Side"
+        THREE_QUARTER = "three_quarter", "Three-quarter"
         BACK = "back", "Back"
         ACTION = "action", "Action"
+        CLOSE_UP = "close_up", "Close-up"
         REFERENCE = "reference", "Reference"
 
     pin = models.ForeignKey(Pin, on_delete=models.CASCADE, related_name="references")
     image = models.ForeignKey("characters.Image", on_delete=models.RESTRICT, related_name="+")
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.REFERENCE)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REFERENCE)
     order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -173,3 +275,95 @@ class PinReference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pin} · {self.get_role_display()}"
+
+
+class Notification(TimeStamped):
+    """Something a user should see on their next page view (a training ended)."""
+
+    class Level(models.TextChoices):
+        SUCCESS = "success", "Success"
+        ERROR = "error", "Error"
+        INFO = "info", "Info"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    level = models.CharField(max_length=10, choices=Level.choices, default=Level.INFO)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class WebhookEndpoint(TimeStamped):
+    """A URL of this installation's downstream tools that receives signed events."""
+
+    class Event(models.TextChoices):
+        PIN_CHANGED = "pin.changed", "Pin changed"
+        TRAINING_ENDED = "training.ended", "Training ended"
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="Event types; empty means all.")
+    secret = models.CharField(max_length=80, default=new_webhook_secret, editable=False)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.events or event_type in self.events
+
+
+class WebhookDelivery(TimeStamped):
+    """One event sent (or being sent) to one endpoint: the delivery log."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.endpoint} ({self.status})"
+
+    @property
+    def message_id(self) -> str:
+        return f"msg_{self.id.hex}"

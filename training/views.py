@@ -1,12 +1,384 @@
-from django.core.paginator import Paginator
-from django.shortcuts import render
+"""Training pages: launch with defaults and a price, follow a job live, LoRA versions with their
+reference sets, comparison, pins, webhooks and notifications. Thin: services do the work."""
 
-from .models import TrainingJob
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from characters.models import Character
+from lorastudio.errors import Refusal
+
+from . import defaults, loras, notifications, outgoing, pins, reference_sets, selectors, services
+from .forms import (
+    ROLE_CHOICES,
+    ReferenceSetForm,
+    SavePresetForm,
+    TrainingForm,
+    WebhookEndpointForm,
+    lora_choices,
+)
+from .models import LoraModel, TrainingJob, WebhookDelivery, WebhookEndpoint
 
 
 def job_list(request):
-    jobs = TrainingJob.objects.select_related("character", "export__dataset").order_by(
-        "-created_at"
-    )
-    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.jobs_list(), 50).get_page(request.GET.get("page"))
     return render(request, "training/job_list.html", {"page": page})
+
+
+def _initial(request) -> dict:
+    """The form's first values: a past job's exact settings ("train again"), or an export."""
+    if job_id := request.GET.get("from_job"):
+        job = get_object_or_404(TrainingJob, id=job_id)
+        return services.retrain_settings(job)
+    initial = {}
+    if export_id := request.GET.get("export"):
+        initial["export"] = export_id
+    initial["provider"] = request.GET.get("provider", "local")
+    return initial
+
+
+def job_new(request):
+    """Choose the export and settings; the cost and time show before anything starts."""
+    if request.method == "POST":
+        form = bound = TrainingForm(request.POST)
+    else:
+        form = TrainingForm(initial=_initial(request))
+        bound = TrainingForm(_bound_data(form))
+    plan, problem = None, ""
+    if bound.is_valid():
+        try:
+            plan = services.plan_training(**bound.plan_arguments())
+        except Refusal as exc:
+            problem = exc.message
+    elif request.method == "POST":
+        problem = "Check the settings: " + "; ".join(
+            f"{name.replace('_', ' ')}: {' '.join(errors)}" for name, errors in bound.errors.items()
+        )
+    if request.method == "POST" and request.POST.get("action") == "launch" and plan is not None:
+        job = services.launch_training(plan=plan, created_by=request.user)
+        messages.success(
+            request,
+            f"Training #{job.id} started on {job.get_provider_display()}: about "
+            f"${job.estimated_cost:.2f}.",
+        )
+        return redirect(job)
+    if plan is not None:
+        for name, value in plan.params.as_dict().items():
+            form.fields[name].widget.attrs["placeholder"] = f"{plan.preset}: {value}"
+    context = {
+        "form": form,
+        "plan": plan,
+        "problem": problem,
+        "presets": defaults.presets(),
+        "has_exports": selectors.ready_exports().exists(),
+    }
+    template = "training/job_new.html"
+    if request.htmx:
+        template += "#estimate"
+    return render(request, template, context)
+
+
+def _bound_data(form: TrainingForm) -> dict:
+    """An unbound form is estimated from its initial values (or the newest ready export)."""
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    if not data["export"]:
+        first = form.fields["export"].queryset.first()
+        data["export"] = str(first.id) if first else ""
+    data["provider"] = data.get("provider") or "local"
+    return {k: ("" if v is None else v) for k, v in data.items()}
+
+
+def job_detail(request, job_id):
+    services.sync_job(job_id)
+    try:
+        job = selectors.job_detail(job_id)
+    except TrainingJob.DoesNotExist:
+        raise Http404("No such training job.") from None
+    context = {"job": job, "lineage": selectors.lineage_of_job(job)}
+    if request.htmx:
+        response = render(request, "training/job_detail.html#job-progress", context)
+        if request.GET.get("live") and not job.is_live:
+            response["HX-Refresh"] = "true"  # it ended: show the LoRA and the lineage
+        return response
+    return render(request, "training/job_detail.html", context)
+
+
+@require_POST
+def job_cancel(request, job_id):
+    job = get_object_or_404(TrainingJob, id=job_id)
+    try:
+        services.cancel_training(job=job)
+    except Refusal as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Training canceled: nothing more is billed for it.")
+    return redirect(job)
+
+
+@require_POST
+def job_retry(request, job_id):
+    job = get_object_or_404(TrainingJob, id=job_id)
+    try:
+        services.retry_unknown_training(job=job)
+    except Refusal as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.warning(
+            request, "Sent again. If the first request did reach the provider, it is paid twice."
+        )
+    return redirect(job)
+
+
+@require_POST
+def preset_save(request):
+    form = SavePresetForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Fill in a name and every setting to save a preset.")
+    else:
+        data = form.cleaned_data
+        try:
+            preset = services.save_preset(
+                name=data["name"],
+                params=defaults.Params(
+                    steps=data["steps"],
+                    learning_rate=data["learning_rate"],
+                    rank=data["rank"],
+                    resolution=data["resolution"],
+                    batch_size=data["batch_size"],
+                ),
+                created_by=request.user,
+            )
+        except Refusal as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Preset “{preset.name}” saved for everyone here.")
+    return redirect(request.POST.get("next") or reverse("training:job_new"))
+
+
+# --- LoRA versions -------------------------------------------------------------------------
+def lora_detail(request, lora_id):
+    lora = get_object_or_404(selectors.loras(), id=lora_id)
+    context = {
+        "lora": lora,
+        "character": lora.character,
+        "lineage": selectors.lineage_of_lora(lora),
+        "sets": selectors.reference_sets(lora),
+        "form": ReferenceSetForm(
+            initial={
+                "provider": lora.training_job.provider if lora.training_job else "local",
+                "scale": 1,
+            }
+        ),
+    }
+    return render(request, "training/lora_detail.html", context)
+
+
+@require_POST
+def reference_set(request, lora_id):
+    """Price the reference set (or one shot of it); start it once the user confirms."""
+    lora = get_object_or_404(selectors.loras(), id=lora_id)
+    form = ReferenceSetForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a provider and a LoRA scale from 0 to 2.")
+        return redirect(lora)
+    provider, scale = form.cleaned_data["provider"], float(form.cleaned_data["scale"])
+    shots = form.cleaned_data["shots"]
+    try:
+        plan = reference_sets.plan(lora=lora, provider=provider, scale=scale, shots=shots)
+    except Refusal as exc:
+        messages.error(request, exc.message)
+        return redirect(lora)
+    if request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "training/reference_confirm.html",
+            {"lora": lora, "plan": plan, "form": form, "shots": shots},
+        )
+    run = reference_sets.launch(
+        lora=lora, plan=plan, scale=scale, shots=shots, created_by=request.user
+    )
+    messages.success(
+        request,
+        f"Reference set run #{run.id} started: {len(plan.calls)} shots, about "
+        f"${plan.estimated_cost:.2f}.",
+    )
+    return redirect(lora)
+
+
+@require_POST
+def lora_approve(request, lora_id):
+    lora = get_object_or_404(LoraModel, id=lora_id)
+    try:
+        loras.approve_lora(lora=lora, user=request.user)
+    except Refusal as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"v{lora.version} approved: it can be pinned now.")
+    return redirect(request.POST.get("next") or lora.get_absolute_url())
+
+
+@require_POST
+def lora_retire(request, lora_id):
+    lora = get_object_or_404(LoraModel, id=lora_id)
+    try:
+        loras.retire_lora(lora=lora)
+    except Refusal as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"v{lora.version} retired. Pins made with it keep it.")
+    return redirect(request.POST.get("next") or lora.get_absolute_url())
+
+
+# --- A character's training, comparison and pins -------------------------------------------
+def character_training(request, slug):
+    character = get_object_or_404(Character, slug=slug)
+    context = {
+        "character": character,
+        "jobs": selectors.jobs_list(character=character)[:20],
+        "loras": selectors.loras_of(character),
+        "pin": pins.current_pin(character),
+        "exports": selectors.ready_exports(character=character)[:10],
+    }
+    return render(request, "training/character.html", context)
+
+
+def compare(request, slug):
+    """Each version's prompt-and-seed suite side by side (arrow keys flip between them)."""
+    character = get_object_or_404(Character, slug=slug)
+    columns = selectors.comparison(character)
+    rows = [(shot, [column.shots.get(shot) for column in columns]) for shot in selectors.SHOTS]
+    return render(
+        request,
+        "training/compare.html",
+        {"character": character, "columns": columns, "rows": rows},
+    )
+
+
+def pin_edit(request, slug):
+    character = get_object_or_404(Character, slug=slug)
+    current = pins.current_pin(character)
+    if request.method == "POST":
+        refs = [int(i) for i in request.POST.getlist("references") if i.isdigit()]
+        # The page lists images newest first: order the references by role instead.
+        order = {role: n for n, (role, _) in enumerate(ROLE_CHOICES)}
+        refs.sort(key=lambda i: order.get(request.POST.get(f"role_{i}", ""), len(order)))
+        primary = request.POST.get("primary", "")
+        lora_id = request.POST.get("lora") or None
+        try:
+            if not primary.isdigit():
+                raise pins.PinRefused("Choose the primary image (the frontal one).")
+            pin, created = pins.pin_character(
+                character=character,
+                primary_image_id=int(primary),
+                reference_image_ids=refs,
+                roles={str(i): request.POST.get(f"role_{i}", "") for i in refs},
+                lora_id=int(lora_id) if lora_id else None,
+                lora_scale=request.POST.get("scale") or "1",
+                note=request.POST.get("note", ""),
+                pinned_by=request.user,
+            )
+        except Refusal as exc:
+            messages.error(request, exc.message)
+        else:
+            if created:
+                messages.success(request, f"Pinned {character.name} as version {pin.version}.")
+            else:
+                messages.info(request, f"Nothing changed: version {pin.version} stays current.")
+            return redirect(pin)
+    chosen_refs = {}
+    if current:
+        chosen_refs = {r.image_id: r.role for r in current.references.all()}
+    order = {role: n for n, (role, _) in enumerate(ROLE_CHOICES)}
+    candidates = {}
+    for group, images in selectors.pin_candidates(character).items():
+        with_roles = [(image, pins.suggested_role(image)) for image in images]
+        candidates[group] = sorted(with_roles, key=lambda pair: order.get(pair[1], len(order)))
+    context = {
+        "character": character,
+        "current": current,
+        "candidates": candidates,
+        "chosen_refs": chosen_refs,
+        "roles": ROLE_CHOICES,
+        "loras": lora_choices(character),
+        "history": selectors.pins_of(character)[:20],
+    }
+    return render(request, "training/pin_edit.html", context)
+
+
+def pin_detail(request, slug, version):
+    character = get_object_or_404(Character, slug=slug)
+    try:
+        pin = selectors.pin_version(character, version)
+    except Exception:
+        raise Http404("No such pin version.") from None
+    current = pins.current_pin(character)
+    context = {
+        "character": character,
+        "pin": pin,
+        "is_current": current is not None and current.version == pin.version,
+        "lineage": selectors.lineage_of_pin(pin),
+        "history": selectors.pins_of(character)[:20],
+        "api_path": reverse("api-1:get_pin", kwargs={"slug": slug}),
+    }
+    return render(request, "training/pin_detail.html", context)
+
+
+def pin_pack(request, slug, version):
+    """The character pack of a pin version, through a signed link."""
+    character = get_object_or_404(Character, slug=slug)
+    pin = get_object_or_404(character.pins, version=version)
+    if not pin.pack:
+        pins.build_pack(pin)
+    return redirect(pin.pack.url)
+
+
+# --- Webhooks and notifications ------------------------------------------------------------
+def webhooks(request):
+    created = None
+    if request.method == "POST":
+        form = WebhookEndpointForm(request.POST)
+        if form.is_valid():
+            try:
+                created = outgoing.create_endpoint(
+                    url=form.cleaned_data["url"],
+                    events=form.cleaned_data["events"],
+                    description=form.cleaned_data["description"],
+                    created_by=request.user,
+                )
+            except Refusal as exc:
+                form.add_error("url", exc.message)
+            else:
+                messages.success(request, "Endpoint added. Copy its secret now to verify events.")
+                form = WebhookEndpointForm()
+    else:
+        form = WebhookEndpointForm()
+    context = {
+        "form": form,
+        "created": created,
+        "endpoints": selectors.endpoints_with_deliveries(),
+        "deliveries": selectors.recent_deliveries(),
+    }
+    return render(request, "training/webhooks.html", context)
+
+
+@require_POST
+def webhook_delete(request, endpoint_id):
+    outgoing.delete_endpoint(endpoint=get_object_or_404(WebhookEndpoint, id=endpoint_id))
+    messages.success(request, "Endpoint removed: it receives nothing more.")
+    return redirect("training:webhooks")
+
+
+@require_POST
+def webhook_redeliver(request, delivery_id):
+    outgoing.redeliver(delivery=get_object_or_404(WebhookDelivery, id=delivery_id))
+    messages.success(request, "Sent again; the log shows how it went.")
+    return redirect("training:webhooks")
+
+
+def notification_list(request):
+    items = list(request.user.notifications.all()[:50])
+    notifications.mark_all_read(user=request.user)
+    return render(request, "training/notifications.html", {"items": items})

@@ -27,6 +27,15 @@ def _media_bytes(url: str) -> bytes | None:
         return handle.read()
 
 
+def _training_logs(request: Request, progress: int) -> list[str]:
+    """Trainer-like lines (as fal's and ai-toolkit's), so progress is read from the logs."""
+    steps = int(request.input.get("steps") or 1000)
+    done = steps * progress // 100
+    lines = ["Preparing the dataset (simulator)", "Caching latents (simulator)"]
+    lines += [f"Step {n}/{steps}, loss 0.{180 - n * 80 // steps:03d}" for n in range(0, done, 100)]
+    return lines + [f"Step {done}/{steps}, loss 0.{180 - done * 80 // steps:03d}"]
+
+
 class LocalProvider:
     name = "local"
     download_hosts: tuple[str, ...] = ()
@@ -44,13 +53,18 @@ class LocalProvider:
             return Poll(State.QUEUED, logs=["In queue (simulator)"])
         if elapsed < delay:
             progress = int(100 * elapsed / delay) if delay else 100
+            if request.endpoint.endswith("train-lora"):
+                return Poll(State.RUNNING, logs=_training_logs(request, progress))
             return Poll(State.RUNNING, logs=[f"Simulating… {progress}%"], progress=progress)
         prompt = request.input.get("prompt", "")
         if "simulate:fail" in prompt:
             return Poll(State.FAILED, error="The simulator was asked to fail (simulate:fail).")
+        logs = ["Done (simulator)"]
+        if request.endpoint.endswith("train-lora"):
+            logs = _training_logs(request, 100) + ["Saved lora.safetensors (simulator)"]
         return Poll(
             State.SUCCEEDED,
-            logs=["Done (simulator)"],
+            logs=logs,
             progress=100,
             outputs=self._outputs(request, external_id),
         )

@@ -9,6 +9,7 @@ REPLICATE_BASE_URL, HTTPS_PROXY, SSL_CERT_FILE). See docs/providers/replicate.md
 
 import io
 import re
+from datetime import datetime
 from decimal import Decimal
 
 import httpx
@@ -207,7 +208,7 @@ class ReplicateProvider:
                 return Poll(State.FAILED, logs=logs, error=f"Replicate: {job.error}", raw=raw)
             case "canceled":
                 return Poll(State.CANCELED, logs=logs, raw=raw)
-        seconds = (getattr(job, "metrics", None) or {}).get("predict_time")
+        seconds = _billed_seconds(job)
         return Poll(
             State.SUCCEEDED,
             logs=logs,
@@ -239,6 +240,23 @@ class ReplicateProvider:
             return self.sdk.webhooks.default.secret().key
         except (ReplicateError, httpx.TransportError) as exc:
             raise _error(exc, "fetching the webhook secret") from exc
+
+
+def _billed_seconds(job) -> float | None:
+    """The GPU time Replicate bills: `metrics.predict_time`, or for trainings (whose SDK
+    object drops `metrics`) the time from start to completion."""
+    seconds = (getattr(job, "metrics", None) or {}).get("predict_time")
+    if seconds is not None:
+        return seconds
+    started, completed = getattr(job, "started_at", None), getattr(job, "completed_at", None)
+    if not (started and completed):
+        return None
+    try:
+        begin = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(completed.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (end - begin).total_seconds())
 
 
 def _outputs(output) -> list[Output]:

@@ -19,6 +19,7 @@ What it serves (see docs/providers/replicate.md for the real API it imitates):
 - models: `GET /v1/models/{owner}/{name}` (with `latest_version`),
   `GET /v1/models/{owner}/{name}/versions/{id}`, `POST /v1/models`;
 - `GET /v1/webhooks/default/secret`;
+- file uploads: `POST /v1/files` (multipart `content`), answering the file with its `urls.get`;
 - output files under `/files/...` (no auth, like replicate.delivery): real PNG/JPEG/WebP
   images, and the trainer's `trained_model.tar` holding a valid `lora.safetensors`.
 
@@ -48,7 +49,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -287,6 +288,25 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def _multipart(raw: bytes, content_type: str) -> dict:
+    """The parts of a multipart/form-data body: name → (bytes, filename, content type)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    parts = {}
+    for part in message.iter_parts() if message.is_multipart() else []:
+        name = part.get_param("name", header="content-disposition")
+        parts[name] = (
+            part.get_payload(decode=True) or b"",
+            part.get_filename() or name,
+            part.get_content_type(),
+        )
+    return parts
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -318,6 +338,7 @@ class FakeReplicate:
         self._faults: dict[str, list[_Fault]] = {"create": [], "get": [], "cancel": []}
         self._jobs: dict[str, _Job] = {}
         self._files: dict[str, tuple[bytes, str]] = {}
+        self.uploads: list[tuple[str, bytes]] = []  # (filename, content) of POST /v1/files
         self._expired: set[str] = set()
         self._created_models: set[str] = set()
         self._calls: list[Call] = []
@@ -606,6 +627,7 @@ class FakeReplicate:
             "get_version",
         ),
         ("POST", re.compile(r"^/v1/models$"), "create_model"),
+        ("POST", re.compile(r"^/v1/files$"), "create_file"),
         ("GET", re.compile(r"^/v1/webhooks/default/secret$"), "webhook_secret"),
     ]
     _FAULT_KIND = {
@@ -634,6 +656,8 @@ class FakeReplicate:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
+        if kind == "create_file":
+            body = _multipart(raw, handler.headers.get("Content-Type", ""))
         record = {
             "method": method,
             "path": handler.path,
@@ -847,6 +871,30 @@ class FakeReplicate:
             self._created_models.add(name)
         return 201, self._model_json(name, None, visibility=body.get("visibility", "private"))
 
+    def _create_file(self, params, body, headers, record):
+        content = body.get("content")
+        if content is None:
+            raise _Problem(400, "content is required")
+        data, filename, content_type = content
+        with self._lock:
+            self._counter += 1
+            file_id = self._token_for("file", self._counter)
+        url = self._store(f"uploads/{file_id}/{filename}", data, content_type)
+        self.uploads.append((filename, data))
+        digest = hashlib.sha256(data).hexdigest()
+        return 201, {
+            "id": file_id,
+            "name": filename,
+            "content_type": content_type,
+            "size": len(data),
+            "etag": digest[:32],
+            "checksums": {"sha256": digest},
+            "metadata": {},
+            "created_at": _now(),
+            "expires_at": None,
+            "urls": {"get": url},
+        }
+
     def _webhook_secret(self, params, body, headers, record):
         return 200, {"key": self.webhook_secret}
 
@@ -952,6 +1000,12 @@ class FakeReplicate:
         if predict_time is None:
             predict_time = 600.0 if job.spec.kind == "trainer" else 2.5
         job.metrics = {"predict_time": predict_time, "total_time": predict_time + 0.5}
+        # As at Replicate, the job ran for its predict time: started that long before it ended
+        # (clients that drop `metrics`, like the SDK's Training, still see the duration).
+        ended = datetime.fromisoformat(job.completed_at.replace("Z", "+00:00"))
+        job.started_at = (
+            (ended - timedelta(seconds=predict_time)).isoformat().replace("+00:00", "Z")
+        )
         error = script.fail
         if error is None and job.spec.kind == "trainer" and not job.input.get("input_images"):
             error = "input_images must be provided"  # what the trainer raises without them

@@ -5,7 +5,16 @@ from django.urls import reverse
 from datasets.models import Dataset, DatasetExport, DatasetItem
 from lorastudio.models import ApiToken
 from tests.factories import AnchorFactory, ProviderCallFactory, UserFactory, VariationFactory
-from training.models import LoraModel, Pin, PinReference, TrainingJob
+from training.models import (
+    LoraModel,
+    Notification,
+    Pin,
+    PinReference,
+    TrainingJob,
+    TrainingPreset,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +42,12 @@ def one_of_everything(loaded_presets):
     lora = LoraModel.objects.create(
         character=character, training_job=job, version=1, trigger_word="x"
     )
-    pin = Pin.objects.create(character=character, primary_image=anchor.image, lora=lora)
+    pin = Pin.objects.create(character=character, version=1, primary_image=anchor.image, lora=lora)
     PinReference.objects.create(pin=pin, image=anchor.image, role="frontal")
+    TrainingPreset.objects.create(name="Team")
+    Notification.objects.create(user=UserFactory(), title="Fit: LoRA v1 is ready")
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example/studio")
+    WebhookDelivery.objects.create(endpoint=endpoint, event_type="pin.changed", payload={})
 
 
 def test_every_model_has_an_admin_whose_pages_render(admin_client, one_of_everything):
@@ -72,6 +85,10 @@ def test_all_domain_models_are_registered():
         "trainingjob",
         "loramodel",
         "pin",
+        "trainingpreset",
+        "notification",
+        "webhookendpoint",
+        "webhookdelivery",
         "apitoken",
         "preset",
     }

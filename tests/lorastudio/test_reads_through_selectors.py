@@ -13,6 +13,8 @@ THIN = [
     "generation/api.py",
     "datasets/views.py",
     "datasets/api.py",
+    "training/views.py",
+    "training/api.py",
 ]
 QUERYSET_BUILDING = re.compile(
     r"\.objects\b|\.(filter|exclude|annotate|aggregate|select_related|prefetch_related|"

@@ -1,0 +1,390 @@
+"""Training, LoRA, pin and outgoing-webhook endpoints of the JSON API (ARCHITECTURE.md)."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema, Status
+from ninja.pagination import paginate
+
+from characters.models import Character
+
+from . import loras, outgoing, pins, selectors, services
+from .models import TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
+
+router = Router(tags=["training"])
+
+
+class Error(Schema):
+    detail: str | dict | list
+
+
+# --- Training jobs -------------------------------------------------------------------------
+class TrainingIn(Schema):
+    export_id: str
+    provider: Literal["local", "fal", "replicate"]
+    preset: str | None = None
+    saved_preset_id: int | None = None
+    steps: int | None = None
+    learning_rate: Decimal | None = None
+    rank: int | None = None
+    resolution: str | None = None
+    batch_size: int | None = None
+    dry_run: bool = False
+
+
+class TrainingPlanOut(Schema):
+    dry_run: bool = True
+    export_id: str
+    character: str
+    provider: str
+    endpoint: str
+    preset: str
+    steps: int
+    learning_rate: Decimal
+    rank: int
+    resolution: str
+    batch_size: int
+    estimated_cost: Decimal
+    estimated_seconds: int
+    price: str
+
+
+class LoraRef(Schema):
+    id: int
+    version: int
+    status: str
+
+
+class TrainingJobOut(Schema):
+    id: int
+    character: str
+    export_id: str
+    provider: str
+    preset: str
+    status: str
+    call_status: str | None
+    steps: int
+    learning_rate: Decimal
+    rank: int
+    resolution: str
+    batch_size: int
+    trigger_word: str
+    progress: int
+    step: int | None
+    eta_seconds: int | None
+    elapsed_seconds: int | None
+    logs: str
+    error: str
+    estimated_cost: Decimal
+    estimated_seconds: int
+    actual_cost: Decimal | None
+    lora: LoraRef | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_character(job):
+        return job.character.slug
+
+    @staticmethod
+    def resolve_export_id(job):
+        return str(job.export_id)
+
+    @staticmethod
+    def resolve_call_status(job):
+        return job.call.status if job.call else None
+
+    @staticmethod
+    def resolve_lora(job):
+        return selectors.lora_of_job(job)
+
+
+def _job(job_id: int) -> TrainingJob:
+    services.sync_job(get_object_or_404(TrainingJob, id=job_id).id)
+    return selectors.job_detail(job_id)
+
+
+@router.get("/training-jobs", response=list[TrainingJobOut])
+@paginate
+def list_training_jobs(request, character: str | None = None):
+    """Training jobs, newest first (optionally of one character's slug), paginated."""
+    owner = get_object_or_404(Character, slug=character) if character else None
+    return selectors.jobs_list(character=owner)
+
+
+@router.post(
+    "/training-jobs",
+    response={201: TrainingJobOut, 200: TrainingPlanOut, 400: Error, 404: Error},
+)
+def start_training(request, payload: TrainingIn):
+    """Train a LoRA on a ready export, or with `dry_run` see the settings, cost and time."""
+    export = get_object_or_404(selectors.exports(), id=payload.export_id)
+    saved = (
+        get_object_or_404(TrainingPreset, id=payload.saved_preset_id)
+        if payload.saved_preset_id
+        else None
+    )
+    plan = services.plan_training(
+        export=export,
+        provider=payload.provider,
+        preset=payload.preset,
+        saved_preset=saved,
+        steps=payload.steps,
+        learning_rate=payload.learning_rate,
+        rank=payload.rank,
+        resolution=payload.resolution,
+        batch_size=payload.batch_size,
+    )
+    if payload.dry_run:
+        return Status(
+            200,
+            {
+                "export_id": str(export.id),
+                "character": plan.character.slug,
+                "provider": plan.provider,
+                "endpoint": plan.endpoint,
+                "preset": plan.preset,
+                **plan.params.as_dict(),
+                "estimated_cost": plan.estimate.cost,
+                "estimated_seconds": plan.estimate.seconds,
+                "price": plan.estimate.price_note,
+            },
+        )
+    job = services.launch_training(plan=plan, created_by=request.user)
+    return Status(201, _job(job.id))
+
+
+@router.get("/training-jobs/{job_id}", response=TrainingJobOut)
+def get_training_job(request, job_id: int):
+    return _job(job_id)
+
+
+@router.post("/training-jobs/{job_id}/cancel", response={200: TrainingJobOut, 409: Error})
+def cancel_training_job(request, job_id: int):
+    services.cancel_training(job=get_object_or_404(TrainingJob, id=job_id))
+    return _job(job_id)
+
+
+# --- LoRA versions -------------------------------------------------------------------------
+class LoraOut(Schema):
+    id: int
+    character: str
+    version: int
+    status: str
+    trigger_word: str
+    training_job_id: int | None
+    export_id: str | None
+    weights_url: str | None
+    config_url: str | None
+    size_bytes: int
+    sha256: str
+    approved_at: datetime | None
+    retired_at: datetime | None
+    created_at: datetime
+
+    @staticmethod
+    def resolve_character(lora):
+        return lora.character.slug
+
+    @staticmethod
+    def resolve_export_id(lora):
+        return str(lora.export_id) if lora.export_id else None
+
+    @staticmethod
+    def resolve_weights_url(lora, context):
+        return _absolute(context["request"], lora.weights.url) if lora.weights else None
+
+    @staticmethod
+    def resolve_config_url(lora, context):
+        return _absolute(context["request"], lora.config_file.url) if lora.config_file else None
+
+
+def _absolute(request, url: str) -> str:
+    return url if url.startswith("http") else request.build_absolute_uri(url)
+
+
+@router.get("/characters/{slug}/loras", response=list[LoraOut])
+def list_loras(request, slug: str):
+    """The character's trained LoRA versions, newest first, with signed weight links."""
+    character = get_object_or_404(Character, slug=slug)
+    return list(selectors.loras_of(character))
+
+
+@router.post("/loras/{lora_id}/approve", response={200: LoraOut, 409: Error})
+def approve_lora(request, lora_id: int):
+    lora = get_object_or_404(selectors.loras(), id=lora_id)
+    return loras.approve_lora(lora=lora, user=request.user)
+
+
+@router.post("/loras/{lora_id}/retire", response={200: LoraOut, 409: Error})
+def retire_lora(request, lora_id: int):
+    lora = get_object_or_404(selectors.loras(), id=lora_id)
+    return loras.retire_lora(lora=lora)
+
+
+# --- Pins ----------------------------------------------------------------------------------
+class PinIn(Schema):
+    primary_image_id: int
+    reference_image_ids: list[int] = []
+    roles: dict[str, str] | list[str] | None = None
+    lora_id: int | None = None
+    lora_scale: Decimal | None = None
+    note: str = ""
+
+
+class PinImageOut(Schema):
+    image_id: int
+    role: str
+    url: str
+    width: int | None
+    height: int | None
+    kind: str
+
+
+class PinLoraOut(Schema):
+    id: int
+    version: int
+    status: str
+    scale: Decimal
+    weights_url: str
+    sha256: str
+
+
+class PinOut(Schema):
+    character: str
+    name: str
+    trigger_word: str
+    version: int
+    pinned_at: datetime
+    pinned_by: str | None
+    note: str
+    primary: PinImageOut
+    references: list[PinImageOut]
+    lora: PinLoraOut | None
+    pack_url: str | None
+    links_expire_in: int
+
+
+def _pin_response(request, pin, status: int = 200):
+    document = pins.pin_document(pin, absolute=request.build_absolute_uri)
+    response = JsonResponse(PinOut(**document).model_dump(mode="json"), status=status)
+    response["ETag"] = pins.etag(pin)
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@router.get("/characters/{slug}/pin", response={200: PinOut, 304: None, 404: Error})
+def get_pin(request, slug: str):
+    """The current pin for downstream pipelines. Send `If-None-Match` with the last `ETag`
+    to get a bodiless 304 while nothing changed. Links are signed and work without a login."""
+    character = get_object_or_404(Character, slug=slug)
+    pin = pins.current_pin(character)
+    if pin is None:
+        return Status(404, {"detail": f"{character.name} has no pin yet."})
+    if pins.etag_matches(request.headers.get("If-None-Match", ""), pin):
+        response = HttpResponse(status=304)
+        response["ETag"] = pins.etag(pin)
+        return response
+    return _pin_response(request, pin)
+
+
+@router.put("/characters/{slug}/pin", response={200: PinOut, 201: PinOut, 400: Error, 404: Error})
+def put_pin(request, slug: str, payload: PinIn):
+    """Make a new pin version (the same pin again changes nothing and answers 200)."""
+    character = get_object_or_404(Character, slug=slug)
+    pin, created = pins.pin_character(
+        character=character,
+        primary_image_id=payload.primary_image_id,
+        reference_image_ids=payload.reference_image_ids,
+        roles=payload.roles,
+        lora_id=payload.lora_id,
+        lora_scale=payload.lora_scale,
+        note=payload.note,
+        pinned_by=request.user,
+    )
+    return _pin_response(request, pin, status=201 if created else 200)
+
+
+@router.get("/characters/{slug}/pins", response=list[PinOut])
+def list_pins(request, slug: str):
+    """Every pin version of the character, newest first."""
+    character = get_object_or_404(Character, slug=slug)
+    return [
+        pins.pin_document(pin, absolute=request.build_absolute_uri)
+        for pin in selectors.pins_of(character)
+    ]
+
+
+# --- Outgoing webhooks ---------------------------------------------------------------------
+class WebhookEndpointIn(Schema):
+    url: str
+    events: list[str] = []
+    description: str = ""
+
+
+class DeliveryOut(Schema):
+    id: str
+    event_type: str
+    status: str
+    attempts: int
+    response_status: int | None
+    error: str
+    created_at: datetime
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+
+    @staticmethod
+    def resolve_id(delivery):
+        return str(delivery.id)
+
+
+class WebhookEndpointOut(Schema):
+    id: int
+    url: str
+    description: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+    deliveries: list[DeliveryOut]
+
+    @staticmethod
+    def resolve_deliveries(endpoint):
+        return selectors.deliveries_of(endpoint)
+
+
+class WebhookEndpointCreatedOut(WebhookEndpointOut):
+    secret: str
+
+
+@router.get("/webhook-endpoints", response=list[WebhookEndpointOut])
+def list_webhook_endpoints(request):
+    """Registered endpoints, each with its 20 latest deliveries."""
+    return list(selectors.endpoints_with_deliveries())
+
+
+@router.post("/webhook-endpoints", response={201: WebhookEndpointCreatedOut, 400: Error})
+def create_webhook_endpoint(request, payload: WebhookEndpointIn):
+    """Register a URL for `pin.changed` and `training.ended` (all when `events` is empty).
+    The answer holds the signing secret (Standard Webhooks `whsec_...`)."""
+    endpoint = outgoing.create_endpoint(
+        url=payload.url,
+        events=payload.events,
+        description=payload.description,
+        created_by=request.user,
+    )
+    return Status(201, endpoint)
+
+
+@router.delete("/webhook-endpoints/{endpoint_id}", response={204: None, 404: Error})
+def delete_webhook_endpoint(request, endpoint_id: int):
+    outgoing.delete_endpoint(endpoint=get_object_or_404(WebhookEndpoint, id=endpoint_id))
+    return Status(204, None)
+
+
+@router.post("/webhook-deliveries/{delivery_id}/redeliver", response={200: DeliveryOut})
+def redeliver_webhook(request, delivery_id: str):
+    return outgoing.redeliver(delivery=get_object_or_404(WebhookDelivery, id=delivery_id))

@@ -1,0 +1,105 @@
+from django import forms
+
+from datasets.models import DatasetExport
+from generation.models import Provider
+from generation.runs import REFERENCE_SHOTS
+
+from . import defaults, services
+from .models import LoraModel, PinReference, TrainingPreset, WebhookEndpoint
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    """Providers, each saying whether it can train here."""
+    choices = []
+    for value, label in Provider.choices:
+        problem = services.provider_problem(value)
+        choices.append((value, f"{label} (not configured)" if problem else label))
+    return choices
+
+
+class TrainingForm(forms.Form):
+    """A training's settings; left blank, a setting takes the preset's default."""
+
+    export = forms.ModelChoiceField(
+        queryset=DatasetExport.objects.filter(status=DatasetExport.Status.READY).select_related(
+            "dataset__character"
+        ),
+        empty_label=None,
+    )
+    provider = forms.ChoiceField()
+    preset = forms.ChoiceField(required=False)
+    steps = forms.IntegerField(required=False, min_value=100, max_value=10000)
+    learning_rate = forms.DecimalField(required=False, max_digits=8, decimal_places=7)
+    rank = forms.IntegerField(required=False, min_value=4, max_value=128)
+    resolution = forms.CharField(required=False, max_length=20)
+    batch_size = forms.IntegerField(required=False, min_value=1, max_value=8)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = provider_choices()
+        self.fields["preset"].choices = (
+            [("", "Suggested for this export")]
+            + [(p.key, p.label) for p in defaults.BUILT_IN_PRESETS.values()]
+            + [(f"saved:{p.id}", f"Saved: {p.name}") for p in TrainingPreset.objects.all()]
+        )
+        self.fields["export"].label_from_instance = lambda e: (
+            f"{e.dataset.character.name} · {e.dataset.name} · {e.image_count} images "
+            f"({e.created_at:%Y-%m-%d %H:%M})"
+        )
+
+    def plan_arguments(self) -> dict:
+        data = self.cleaned_data
+        preset = data.get("preset") or None
+        saved = None
+        if preset and preset.startswith("saved:"):
+            saved = TrainingPreset.objects.filter(id=preset.removeprefix("saved:")).first()
+            preset = None
+        return {
+            "export": data["export"],
+            "provider": data["provider"],
+            "preset": preset,
+            "saved_preset": saved,
+            "steps": data.get("steps"),
+            "learning_rate": data.get("learning_rate"),
+            "rank": data.get("rank"),
+            "resolution": data.get("resolution") or None,
+            "batch_size": data.get("batch_size"),
+        }
+
+
+class SavePresetForm(forms.Form):
+    name = forms.CharField(max_length=60)
+    steps = forms.IntegerField(min_value=100, max_value=10000)
+    learning_rate = forms.DecimalField(max_digits=8, decimal_places=7)
+    rank = forms.IntegerField(min_value=4, max_value=128)
+    resolution = forms.CharField(max_length=20)
+    batch_size = forms.IntegerField(min_value=1, max_value=8)
+
+
+class ReferenceSetForm(forms.Form):
+    provider = forms.ChoiceField(choices=Provider.choices)
+    scale = forms.DecimalField(min_value=0, max_value=2, decimal_places=2, initial=1)
+    shots = forms.MultipleChoiceField(
+        required=False,
+        choices=[(s, s.replace("_", " ")) for s, _ in REFERENCE_SHOTS],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(label="URL", max_length=500, assume_scheme="https")
+    description = forms.CharField(max_length=200, required=False)
+    events = forms.MultipleChoiceField(
+        required=False,
+        choices=WebhookEndpoint.Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event.",
+    )
+
+
+ROLE_CHOICES = PinReference.Role.choices
+
+
+def lora_choices(character) -> list[tuple[str, str]]:
+    approved = LoraModel.objects.filter(character=character, status=LoraModel.Status.APPROVED)
+    return [("", "No LoRA")] + [(str(lora.id), f"v{lora.version}") for lora in approved]

@@ -1,0 +1,188 @@
+"""Reads shared by the training pages and the API: jobs, versions, reference sets, the
+comparison grid, pins and lineage."""
+
+from dataclasses import dataclass, field
+
+from characters.models import Character, Image
+from datasets.models import DatasetExport
+from generation.models import GenerationRun
+from generation.runs import REFERENCE_SHOTS
+
+from .models import LoraModel, Pin, TrainingJob, WebhookDelivery, WebhookEndpoint
+
+SHOTS = [shot for shot, _ in REFERENCE_SHOTS]
+
+
+def exports():
+    return DatasetExport.objects.select_related("dataset__character")
+
+
+def ready_exports(*, character: Character | None = None):
+    """Exports a training can start from, newest first."""
+    exports = DatasetExport.objects.filter(status=DatasetExport.Status.READY).select_related(
+        "dataset__character"
+    )
+    if character is not None:
+        exports = exports.filter(dataset__character=character)
+    return exports.order_by("-created_at")
+
+
+def jobs_list(*, character: Character | None = None):
+    jobs = TrainingJob.objects.select_related("character", "export__dataset", "lora", "call")
+    if character is not None:
+        jobs = jobs.filter(character=character)
+    return jobs.order_by("-created_at")
+
+
+def job_detail(job_id: int) -> TrainingJob:
+    return TrainingJob.objects.select_related(
+        "character", "export__dataset", "call", "created_by"
+    ).get(id=job_id)
+
+
+def loras():
+    return LoraModel.objects.select_related("character", "training_job", "export__dataset")
+
+
+def loras_of(character: Character):
+    return loras().filter(character=character).order_by("-version")
+
+
+def lora_of_job(job: TrainingJob) -> LoraModel | None:
+    return LoraModel.objects.filter(training_job=job).first()
+
+
+def reference_images(lora: LoraModel):
+    """Every reference image rendered with `lora`, newest first."""
+    return (
+        Image.objects.filter(
+            character_id=lora.character_id,
+            kind=Image.Kind.REFERENCE,
+            call__context__image__lora_id=lora.id,
+        )
+        .select_related("call")
+        .order_by("-created_at", "-id")
+    )
+
+
+def shot_label(shot: str) -> str:
+    return shot.replace("_", " ").capitalize()
+
+
+def shot_of(image: Image) -> str:
+    return ((image.call.context or {}).get("image") or {}).get("shot", "") if image.call else ""
+
+
+@dataclass
+class ReferenceSet:
+    """The newest image of each standard shot for one LoRA version on one provider."""
+
+    lora: LoraModel
+    provider: str
+    shots: dict[str, Image] = field(default_factory=dict)
+
+    @property
+    def ordered(self) -> list[tuple[str, str, Image | None]]:
+        return [(shot, shot_label(shot), self.shots.get(shot)) for shot in SHOTS]
+
+    @property
+    def label(self) -> str:
+        return f"v{self.lora.version} · {self.provider}"
+
+
+def reference_sets(lora: LoraModel) -> list[ReferenceSet]:
+    by_provider: dict[str, ReferenceSet] = {}
+    for image in reference_images(lora):
+        provider = image.call.provider if image.call else "?"
+        current = by_provider.setdefault(provider, ReferenceSet(lora=lora, provider=provider))
+        current.shots.setdefault(shot_of(image), image)
+    return list(by_provider.values())
+
+
+def comparison(character: Character) -> list[ReferenceSet]:
+    """Columns for comparing versions: each version's suite on each provider it ran on."""
+    columns = []
+    for lora in loras_of(character).exclude(status=LoraModel.Status.FAILED).order_by("version"):
+        columns.extend(reference_sets(lora))
+    return columns
+
+
+def reference_runs(lora: LoraModel):
+    return GenerationRun.objects.filter(
+        kind=GenerationRun.Kind.REFERENCE_SET, params__lora_id=lora.id
+    ).order_by("-created_at")
+
+
+def pins_of(character: Character):
+    return (
+        Pin.objects.filter(character=character)
+        .select_related("character", "primary_image", "lora", "pinned_by")
+        .prefetch_related("references__image")
+        .order_by("-version")
+    )
+
+
+def pin_version(character: Character, version: int) -> Pin:
+    return pins_of(character).get(version=version)
+
+
+@dataclass
+class Lineage:
+    """export → job → LoRA → reference set → pin, as far as it goes."""
+
+    export: object | None = None
+    job: TrainingJob | None = None
+    lora: LoraModel | None = None
+    runs: list = field(default_factory=list)
+    pins: list = field(default_factory=list)
+
+
+def lineage_of_lora(lora: LoraModel) -> Lineage:
+    return Lineage(
+        export=lora.export,
+        job=lora.training_job,
+        lora=lora,
+        runs=list(reference_runs(lora)[:5]),
+        pins=list(lora.pins.order_by("-version")[:5]),
+    )
+
+
+def lineage_of_job(job: TrainingJob) -> Lineage:
+    lora = LoraModel.objects.filter(training_job=job).first()
+    if lora is not None:
+        return lineage_of_lora(lora)
+    return Lineage(export=job.export, job=job)
+
+
+def lineage_of_pin(pin: Pin) -> Lineage:
+    if pin.lora is not None:
+        lineage = lineage_of_lora(pin.lora)
+        lineage.pins = [pin]
+        return lineage
+    return Lineage(pins=[pin])
+
+
+def pin_candidates(character: Character) -> dict[str, list[Image]]:
+    """Images a pin may use: the reference sets, the anchors, and the approved gallery."""
+    base = character.images.exclude(review=Image.Review.REJECTED).select_related("call")
+    return {
+        "Reference set": list(base.filter(kind=Image.Kind.REFERENCE).order_by("-created_at")[:40]),
+        "Anchors": list(base.filter(anchor_for__isnull=False).distinct()[:20]),
+        "Gallery (approved)": list(
+            base.filter(review=Image.Review.APPROVED)
+            .exclude(kind=Image.Kind.REFERENCE)
+            .order_by("-starred", "-created_at")[:40]
+        ),
+    }
+
+
+def endpoints_with_deliveries():
+    return WebhookEndpoint.objects.order_by("-created_at")
+
+
+def deliveries_of(endpoint: WebhookEndpoint, limit: int = 20):
+    return list(endpoint.deliveries.order_by("-created_at")[:limit])
+
+
+def recent_deliveries(limit: int = 100):
+    return WebhookDelivery.objects.select_related("endpoint").order_by("-created_at")[:limit]
