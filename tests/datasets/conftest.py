@@ -9,7 +9,6 @@ from tests.factories import ImageFactory
 from tests.generation.conftest import (  # noqa: F401  (shared fixtures of the run machinery)
     clean_cache,
     drive,
-    eager_tasks,
     fal,
     replicate_fake,
 )

@@ -1,7 +1,7 @@
 import pytest
 
 from tests.factories import DatasetFactory, ReadyExportFactory
-from tests.generation.conftest import clean_cache, drive, eager_tasks, fal, replicate_fake  # noqa: F401
+from tests.generation.conftest import clean_cache, drive, fal, replicate_fake  # noqa: F401
 
 
 @pytest.fixture
