@@ -140,6 +140,7 @@ class Upload(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.original_filename} ({self.get_outcome_display()})"
+
     def save(self, *args, **kwargs):
         # Training only reads exports, so what a LoRA was trained on must never move.
         if (

@@ -40,3 +40,100 @@ def test_photos_dropped_on_the_character_page_each_get_their_outcome(
     expect(items.first).to_contain_text("Duplicate of image #")
     expect(items.first.locator("img.upload-thumb")).to_be_visible()
     assert character.images.filter(kind="upload").count() == 2
+
+
+def _twelve_photos(folder):
+    """Ten real photos of one face at close, mid and far framings (and two without a face),
+    and two bad files."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    from tests.characters.test_shot_types import astronaut, framed
+
+    face = astronaut()
+    pictures = {
+        "close-1.jpg": framed(face, crop=(150, 20, 330, 240)),
+        "close-2.jpg": framed(face, crop=(140, 10, 340, 250)),
+        "close-3.jpg": framed(ImageOps.mirror(face), crop=(180, 20, 360, 240)),
+        "mid-1.jpg": framed(face),
+        "mid-2.jpg": framed(ImageOps.mirror(face)),
+        "mid-3.jpg": framed(face, crop=(0, 0, 512, 480)),
+        "far-1.jpg": framed(face, widen=2.0),
+        "far-2.jpg": framed(ImageOps.mirror(face), widen=2.2),
+    }
+    paths = []
+    for name, array in pictures.items():
+        picture = PILImage.fromarray(array).resize((900, 900))
+        picture.save(folder / name, "JPEG", quality=92)
+        paths.append(str(folder / name))
+    for n, name in enumerate(("street.jpg", "park.jpg")):
+        (folder / name).write_bytes(photo_bytes(seed=10 + n))
+        paths.append(str(folder / name))
+    (folder / "receipt.jpg").write_bytes(b"%PDF-1.4 a scanned receipt" * 40)
+    (folder / "half.jpg").write_bytes(photo_bytes(seed=20)[:3000])
+    paths += [str(folder / "receipt.jpg"), str(folder / "half.jpg")]
+    return paths
+
+
+def test_twelve_photos_to_a_downloaded_training_set(
+    page, live_server, user, character, inline_tasks, tmp_path
+):
+    import hashlib
+    import io
+    import json
+    import zipfile
+
+    from datasets.models import DatasetExport
+    from tests.browser.walk import finish_runs
+
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/characters/{character.slug}/")
+    page.set_input_files("#upload-files", _twelve_photos(tmp_path))
+
+    items = page.locator(".upload-item")
+    expect(items).to_have_count(12)
+    expect(items.filter(has_text="Accepted as image #")).to_have_count(10)
+    expect(items.filter(has_text="receipt.jpg")).to_contain_text("not a picture we can read")
+    expect(items.filter(has_text="half.jpg")).to_contain_text("damaged or cut short")
+    expect(items.filter(has_text="close-1.jpg")).to_contain_text("close shot (detected")
+    expect(items.filter(has_text="far-1.jpg")).to_contain_text("far shot (detected")
+
+    # A dataset of the uploads, captioned by one priced run.
+    page.get_by_role("main").get_by_role("link", name="Datasets").click()
+    page.fill("#id_name", "photos")
+    page.get_by_role("button", name="Create dataset").click()
+    expect(page.locator(".messages")).to_contain_text("made with 10 images")
+    page.get_by_role("button", name="Caption uploads…").click()
+    page.get_by_role("button", name="Start the run").click()
+    finish_runs()
+    page.reload()
+    expect(page.locator(".ds-caption-warnings")).to_have_count(0)
+
+    # Fix one shot type by hand; the balance report follows.
+    street = character.images.get(original_filename="street.jpg")  # no face: unknown
+    assert street.shot_type == "unknown"
+    tile = page.locator(f"#item-{street.dataset_items.get().id}")
+    tile.locator("select[name=shot_type]").select_option("mid")
+    expect(tile.locator(".ds-source")).to_contain_text("set by hand")
+    report = page.locator("#report")
+    expect(report.locator("tr[data-shot=close] td").nth(1)).to_have_text("3")
+    expect(report.locator("tr[data-shot=mid] td").nth(1)).to_have_text("4")
+    expect(report.locator("tr[data-shot=far] td").nth(1)).to_have_text("2")
+    expect(report.locator("tr[data-shot=unknown] td").nth(1)).to_have_text("1")
+
+    # Export and download the frozen training set.
+    page.get_by_role("button", name="Export training set").click()
+    export = DatasetExport.objects.get()
+    assert export.status == "ready", export.error
+    page.reload()
+    with page.expect_download() as info:
+        page.locator(".ds-download").first.click()
+    with open(info.value.path(), "rb") as handle:
+        data = handle.read()
+    assert hashlib.sha256(data).hexdigest() == export.sha256
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["image_count"] == 10
+    captions = [n for n in archive.namelist() if n.endswith(".txt")]
+    assert len(captions) == 10
+    assert all(archive.read(n).decode().count(character.trigger_word) == 1 for n in captions)

@@ -226,3 +226,16 @@ def test_the_character_page_offers_uploads(logged_in, character):
     page = logged_in.get(f"/characters/{character.slug}/").content.decode()
     assert 'id="upload"' in page and 'type="file"' in page and "multiple" in page
     assert os.path.exists("static/js/upload.js")
+
+
+@pytest.mark.django_db
+def test_a_heic_photo_from_a_phone_is_stored_as_jpeg(character):
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    picture = PILImage.fromarray(np.asarray(astronaut().resize((900, 900))))
+    result = ingest_bytes(character, photo_bytes(picture=picture, kind="HEIF"), "IMG_0001.HEIC")
+    assert result.outcome == "accepted", result.reason
+    assert result.image.file.name.endswith(".jpg")
+    with result.image.file.open("rb") as handle, PILImage.open(handle) as stored:
+        assert stored.format == "JPEG" and stored.size == (900, 900)

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from characters.models import Character
-from datasets import captioning, exports, services
+from datasets import captioning, exports, ingest, services
 from datasets.balance import balance_report
 from datasets.models import DEFAULT_RESOLUTION
 from datasets.selectors import caption_warnings
@@ -40,13 +40,6 @@ def photos_in(folder: Path) -> list[Path]:
 
 def ingest_photo(character: Character, path: Path):
     """One photo through the upload ingest service: (outcome, image or None, reason)."""
-    try:
-        from datasets import ingest
-    except ImportError as exc:  # the service comes with the upload work (branch i8-ingest)
-        raise CommandError(
-            "Photo ingest (datasets/ingest.py) is not installed in this build: upload the "
-            "photos in the character's gallery, then build the dataset on its Datasets page."
-        ) from exc
     with path.open("rb") as handle:
         return ingest.ingest_path(character=character, path=path, handle=handle)
 
