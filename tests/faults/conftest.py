@@ -25,6 +25,7 @@ PRODUCTION = {"DJANGO_SETTINGS_MODULE": "lorastudio.settings", "DEBUG": "false"}
 SCALED = {
     "CALL_TICK_SECONDS": "0.5",
     # Scaled down from production (see the redelivery test for the production values).
+    "CALL_CLAIM_LEASE_SECONDS": "5",
     "CALL_SUBMIT_LEASE_SECONDS": "3",
     "CELERY_VISIBILITY_TIMEOUT": "4",
 }
@@ -84,7 +85,6 @@ def app(postgres, redis_server, fal_fake, request):
         "LOG_LEVEL": "WARNING",
     }
     processes = App(env=env, folder=folder)
-    processes.database = database
     yield processes
     processes.close()
     report = getattr(request.node, "rep_call", None)

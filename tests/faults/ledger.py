@@ -154,13 +154,3 @@ class Ledger:
             "on_wire": rows.get("on_wire", 0),
             "downloading": rows.get("succeeded", 0),
         }
-
-    def poll_due(self) -> bool:
-        """Some call of the run is waiting for a poll that is due now."""
-        return bool(
-            self._rows(
-                "SELECT 1 FROM generation_providercall WHERE run_id = %s "
-                "AND status IN ('submitted', 'running') AND next_check_at <= now()",
-                self.run_id,
-            )
-        )

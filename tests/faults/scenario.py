@@ -62,7 +62,6 @@ def main() -> None:
     launching = commands.add_parser("launch")
     launching.add_argument("--calls", type=int, required=True)
     launching.add_argument("--images", type=int, default=2)
-    commands.add_parser("tick", help="one periodic pass, in this process")
     commands.add_parser("broker-options")
     args = parser.parse_args()
 
@@ -72,10 +71,6 @@ def main() -> None:
     django.setup()
     if args.command == "launch":
         print(json.dumps(launch(calls=args.calls, images=args.images)))
-    elif args.command == "tick":
-        from generation import calls
-
-        print(json.dumps(calls.sweep()))
     elif args.command == "broker-options":
         print(json.dumps(broker_options()))
 

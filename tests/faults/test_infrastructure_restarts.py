@@ -29,7 +29,7 @@ class Health:
         self.url = f"http://127.0.0.1:{app.web_port}/healthz"
 
     def __call__(self) -> tuple[int, dict]:
-        response = httpx.get(self.url, timeout=30)
+        response = httpx.get(self.url, timeout=30, trust_env=False)
         return response.status_code, response.json()
 
 
