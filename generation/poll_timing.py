@@ -63,11 +63,12 @@ def first_poll_delay(call: ProviderCall) -> float:
 
 
 def next_poll_delay(call: ProviderCall) -> float:
-    """Just after the expected end, poll again soon; well past it, back off geometrically."""
+    """Just after the expected end, poll again soon (a call found running there is about to
+    finish: each step of waiting delays its slot's next call); well past it, back off."""
     expected = expected_seconds(call)
     waited = (timezone.now() - (call.submitted_at or timezone.now())).total_seconds()
     if waited < 2 * expected:
-        return max(0.1, 0.03 * expected)
+        return max(0.05, 0.01 * expected)
     return min(MAX_POLL_INTERVAL, max(1.0, 0.25 * waited))
 
 
