@@ -78,13 +78,8 @@ def _twelve_photos(folder):
 def test_twelve_photos_to_a_downloaded_training_set(
     page, live_server, user, character, inline_tasks, tmp_path
 ):
-    import hashlib
-    import io
-    import json
-    import zipfile
 
-    from datasets.models import DatasetExport
-    from tests.browser.walk import finish_runs
+    from tests.browser.walk import download_export, finish_runs
 
     log_in(page, live_server)
     page.goto(f"{live_server.url}/characters/{character.slug}/")
@@ -123,16 +118,8 @@ def test_twelve_photos_to_a_downloaded_training_set(
 
     # Export and download the frozen training set.
     page.get_by_role("button", name="Export training set").click()
-    export = DatasetExport.objects.get()
-    assert export.status == "ready", export.error
-    page.reload()
-    with page.expect_download() as info:
-        page.locator(".ds-download").first.click()
-    with open(info.value.path(), "rb") as handle:
-        data = handle.read()
-    assert hashlib.sha256(data).hexdigest() == export.sha256
-    archive = zipfile.ZipFile(io.BytesIO(data))
-    manifest = json.loads(archive.read("manifest.json"))
+    expect(page.locator(".messages")).to_contain_text("Export of 10 images started")
+    archive, manifest = download_export(page)
     assert manifest["image_count"] == 10
     captions = [n for n in archive.namelist() if n.endswith(".txt")]
     assert len(captions) == 10

@@ -83,3 +83,28 @@ def save_screenshot(page, name: str, *, full_page: bool = False) -> Path:
     picture = PILImage.open(io.BytesIO(raw)).convert("RGB").quantize(colors=128)
     picture.save(path, optimize=True)
     return path
+
+
+def download_export(page):
+    """Click the newest export's download link; the zip as read, checked against its sha256 and
+    against its manifest file by file."""
+    import hashlib
+    import io
+    import json
+    import zipfile
+
+    from datasets.models import DatasetExport
+
+    export = DatasetExport.objects.order_by("-created_at").first()
+    assert export.status == "ready", export.error
+    page.reload()
+    with page.expect_download() as info:
+        page.locator(".ds-download").first.click()
+    with open(info.value.path(), "rb") as handle:
+        data = handle.read()
+    assert hashlib.sha256(data).hexdigest() == export.sha256
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    manifest = json.loads(archive.read("manifest.json"))
+    for entry in manifest["files"]:
+        assert hashlib.sha256(archive.read(entry["name"])).hexdigest() == entry["sha256"]
+    return archive, manifest
