@@ -56,15 +56,26 @@ def render(template: str, *, trigger: str, caption: str, pose: str = "", shot: s
     return text.strip(" ,")
 
 
-def trigger_count(text: str, trigger: str) -> int:
-    return len(re.findall(rf"(?<![\w]){re.escape(trigger)}(?![\w])", text, re.I))
+def trigger_count(text: str, trigger: str, *, ignore_case: bool = False) -> int:
+    """How often the trigger stands as a word in `text`. Case counts, as the trainers count
+    it: ai-toolkit (and Replicate's trainer built on it) looks for the exact string and
+    prepends it when absent (ostris/ai-toolkit@27a03a9 toolkit/prompt_utils.py:736-742), so
+    "Ava" does not stand for "ava"."""
+    flags = re.I if ignore_case else 0
+    return len(re.findall(rf"(?<![\w]){re.escape(trigger)}(?![\w])", text, flags))
 
 
 def trigger_problem(text: str, trigger: str) -> str:
     """Why a rendered caption breaks the trigger rule, or "" when it appears exactly once."""
     count = trigger_count(text, trigger)
-    if count == 1:
+    other_case = trigger_count(text, trigger, ignore_case=True) - count
+    if count == 1 and not other_case:
         return ""
+    if other_case:
+        return (
+            f"the trigger word “{trigger}” is written in another case; trainers match it "
+            "exactly, so write it as the character's trigger word"
+        )
     if count == 0:
         return f"the trigger word “{trigger}” is missing"
     return f"the trigger word “{trigger}” appears {count} times"

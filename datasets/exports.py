@@ -30,6 +30,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from generation.runs import reference_suite
 from lorastudio.errors import Refusal
 
 from . import captions, training_configs
@@ -282,21 +283,34 @@ def _write_entries(export: DatasetExport, zip_file: zipfile.ZipFile) -> dict:
         ),
     )
     name = f"{character['slug']}-{manifest['dataset']['id']}"
-    sample = f"{trigger}, full body shot, standing facing the camera"
+    # The recipe the app trains this export with (the preset its shots suggest), and the
+    # app's reference suite as samples: a run on one's own GPU lines up with the app's.
+    recipe = training_configs.recipe_for(
+        images=total,
+        preset=training_configs.suggested_preset(shots),
+        export_resolution=resolution,
+    )
+    samples = [
+        training_configs.Sample(shot, prompt, seed)
+        for shot, prompt, seed in reference_suite(
+            base_prompt=export.dataset.character.base_prompt, trigger_word=trigger
+        )
+    ]
     archive.add(
         "train/ai-toolkit.yaml",
         training_configs.ai_toolkit_yaml(
-            name=name, trigger=trigger, images=total, resolution=resolution, sample=sample
+            name=name, trigger=trigger, recipe=recipe, samples=samples
         ).encode(),
     )
     archive.add(
         "train/kohya_config.toml",
-        training_configs.kohya_config_toml(name=name, images=total).encode(),
+        training_configs.kohya_config_toml(name=name, recipe=recipe).encode(),
     )
     archive.add(
         "train/kohya_dataset.toml",
-        training_configs.kohya_dataset_toml(images=total, resolution=resolution).encode(),
+        training_configs.kohya_dataset_toml(recipe=recipe).encode(),
     )
+    archive.add("train/kohya_prompts.txt", training_configs.kohya_prompts_txt(samples).encode())
     defaults = training_configs.smart_defaults(total)
     final = {
         "format": FORMAT,
@@ -312,13 +326,14 @@ def _write_entries(export: DatasetExport, zip_file: zipfile.ZipFile) -> dict:
         "warnings": manifest.get("warnings", []),
         "training_defaults": {
             "epochs": defaults.epochs,
-            "batch_size": defaults.batch_size,
+            "batch_size": recipe.batch_size,
             "repeats": defaults.repeats,
-            "steps": defaults.steps,
-            "learning_rate": defaults.learning_rate,
-            "rank": defaults.rank,
-            "alpha": defaults.alpha,
+            "steps": recipe.steps,
+            "learning_rate": float(recipe.learning_rate),
+            "rank": recipe.rank,
+            "alpha": recipe.alpha,
         },
+        "training_recipe": recipe.as_manifest(),
         "files": list(archive.files),
     }
     archive.add("manifest.json", _json(final))

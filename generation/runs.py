@@ -81,7 +81,20 @@ def _chunks(total: int, size: int):
 
 
 def _prompt(character: Character, *parts: str) -> str:
-    return ", ".join(p.strip() for p in (character.base_prompt, *parts) if p and p.strip())
+    return reference_prompt(character.base_prompt, *parts)
+
+
+def reference_prompt(base_prompt: str, *parts: str) -> str:
+    return ", ".join(p.strip() for p in (base_prompt, *parts) if p and p.strip())
+
+
+def reference_suite(*, base_prompt: str, trigger_word: str) -> list[tuple[str, str, int]]:
+    """The reference shots as (shot, prompt, seed): what a reference set renders, and what
+    the exported trainer configs sample, so both line up on the compare page."""
+    return [
+        (shot, reference_prompt(base_prompt, trigger_word, prompt), REFERENCE_SEEDS[shot])
+        for shot, prompt in REFERENCE_SHOTS
+    ]
 
 
 def _add(plan: Plan, task: str, label: str, count: int, inputs: dict, image: dict) -> None:

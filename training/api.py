@@ -42,11 +42,17 @@ class TrainingPlanOut(Schema):
     provider: str
     endpoint: str
     preset: str
+    # What is sent: a setting the provider's trainer does not take is null (listed in
+    # `not_sent`); `notes` say what was clamped to the provider's limits, `warnings` what it
+    # recommends (e.g. a minimum image count).
     steps: int
-    learning_rate: Decimal
-    rank: int
-    resolution: str
-    batch_size: int
+    learning_rate: Decimal | None
+    rank: int | None
+    resolution: str | None
+    batch_size: int | None
+    not_sent: list[str] = []
+    notes: list[str] = []
+    warnings: list[str] = []
     estimated_cost: Decimal
     estimated_seconds: int
     price: str
@@ -67,10 +73,10 @@ class TrainingJobOut(Schema):
     status: str
     call_status: str | None
     steps: int
-    learning_rate: Decimal
-    rank: int
-    resolution: str
-    batch_size: int
+    learning_rate: Decimal | None  # null: not sent, the provider's trainer sets it itself
+    rank: int | None
+    resolution: str | None
+    batch_size: int | None
     trigger_word: str
     progress: int
     step: int | None
@@ -148,7 +154,10 @@ def start_training(request, payload: TrainingIn):
                 "provider": plan.provider,
                 "endpoint": plan.endpoint,
                 "preset": plan.preset,
-                **plan.params.as_dict(),
+                **{key: plan.sent.get(key) for key in plan.params.as_dict()},
+                "not_sent": plan.not_sent,
+                "notes": list(plan.notes),
+                "warnings": list(plan.warnings),
                 "estimated_cost": plan.estimate.cost,
                 "estimated_seconds": plan.estimate.seconds,
                 "price": plan.estimate.price_note,

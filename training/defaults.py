@@ -1,15 +1,9 @@
-"""Trainer settings before a launch: smart defaults from the export, built-in and saved presets,
-and the estimate of cost (prices from the catalog only) and time.
+"""Trainer settings before a launch: the recipe's defaults for the export, built-in and saved
+presets, and the estimate of cost (prices from the catalog only) and time.
 
-Where the numbers come from:
-- steps and batch size by image count: seed 002's smart defaults (epochs by count, batch 1
-  under 30 images, 2 up to 100, 4 above), as `datasets.training_configs.smart_defaults`
-  computes them for the export's own GPU configs — one rule for both;
-- seed 003 (full-body fashion on Replicate): 1000 steps, learning rate 4e-4, rank 16,
-  resolutions 768 and 1024, for 8–12 full-body photos;
-- seed 004 (a character on fal): learning rate 1e-4, rank 16, 10–20 images;
-- seed 002 for a style (a concept rather than a person): rank 32, learning rate 1e-4;
-- resolutions never above the export's own (its images were resized to it).
+The presets and the rule that turns one into numbers live in `datasets.training_configs`,
+so the hosted trainings and the export's own GPU configs train the same recipe. What each
+provider takes, and within which limits, is the catalog's (`generation.providers.catalog`).
 """
 
 from dataclasses import asdict, dataclass, replace
@@ -17,12 +11,15 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from datasets.training_configs import smart_defaults
+from datasets.training_configs import PRESETS, Preset, recipe_for, smart_defaults
+from datasets.training_configs import resolution_for as resolution_for
+from datasets.training_configs import steps_for as steps_for
+from datasets.training_configs import suggested_preset as _suggested_preset
 from generation.models import Task
 from generation.providers.catalog import model_for
 
-MIN_STEPS = 100
 TYPICAL_STEPS = 1000  # the catalog's expected_seconds are for a typical 1000-step training
+BUILT_IN_PRESETS: dict[str, Preset] = PRESETS
 
 
 @dataclass(frozen=True)
@@ -37,71 +34,13 @@ class Params:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Preset:
-    key: str
-    label: str
-    description: str
-    learning_rate: Decimal
-    rank: int
-    resolution: str
-    fixed_steps: int | None = None  # None: steps by image count
-
-
-BUILT_IN_PRESETS = {
-    p.key: p
-    for p in [
-        Preset(
-            "character",
-            "Character",
-            "Face and body identity across poses (seed 004): lr 1e-4, rank 16, 512–1024 px.",
-            Decimal("0.0001"),
-            16,
-            "512,768,1024",
-        ),
-        Preset(
-            "fashion",
-            "Full-body fashion",
-            "Head-to-toe model for fashion shots (seed 003): 1000 steps, lr 4e-4, rank 16, "
-            "768 and 1024 px.",
-            Decimal("0.0004"),
-            16,
-            "768,1024",
-            fixed_steps=1000,
-        ),
-        Preset(
-            "style",
-            "Style",
-            "A look rather than a person (seed 002): rank 32 for more capacity, lr 1e-4, 1024 px.",
-            Decimal("0.0001"),
-            32,
-            "1024",
-        ),
-    ]
-}
-
-
 def presets() -> list[Preset]:
     return list(BUILT_IN_PRESETS.values())
 
 
-def steps_for(image_count: int) -> int:
-    """Seed 002's steps for this many images (within what the trainers accept)."""
-    return min(10000, max(MIN_STEPS, smart_defaults(max(image_count, 1)).steps))
-
-
 def batch_size_for(image_count: int) -> int:
     """Seed 002: batch 1 under 30 images, 2 up to 100, 4 above."""
-    return smart_defaults(max(image_count, 1)).batch_size
-
-
-def resolution_for(preset_resolution: str, export_resolution: int | None) -> str:
-    """The preset's resolutions, without those above the export's (never upscale)."""
-    sizes = [int(s) for s in preset_resolution.split(",")]
-    if not export_resolution:
-        return preset_resolution
-    kept = [s for s in sizes if s <= export_resolution]
-    return ",".join(str(s) for s in kept) if kept else str(export_resolution)
+    return smart_defaults(image_count).batch_size
 
 
 def shot_distribution(manifest: dict) -> dict[str, int]:
@@ -118,23 +57,22 @@ def shot_distribution(manifest: dict) -> dict[str, int]:
 
 
 def suggested_preset(manifest: dict) -> str:
-    """Mostly far (full-body) shots suggest the fashion preset, anything else a character."""
-    shots = shot_distribution(manifest)
-    total = sum(shots.values())
-    if total and shots.get("far", 0) * 2 >= total:
-        return "fashion"
-    return "character"
+    """The export's own recipe when it names one, else what its shots suggest."""
+    recipe = manifest.get("training_recipe") or {}
+    if recipe.get("preset") in BUILT_IN_PRESETS:
+        return recipe["preset"]
+    return _suggested_preset(shot_distribution(manifest))
 
 
 def defaults_for(*, image_count: int, preset: str, export_resolution: int | None = None) -> Params:
     """The settings a preset gives for an export of `image_count` images."""
-    chosen = BUILT_IN_PRESETS[preset]
+    recipe = recipe_for(images=image_count, preset=preset, export_resolution=export_resolution)
     return Params(
-        steps=chosen.fixed_steps or steps_for(image_count),
-        learning_rate=chosen.learning_rate,
-        rank=chosen.rank,
-        resolution=resolution_for(chosen.resolution, export_resolution),
-        batch_size=batch_size_for(image_count),
+        steps=recipe.steps,
+        learning_rate=recipe.learning_rate,
+        rank=recipe.rank,
+        resolution=recipe.resolution,
+        batch_size=recipe.batch_size,
     )
 
 

@@ -2,6 +2,7 @@ from django import forms
 
 from datasets.models import DatasetExport
 from generation.models import Provider
+from generation.providers.catalog import trainer_for, training_limit
 from generation.runs import REFERENCE_SHOTS
 
 from . import defaults, services
@@ -15,6 +16,32 @@ def provider_choices() -> list[tuple[str, str]]:
         problem = services.provider_problem(value)
         choices.append((value, f"{label} (not configured)" if problem else label))
     return choices
+
+
+SETTINGS = ("steps", "learning_rate", "rank", "resolution", "batch_size")
+
+
+def image_minimums() -> str:
+    """What each provider asks of the image count, with its source, said before spending."""
+    lines = []
+    for value, label in Provider.choices:
+        trainer = trainer_for(value)
+        if trainer.min_images > 1:
+            lines.append(f"{label} needs at least {trainer.min_images} images.")
+        if trainer.recommended_images:
+            lines.append(f"{label} recommends {trainer.recommended_images} or more.")
+    return " ".join(lines)
+
+
+def setting_help(name: str) -> str:
+    """Which providers take a setting, and within which range on each."""
+    parts = []
+    for value, label in Provider.choices:
+        if name not in trainer_for(value).takes:
+            parts.append(f"{label}: not taken (it sets this itself)")
+        elif name != "resolution":
+            parts.append(f"{label}: {training_limit(value, name).describe()}")
+    return "; ".join(parts) + "."
 
 
 class TrainingForm(forms.Form):
@@ -37,6 +64,13 @@ class TrainingForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["provider"].choices = provider_choices()
+        self.fields["provider"].help_text = image_minimums()
+        # Only what the chosen provider takes is shown (static/js/training_form.js hides and
+        # disables the rest, so it is not posted); the service refuses it if it is.
+        for name in SETTINGS:
+            takers = [v for v in Provider.values if name in trainer_for(v).takes]
+            self.fields[name].widget.attrs["data-providers"] = " ".join(takers)
+            self.fields[name].help_text = setting_help(name)
         self.fields["preset"].choices = (
             [("", "Suggested for this export")]
             + [(p.key, p.label) for p in defaults.BUILT_IN_PRESETS.values()]

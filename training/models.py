@@ -75,6 +75,22 @@ class TrainingJob(TimeStamped, TrainingParams):
     preset = models.CharField(max_length=60, blank=True, help_text="The preset it started from.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     trigger_word = models.CharField(max_length=24)
+    # What was sent: a setting the provider's trainer does not take (fal sets the learning
+    # rate, rank, resolution and batch size itself) is empty, not a number it never saw.
+    learning_rate = models.DecimalField(
+        max_digits=8,
+        decimal_places=7,
+        null=True,
+        blank=True,
+        validators=LEARNING_RATE_VALIDATORS,
+    )
+    rank = models.PositiveSmallIntegerField(null=True, blank=True, validators=RANK_VALIDATORS)
+    resolution = models.CharField(  # noqa: DJ001 -- None is "not sent", "" would be a value
+        max_length=20, null=True, blank=True, help_text="Comma-separated training resolutions."
+    )
+    batch_size = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=BATCH_VALIDATORS
+    )
     optimizer = models.CharField(max_length=20, default="adamw8bit")
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     step = models.PositiveIntegerField(null=True, blank=True, help_text="Last step in the logs.")
@@ -100,10 +116,12 @@ class TrainingJob(TimeStamped, TrainingParams):
                 condition=Q(steps__gte=100) & Q(steps__lte=10000), name="training_steps_range"
             ),
             models.CheckConstraint(
-                condition=Q(rank__gte=4) & Q(rank__lte=128), name="training_rank_range"
+                condition=Q(rank__isnull=True) | (Q(rank__gte=4) & Q(rank__lte=128)),
+                name="training_rank_range",
             ),
             models.CheckConstraint(
-                condition=Q(learning_rate__gt=0) & Q(learning_rate__lte=Decimal("0.01")),
+                condition=Q(learning_rate__isnull=True)
+                | (Q(learning_rate__gt=0) & Q(learning_rate__lte=Decimal("0.01"))),
                 name="training_learning_rate_range",
             ),
         ]

@@ -22,7 +22,7 @@ from generation import calls
 from generation.inputs import file_ref
 from generation.models import Provider, ProviderCall, Task
 from generation.providers import unavailable_reason
-from generation.providers.catalog import model_for
+from generation.providers.catalog import model_for, trainer_for, training_limit
 from lorastudio.errors import Conflict, Refusal
 
 from . import defaults
@@ -58,18 +58,36 @@ def provider_problem(provider: str) -> str | None:
     return None
 
 
+SETTING_LABELS = {
+    "steps": "steps",
+    "learning_rate": "learning rate",
+    "rank": "rank",
+    "resolution": "resolution",
+    "batch_size": "batch size",
+}
+
+
 @dataclass(frozen=True)
 class TrainingPlan:
     export: DatasetExport
     character: Character
     provider: str
     preset: str
-    params: defaults.Params
+    params: defaults.Params  # the recipe's settings (what a saved preset keeps)
     estimate: defaults.Estimate
+    sent: dict  # the settings the provider's trainer takes, as they will be sent
+    create_masks: bool = True
+    is_style: bool = False
+    notes: tuple[str, ...] = ()  # what was clamped, what the provider sets itself
+    warnings: tuple[str, ...] = ()  # below a provider's recommended image count
 
     @property
     def endpoint(self) -> str:
         return model_for(self.provider, Task.TRAIN_LORA).endpoint
+
+    @property
+    def not_sent(self) -> list[str]:
+        return [SETTING_LABELS[k] for k in SETTING_LABELS if k not in self.sent]
 
 
 def _decimal(value, name: str) -> Decimal | None:
@@ -90,11 +108,80 @@ def _check(params: defaults.Params) -> None:
         raise TrainingRefused("The rank must be between 4 and 128 (16 is typical).")
     if not 1 <= params.batch_size <= 8:
         raise TrainingRefused("The batch size must be between 1 and 8.")
-    sizes = [s.strip() for s in params.resolution.split(",")]
+    _check_resolution(params.resolution)
+
+
+def _check_resolution(resolution: str) -> None:
+    sizes = [s.strip() for s in resolution.split(",")]
     if not sizes or not all(s.isdigit() and 256 <= int(s) <= 2048 for s in sizes):
         raise TrainingRefused(
             "Resolutions are pixel sizes from 256 to 2048, separated by commas (e.g. 768,1024)."
         )
+
+
+def _whose(limit) -> str:
+    """Whose limit it is, in words: the provider's documented one, or ours."""
+    return "our limit" if limit.source.startswith("ours") else "the trainer's documented limit"
+
+
+def _fit_to_provider(
+    provider: str, params: defaults.Params, typed: dict
+) -> tuple[dict, list[str]]:
+    """The settings `provider` takes, within its limits. A value the user typed beyond a limit
+    is refused; one the recipe computed is clamped, and the note says so (catalog.Trainer)."""
+    trainer, label = trainer_for(provider), Provider(provider).label
+    ignored = [SETTING_LABELS[k] for k, v in typed.items() if v is not None and k not in trainer.takes]
+    if ignored:
+        raise TrainingRefused(
+            f"{label}'s trainer does not take the {', '.join(ignored)}: it sets "
+            f"{'it' if len(ignored) == 1 else 'them'} itself. Leave "
+            f"{'it' if len(ignored) == 1 else 'them'} blank, or train on a provider that takes "
+            f"{'it' if len(ignored) == 1 else 'them'}."
+        )
+    sent, notes = {}, []
+    for key in SETTING_LABELS:
+        if key not in trainer.takes:
+            continue
+        value = getattr(params, key)
+        if key == "resolution":
+            _check_resolution(value)
+            sent[key] = value
+            continue
+        limit = training_limit(provider, key)
+        if not limit.holds(value):
+            if typed.get(key) is not None:
+                raise TrainingRefused(
+                    f"{SETTING_LABELS[key].capitalize()}: {label} takes {SETTING_LABELS[key]} "
+                    f"{limit.describe()} ({_whose(limit)}); {value} is outside it."
+                )
+            clamped = limit.clamp(value)
+            notes.append(
+                f"The recipe's {value} {SETTING_LABELS[key]} is beyond {label}'s limit "
+                f"({limit.describe()}, {_whose(limit)}): clamped to {clamped}."
+            )
+            value = clamped
+        sent[key] = value
+    not_taken = [SETTING_LABELS[k] for k in SETTING_LABELS if k not in trainer.takes]
+    if not_taken:
+        notes.append(f"{label} sets the {', '.join(not_taken)} itself: they are not sent.")
+    return sent, notes
+
+
+def _image_count_checks(provider: str, image_count: int) -> list[str]:
+    """Refuse below the provider's minimum; warn below what it recommends."""
+    trainer, label = trainer_for(provider), Provider(provider).label
+    if image_count < trainer.min_images:
+        raise TrainingRefused(
+            f"{label} trains on at least {trainer.min_images} images (its trainer's own "
+            f"documentation); this export has {image_count}. Add images to the dataset and "
+            "export again."
+        )
+    if image_count < trainer.recommended_images:
+        return [
+            f"{label} recommends at least {trainer.recommended_images} images (its trainer's "
+            f"own documentation); this export has {image_count}."
+        ]
+    return []
 
 
 def plan_training(
@@ -118,6 +205,7 @@ def plan_training(
     if problem := provider_problem(provider):
         raise ProviderNotConfigured(problem)
     character = export.dataset.character
+    create_masks, is_style = True, False
     if saved_preset is not None:
         params, preset_key = defaults.saved_preset_params(saved_preset), saved_preset.name
     else:
@@ -127,49 +215,65 @@ def plan_training(
                 f"Unknown preset “{preset_key}”: use "
                 f"{', '.join(defaults.BUILT_IN_PRESETS)} or a saved preset."
             )
+        chosen = defaults.BUILT_IN_PRESETS[preset_key]
+        create_masks, is_style = chosen.create_masks, chosen.is_style
         params = defaults.defaults_for(
             image_count=export.image_count,
             preset=preset_key,
             export_resolution=getattr(export, "resolution", None),
         )
-    params = defaults.override(
-        params,
-        steps=steps,
-        learning_rate=_decimal(learning_rate, "learning rate"),
-        rank=rank,
-        resolution=resolution.replace(" ", "") if resolution else None,
-        batch_size=batch_size,
-    )
-    _check(params)
+    typed = {
+        "steps": steps,
+        "learning_rate": _decimal(learning_rate, "learning rate"),
+        "rank": rank,
+        "resolution": resolution.replace(" ", "") if resolution else None,
+        "batch_size": batch_size,
+    }
+    params = defaults.override(params, **typed)
+    warnings = _image_count_checks(provider, export.image_count)
+    sent, notes = _fit_to_provider(provider, params, typed)
     return TrainingPlan(
         export=export,
         character=character,
         provider=provider,
         preset=preset_key,
         params=params,
-        estimate=defaults.estimate(provider=provider, steps=params.steps),
+        estimate=defaults.estimate(provider=provider, steps=sent["steps"]),
+        sent=sent,
+        create_masks=create_masks,
+        is_style=is_style,
+        notes=tuple(notes),
+        warnings=tuple(warnings),
     )
 
 
 @transaction.atomic
 def launch_training(*, plan: TrainingPlan, created_by: AbstractBaseUser | None) -> TrainingJob:
-    """Save the job and its provider call; the call is submitted once this commits."""
-    p = plan.params
+    """Save the job and its provider call; the call is submitted once this commits. The job
+    stores what is sent: a setting the provider does not take stays empty."""
+    sent = plan.sent
     job = TrainingJob.objects.create(
         character=plan.character,
         export=plan.export,
         provider=plan.provider,
         preset=plan.preset,
         trigger_word=plan.character.trigger_word,
-        steps=p.steps,
-        learning_rate=p.learning_rate,
-        rank=p.rank,
-        resolution=p.resolution,
-        batch_size=p.batch_size,
+        steps=sent["steps"],
+        learning_rate=sent.get("learning_rate"),
+        rank=sent.get("rank"),
+        resolution=sent.get("resolution"),
+        batch_size=sent.get("batch_size"),
         estimated_cost=plan.estimate.cost,
         estimated_seconds=plan.estimate.seconds,
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
     )
+    inputs = {
+        "images_zip_url": file_ref(plan.export.archive.name),
+        "trigger_word": job.trigger_word,
+        "create_masks": plan.create_masks,
+        "is_style": plan.is_style,
+        **{k: float(v) if isinstance(v, Decimal) else v for k, v in sent.items()},
+    }
     job.call = ProviderCall.objects.create(
         provider=plan.provider,
         task=Task.TRAIN_LORA,
@@ -178,15 +282,7 @@ def launch_training(*, plan: TrainingPlan, created_by: AbstractBaseUser | None) 
             "purpose": PURPOSE,
             "label": f"Training #{job.id} of {plan.character.name}",
             "training_job_id": job.id,
-            "inputs": {
-                "images_zip_url": file_ref(plan.export.archive.name),
-                "trigger_word": job.trigger_word,
-                "steps": p.steps,
-                "rank": p.rank,
-                "learning_rate": float(p.learning_rate),
-                "resolution": p.resolution,
-                "batch_size": p.batch_size,
-            },
+            "inputs": inputs,
         },
         estimated_cost=plan.estimate.cost,
         created_by=job.created_by,

@@ -57,13 +57,19 @@ class LoraTextToImage:
 
 @dataclass(frozen=True)
 class TrainLora:
+    """A LoRA training. Settings left None are not sent: the provider's trainer does not take
+    them (the catalog's `Trainer.takes` says which it does)."""
+
     images_zip_url: str
     trigger_word: str
     steps: int = 1000
-    rank: int = 16
-    learning_rate: float = 0.0004
-    resolution: str = "768,1024"
-    batch_size: int = 1
+    rank: int | None = None
+    learning_rate: float | None = None
+    resolution: str | None = None
+    batch_size: int | None = None
+    caption_dropout: float | None = None
+    create_masks: bool = True  # weight the loss by a face/subject mask (a person)
+    is_style: bool = False  # a look rather than a subject
     task: ClassVar[str] = Task.TRAIN_LORA
 
 

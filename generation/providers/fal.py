@@ -103,12 +103,16 @@ class FalProvider:
                     **common,
                 }
             case TrainLora():
+                # fal's trainer takes no learning rate, rank, resolution or batch size: they
+                # are never sent (see catalog.FAL_TRAINER). Our signed URLs end in
+                # ".zip?expires=…", so the archive format is said rather than inferred.
                 data = {
                     "images_data_url": task.images_zip_url,
                     "trigger_word": task.trigger_word,
                     "steps": task.steps,
-                    "create_masks": True,
-                    "is_style": False,
+                    "create_masks": task.create_masks and not task.is_style,
+                    "is_style": task.is_style,
+                    "data_archive_format": "zip",
                 }
             case Caption():
                 data = {"image_url": task.image_url}

@@ -114,13 +114,19 @@ class ReplicateProvider:
                     "input_images": task.images_zip_url,
                     "trigger_word": task.trigger_word,
                     "steps": task.steps,
-                    "lora_rank": task.rank,
-                    "learning_rate": task.learning_rate,
-                    "batch_size": task.batch_size,
-                    "resolution": task.resolution,
                     "optimizer": "adamw8bit",
                     "autocaption": False,
                 }
+                # The trainer's own input names (flux-fine-tuner train.py:105-211).
+                for name, value in (
+                    ("lora_rank", task.rank),
+                    ("learning_rate", task.learning_rate),
+                    ("batch_size", task.batch_size),
+                    ("resolution", task.resolution),
+                    ("caption_dropout_rate", task.caption_dropout),
+                ):
+                    if value is not None:
+                        data[name] = value
             case Caption():
                 data = {"image": task.image_url, "task_input": "Detailed Caption"}
             case _:

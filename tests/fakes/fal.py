@@ -80,6 +80,60 @@ IMAGE_PRESETS = {
 }
 
 
+# fal-ai/flux-lora-fast-training's input as fal's typed schema gives it
+# (fal-ai/fal-js@381105e libs/client/src/types/endpoints.ts:14322-14354): name -> (type,
+# required). Anything else, or a value of another type, is refused the way fal's pydantic
+# validation answers (422, {"detail": [{"loc", "msg", "type"}]}), so a setting we send that
+# fal would ignore (learning rate, rank, resolution, batch size) fails a test instead.
+TRAINER_INPUTS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "fal-ai/flux-lora-fast-training": {
+        "images_data_url": (str, True),
+        "trigger_word": (str, False),
+        "create_masks": (bool, False),
+        "steps": (int, False),
+        "is_style": (bool, False),
+        "is_input_format_already_preprocessed": (bool, False),
+        "data_archive_format": (str, False),
+    },
+}
+_TYPE_NAMES = {str: "str", bool: "bool", int: "int"}
+
+
+def trainer_input_errors(endpoint: str, payload: dict) -> list[dict]:
+    """fal's validation errors for a trainer input, or [] when it is valid."""
+    schema = TRAINER_INPUTS.get(endpoint)
+    if schema is None:
+        return []
+    errors = []
+    for name, (kind, required) in schema.items():
+        if required and name not in payload:
+            errors.append(
+                {"loc": ["body", name], "msg": "field required", "type": "value_error.missing"}
+            )
+    for name, value in payload.items():
+        if name not in schema:
+            errors.append(
+                {
+                    "loc": ["body", name],
+                    "msg": "extra fields not permitted",
+                    "type": "value_error.extra",
+                }
+            )
+            continue
+        kind = schema[name][0]
+        # JSON true is not an int here, as pydantic's strict-enough int check refuses it.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            type_name = _TYPE_NAMES.get(kind, str(kind))
+            errors.append(
+                {
+                    "loc": ["body", name],
+                    "msg": f"value is not a valid {'integer' if kind is int else type_name}",
+                    "type": f"type_error.{'integer' if kind is int else type_name}",
+                }
+            )
+    return errors
+
+
 # --- What the tests script -----------------------------------------------------------------
 @dataclass
 class EndpointScript:
@@ -535,6 +589,10 @@ class FakeFal:
                         "type": "value_error.number.not_le",
                     }
                 ]
+            if errors := trainer_input_errors(endpoint, payload):
+                job.script.fail = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors)
+                job.script.fail_status = 422
+                job.script.fail_detail = errors
             self.jobs[request_id] = job
             return job
 

@@ -119,6 +119,69 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 
+# The trainer's inputs as its source declares them (replicate/flux-fine-tuner@3dd14e3
+# train.py:105-211, cog `Input(...)` with ge/le): name -> (JSON type, low, high).
+# Replicate checks types and ranges against the version's schema and answers 422
+# "- input.steps: Must be less than or equal to 6000". It drops inputs the schema does not
+# name (replicate/cog#2943: "Replicate's API ... has historically ignored unknown inputs");
+# this fake refuses them instead, so a setting we send that the trainer never reads fails a test.
+TRAINER_INPUTS: dict[str, tuple[str, float | None, float | None]] = {
+    "input_images": ("string", None, None),
+    "trigger_word": ("string", None, None),
+    "autocaption": ("boolean", None, None),
+    "autocaption_prefix": ("string", None, None),
+    "autocaption_suffix": ("string", None, None),
+    "steps": ("integer", 3, 6000),  # train.py:125-130
+    "learning_rate": ("number", None, None),  # train.py:131-134
+    "batch_size": ("integer", None, None),  # train.py:135-137
+    "resolution": ("string", None, None),  # train.py:138-140
+    "lora_rank": ("integer", 1, 128),  # train.py:141-146
+    "caption_dropout_rate": ("number", 0, 1),  # train.py:147-152
+    "optimizer": ("string", None, None),
+    "cache_latents_to_disk": ("boolean", None, None),
+    "layers_to_optimize_regex": ("string", None, None),
+    "gradient_checkpointing": ("boolean", None, None),
+    "hf_repo_id": ("string", None, None),
+    "hf_token": ("string", None, None),
+    "wandb_api_key": ("string", None, None),
+    "wandb_project": ("string", None, None),
+    "wandb_run": ("string", None, None),
+    "wandb_entity": ("string", None, None),
+    "wandb_sample_interval": ("integer", 1, None),
+    "wandb_sample_prompts": ("string", None, None),
+    "wandb_save_interval": ("integer", 1, None),
+    "skip_training_and_use_pretrained_hf_lora_url": ("string", None, None),
+}
+_JSON_TYPES = {
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+}
+
+
+def trainer_input_problems(job_input: dict) -> list[str]:
+    """Replicate's validation lines for a trainer input, or [] when it is valid."""
+    problems = []
+    for name, value in job_input.items():
+        if name not in TRAINER_INPUTS:
+            problems.append(f"- input: Additional property {name} is not allowed")
+            continue
+        kind, low, high = TRAINER_INPUTS[name]
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, _JSON_TYPES[kind]) or (is_bool and kind != "boolean"):
+            given = type(value).__name__.replace("str", "string").replace("float", "number")
+            problems.append(f"- input.{name}: Invalid type. Expected: {kind}, given: {given}")
+            continue
+        if kind == "integer" and isinstance(value, float):
+            problems.append(f"- input.{name}: Invalid type. Expected: integer, given: number")
+        elif low is not None and value < low:
+            problems.append(f"- input.{name}: Must be greater than or equal to {low}")
+        elif high is not None and value > high:
+            problems.append(f"- input.{name}: Must be less than or equal to {high}")
+    return problems
+
+
 _FLORENCE_TASKS = {
     "Caption": "<CAPTION>",
     "Detailed Caption": "<DETAILED_CAPTION>",
@@ -800,6 +863,8 @@ class FakeReplicate:
         job_input = body.get("input") or {}
         if not isinstance(job_input, dict):
             raise _Problem(422, "input must be an object")
+        if problems := trainer_input_problems(job_input):
+            raise _Problem(422, "\n".join(problems))
         with self._lock:
             job = self._new_job("training", spec, params["version"], job_input, body)
             job.destination = destination
