@@ -35,9 +35,18 @@ REPEATS = 4
 MIN_STEPS = 100  # catalog.OUR_LIMITS["steps"].low: fewer trains nothing useful
 MAX_STEPS = 10000
 EMA_DECAY = 0.99
-CAPTION_DROPOUT = 0.05  # Replicate's default (flux-fine-tuner train.py:147-152), ai-toolkit's example
+CAPTION_DROPOUT = (
+    0.05  # Replicate's default (flux-fine-tuner train.py:147-152), ai-toolkit's example
+)
 # The reference renders' size and sampling (fal-ai/flux-lora: portrait_4_3, 28 steps, 3.5).
 SAMPLE_WIDTH, SAMPLE_HEIGHT, SAMPLE_STEPS, SAMPLE_GUIDANCE = 768, 1024, 28, 3.5
+# The lines that run the configs, from the unzipped export (the scripts are the trainers'
+# own: ostris/ai-toolkit@27a03a9 run.py, kohya-ss/sd-scripts@48d368f flux_train_network.py).
+AI_TOOLKIT_RUN = "cd path/to/this-export && python path/to/ai-toolkit/run.py train/ai-toolkit.yaml"
+KOHYA_RUN = (
+    "cd path/to/this-export && accelerate launch path/to/sd-scripts/flux_train_network.py "
+    "--config_file train/kohya_config.toml"
+)
 
 
 @dataclass(frozen=True)
@@ -196,8 +205,10 @@ def _q(value: str) -> str:
 
 
 def _decimal(value: Decimal) -> str:
-    """A learning rate both YAML and TOML read as a float (1e-4, not Decimal's 0.0001 as str)."""
-    return repr(float(value))
+    """A learning rate both YAML and TOML read as a float: plain digits with a point, since
+    YAML 1.1 (PyYAML) reads "1e-05" as a string."""
+    text = format(Decimal(value).normalize(), "f")
+    return text if "." in text else text + ".0"
 
 
 def output_folder(name: str, trainer: str) -> str:
@@ -210,14 +221,16 @@ def ai_toolkit_yaml(*, name: str, trigger: str, recipe: Recipe, samples: list[Sa
     sample_lines = "\n".join(
         f"          - prompt: {_q(s.prompt)}\n            seed: {s.seed}" for s in samples
     )
-    return f"""# ai-toolkit (github.com/ostris/ai-toolkit) config for this export: a FLUX.1-dev LoRA.
+    out = output_folder(name, "ai-toolkit")
+    lr = _decimal(recipe.learning_rate)
+    return f"""# ai-toolkit (github.com/ostris/ai-toolkit): a FLUX.1-dev LoRA on this export.
 # Run it from the unzipped export folder (its paths are relative to that folder), with
 # ai-toolkit checked out and installed wherever you keep it:
-#   cd path/to/this-export && python path/to/ai-toolkit/run.py train/ai-toolkit.yaml
-# Samples and weights go to {output_folder(name, "ai-toolkit")}/ beside the export, never inside it
+#   {AI_TOOLKIT_RUN}
+# Samples and weights go to {out}/ beside the export, never inside it
 # (ai-toolkit walks the dataset folder recursively and would train on them).
-# Recipe "{recipe.preset}" for {recipe.images} images, the one the app trains with: rank {recipe.rank},
-# alpha = rank (Replicate's rule), lr {_decimal(recipe.learning_rate)}, {recipe.steps} steps,
+# Recipe "{recipe.preset}" for {recipe.images} images, the one the app trains with:
+# rank {recipe.rank}, alpha = rank (Replicate's rule), lr {lr}, {recipe.steps} steps,
 # EMA {recipe.ema_decay}. Samples: the app's reference shots with their fixed seeds.
 job: extension
 config:
@@ -279,14 +292,15 @@ meta:
 
 def kohya_config_toml(*, name: str, recipe: Recipe) -> str:
     save_every = max(100, recipe.steps // 4)
-    return f"""# kohya_ss sd-scripts (github.com/kohya-ss/sd-scripts) FLUX.1-dev LoRA config for this export.
+    out, lr = output_folder(name, "kohya"), _decimal(recipe.learning_rate)
+    return f"""# kohya_ss sd-scripts (github.com/kohya-ss/sd-scripts), a FLUX.1-dev LoRA.
 # Run it from the unzipped export folder (its paths are relative to that folder), with
 # sd-scripts checked out and installed wherever you keep it:
-#   cd path/to/this-export && accelerate launch path/to/sd-scripts/flux_train_network.py --config_file train/kohya_config.toml
+#   {KOHYA_RUN}
 # Set the four model paths below to your local FLUX.1-dev files (absolute paths are safest).
-# Weights and samples go to {output_folder(name, "kohya")}/ beside the export, never inside it.
-# Recipe "{recipe.preset}" for {recipe.images} images, as the app trains: rank {recipe.rank}, alpha = rank
-# (Replicate's rule), lr {_decimal(recipe.learning_rate)}, {recipe.steps} steps. No EMA: this script has none.
+# Weights and samples go to {out}/ beside the export, never inside it.
+# Recipe "{recipe.preset}" for {recipe.images} images, as the app trains: rank {recipe.rank},
+# alpha = rank (Replicate's rule), lr {lr}, {recipe.steps} steps. No EMA: this script has none.
 pretrained_model_name_or_path = "flux1-dev.safetensors"
 clip_l = "clip_l.safetensors"
 t5xxl = "t5xxl_fp16.safetensors"
@@ -352,8 +366,7 @@ max_bucket_reso = {high}
   num_repeats = 1
 """
         )
-    return (
-        f"""# kohya_ss dataset config: the unzipped export's images with their .txt captions, at
+    return f"""# kohya_ss dataset config: the unzipped export's images with their .txt captions, at
 # each size the recipe trains ({recipe.resolution}), never upscaled.
 [general]
 caption_extension = ".txt"
@@ -361,9 +374,7 @@ shuffle_caption = false
 keep_tokens = 1
 caption_dropout_rate = {recipe.caption_dropout}
 
-"""
-        + "\n".join(blocks)
-    )
+""" + "\n".join(blocks)
 
 
 def kohya_prompts_txt(samples: list[Sample]) -> str:

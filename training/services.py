@@ -124,13 +124,13 @@ def _whose(limit) -> str:
     return "our limit" if limit.source.startswith("ours") else "the trainer's documented limit"
 
 
-def _fit_to_provider(
-    provider: str, params: defaults.Params, typed: dict
-) -> tuple[dict, list[str]]:
+def _fit_to_provider(provider: str, params: defaults.Params, typed: dict) -> tuple[dict, list[str]]:
     """The settings `provider` takes, within its limits. A value the user typed beyond a limit
     is refused; one the recipe computed is clamped, and the note says so (catalog.Trainer)."""
     trainer, label = trainer_for(provider), Provider(provider).label
-    ignored = [SETTING_LABELS[k] for k, v in typed.items() if v is not None and k not in trainer.takes]
+    ignored = [
+        SETTING_LABELS[k] for k, v in typed.items() if v is not None and k not in trainer.takes
+    ]
     if ignored:
         raise TrainingRefused(
             f"{label}'s trainer does not take the {', '.join(ignored)}: it sets "

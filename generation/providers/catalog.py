@@ -12,7 +12,6 @@ from django.conf import settings
 
 from ..models import Provider, Task
 
-
 # --- What each trainer takes, and within which limits -------------------------------------
 # Sources, read at these commits (hand-written here; no trainer code is copied):
 FLUX_FINE_TUNER = "replicate/flux-fine-tuner@3dd14e37fe789ca05d0fa43cc53e112e0de00e76"
@@ -94,7 +93,9 @@ REPLICATE_TRAINER = Trainer(
         # a comma-separated string) carry no bounds there: ours apply.
     },
     recommended_images=10,
-    recommended_images_source=f"{FLUX_FINE_TUNER} train.py:107 (“We recommend a minimum of 10 images”)",
+    recommended_images_source=(
+        f"{FLUX_FINE_TUNER} train.py:107 (“We recommend a minimum of 10 images”)"
+    ),
     alpha_rule=f"alpha = rank ({FLUX_FINE_TUNER} train.py:268-272: linear_alpha is lora_rank)",
 )
 

@@ -105,7 +105,7 @@ def trainer_input_errors(endpoint: str, payload: dict) -> list[dict]:
     if schema is None:
         return []
     errors = []
-    for name, (kind, required) in schema.items():
+    for name, (_kind, required) in schema.items():
         if required and name not in payload:
             errors.append(
                 {"loc": ["body", name], "msg": "field required", "type": "value_error.missing"}

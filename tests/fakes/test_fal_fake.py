@@ -139,6 +139,29 @@ def test_a_failed_job_completes_with_its_error_and_its_result_is_an_http_error(f
     assert failed.value.error_type == "content_policy"
 
 
+def test_the_trainer_refuses_inputs_outside_fals_schema_as_fal_validates(fake, client):
+    handle = client.submit(
+        TRAINING,
+        {"images_data_url": "https://a/d.zip", "learning_rate": 0.0004, "steps": "many"},
+    )
+    with pytest.raises(fal_client.FalClientHTTPError) as refused:
+        handle.get()
+
+    assert refused.value.status_code == 422
+    detail = refused.value.response.json()["detail"]
+    assert {
+        "loc": ["body", "learning_rate"],
+        "msg": "extra fields not permitted",
+        "type": "value_error.extra",
+    } in detail
+    assert any(e["loc"] == ["body", "steps"] and e["type"] == "type_error.integer" for e in detail)
+    ok = client.submit(
+        TRAINING,
+        {"images_data_url": "https://a/d.zip", "steps": 500, "data_archive_format": "zip"},
+    )
+    assert "diffusers_lora_file" in ok.get()
+
+
 def test_cancel_stops_a_queued_job_and_a_second_cancel_is_refused(fake, client):
     fake.script(TRAINING, queue_polls=5)
     handle = client.submit(TRAINING, {"images_data_url": "https://a/d.zip"})

@@ -425,6 +425,33 @@ def test_a_training_without_images_fails_as_the_trainer_does(fake, client):
     assert (training.status, training.error) == ("failed", "input_images must be provided")
 
 
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"steps": 6001}, "- input.steps: Must be less than or equal to 6000"),
+        ({"steps": 2}, "- input.steps: Must be greater than or equal to 3"),
+        ({"lora_rank": 129}, "- input.lora_rank: Must be less than or equal to 128"),
+        ({"caption_dropout_rate": 1.5}, "- input.caption_dropout_rate: Must be less than"),
+        ({"steps": "1000"}, "- input.steps: Invalid type. Expected: integer, given: string"),
+        ({"rank": 16}, "- input: Additional property rank is not allowed"),
+    ],
+)
+def test_the_trainer_refuses_out_of_range_and_unknown_inputs_with_a_422(
+    fake, client, inputs, message
+):
+    version = fake.models[TRAINER].version_id
+    with pytest.raises(ReplicateError) as error:
+        client.trainings.create(
+            model=TRAINER,
+            version=version,
+            input={"input_images": "https://a/d.zip", **inputs},
+            destination="a/b",
+        )
+    assert error.value.status == 422
+    assert message in error.value.detail
+    assert not fake.requests.of("create_training")[-1].id
+
+
 def test_a_training_can_be_canceled_and_unknown_trainings_are_404(fake, client):
     fake.script(TRAINER, processing_polls=100)
     version = fake.models[TRAINER].version_id

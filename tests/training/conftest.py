@@ -36,3 +36,10 @@ def finish():
 @pytest.fixture
 def webhooks_allowed(settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+
+
+@pytest.fixture
+def replicate_ready(replicate_fake, settings):
+    settings.REPLICATE_OWNER = "studio"
+    settings.PUBLIC_BASE_URL = "https://studio.example"  # the zip goes as a signed link
+    return replicate_fake

@@ -32,13 +32,6 @@ def until(job, condition, *, rounds=40, step=5):
     raise AssertionError(f"job {job.status} / call {job.call.status}: {job.call.error}")
 
 
-@pytest.fixture
-def replicate_ready(replicate_fake, settings):
-    settings.REPLICATE_OWNER = "studio"
-    settings.PUBLIC_BASE_URL = "https://studio.example"  # the zip goes as a signed link
-    return replicate_fake
-
-
 def test_fal_training_shows_progress_from_its_logs_then_makes_v1(
     fal, export, user, finish, mailoutbox
 ):
