@@ -39,7 +39,7 @@ def webhooks_allowed(settings):
 
 
 @pytest.fixture
-def replicate_ready(replicate_fake, settings):
+def replicate_ready(replicate_fake, settings):  # noqa: F811 (the imported fixture)
     settings.REPLICATE_OWNER = "studio"
     settings.PUBLIC_BASE_URL = "https://studio.example"  # the zip goes as a signed link
     return replicate_fake
