@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 from characters.models import Image
-from datasets import exports, services
+from datasets import captions, exports, services
 from datasets.models import DatasetExport, ExportFrozen
 from tests.datasets.conftest import make_image
 from tests.lorastudio.test_storage_s3 import s3, s3_endpoint  # noqa: F401  (fixtures)
@@ -208,3 +208,19 @@ def test_an_export_is_streamed_into_s3_when_s3_is_the_storage(s3, character):  #
     assert (
         zipfile.ZipFile(io.BytesIO(body)).read("0001_close.txt").decode().startswith("fitmannequin")
     )
+
+
+def test_a_trigger_word_in_another_case_blocks_the_export_as_trainers_match_case(dataset):
+    # ai-toolkit (and Replicate's trainer on it) counts the exact string and prepends the
+    # trigger when absent (ostris/ai-toolkit@27a03a9 toolkit/prompt_utils.py:736-742).
+    item = dataset.items.filter(image__kind="upload").first()
+    services.update_item(item=item, caption="FitMannequin smiling outdoors")
+
+    with pytest.raises(exports.ExportRefused, match="another case") as exc:
+        exports.start_export(dataset=dataset, enqueue=False)
+    assert exc.value.extra["problems"] == [
+        f"image #{item.image_id}: the trigger word “fitmannequin” is written in another case; "
+        "trainers match it exactly, so write it as the character's trigger word"
+    ]
+    assert captions.trigger_problem("fitmannequin, smiling", "fitmannequin") == ""
+    assert "another case" in captions.trigger_problem("FITMANNEQUIN, smiling", "fitmannequin")

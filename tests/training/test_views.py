@@ -1,5 +1,7 @@
 """The training pages, as a logged-in user sees them."""
 
+import re
+
 import pytest
 
 from training import pins, services
@@ -181,3 +183,41 @@ def test_a_failed_delivery_can_be_sent_again_from_the_log(logged_in, settings, e
         receiver.wait_for(1)
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and delivery.attempts == 1
+
+
+def test_the_form_says_each_providers_image_minimum_before_spending(logged_in, export):
+    html = logged_in.get("/training/new/").content.decode()
+    assert "fal.ai needs at least 4 images." in html
+    assert "Replicate recommends 10 or more." in html
+
+
+def test_each_setting_says_which_providers_take_it(logged_in, export):
+    html = logged_in.get("/training/new/").content.decode()
+    assert re.search(r'name="learning_rate"[^>]*data-providers="local replicate"', html)
+    assert re.search(r'name="steps"[^>]*data-providers="local fal replicate"', html)
+    assert "fal.ai: not taken (it sets this itself)" in html
+    assert "Replicate: from 100 to 6000" in html
+
+
+def test_the_estimate_for_fal_lists_only_what_is_sent(logged_in, export, settings):
+    settings.FAL_KEY = "key"
+    response = logged_in.post(
+        "/training/new/",
+        {"export": export.id, "provider": "fal", "action": "estimate"},
+        headers={"HX-Request": "true"},
+    )
+    html = response.content.decode()
+    sent = html.split('data-testid="sent-settings"', 1)[1].split("</dl>", 1)[0]
+    assert "Steps" in sent
+    assert not any(s in sent for s in ("Learning rate", "Rank", "Resolution", "Batch size"))
+    assert "fal.ai sets the learning rate, rank, resolution, batch size itself" in html
+
+
+def test_a_learning_rate_posted_for_fal_is_refused_on_the_page(logged_in, export, settings):
+    settings.FAL_KEY = "key"
+    response = logged_in.post(
+        "/training/new/",
+        {"export": export.id, "provider": "fal", "learning_rate": "0.0004", "action": "launch"},
+    )
+    assert "does not take the learning rate" in response.content.decode()
+    assert not TrainingJob.objects.exists()
