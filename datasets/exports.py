@@ -306,11 +306,20 @@ def _write_entries(export: DatasetExport, zip_file: zipfile.ZipFile) -> dict:
         "train/kohya_config.toml",
         training_configs.kohya_config_toml(name=name, recipe=recipe).encode(),
     )
+    files_by_shot: dict[str, list[str]] = {}
+    for entry in written:
+        files_by_shot.setdefault(entry["shot_type"] or "unknown", []).append(entry["file"])
     archive.add(
         "train/kohya_dataset.toml",
-        training_configs.kohya_dataset_toml(recipe=recipe).encode(),
+        training_configs.kohya_dataset_toml(recipe=recipe, files_by_shot=files_by_shot).encode(),
     )
-    archive.add("train/kohya_prompts.txt", training_configs.kohya_prompts_txt(samples).encode())
+    captions_by_file = {e["file"]: e["caption"] for e in written}
+    for shot in training_configs.shot_repeats(files_by_shot):
+        archive.add(
+            training_configs.kohya_shot_file(shot),
+            training_configs.kohya_shot_metadata(files_by_shot[shot], captions_by_file).encode(),
+        )
+    archive.add("train/kohya_prompts.json", training_configs.kohya_prompts_json(samples).encode())
     defaults = training_configs.smart_defaults(total)
     final = {
         "format": FORMAT,

@@ -331,7 +331,7 @@ discrete_flow_shift = 3.1582
 model_prediction_type = "raw"
 guidance_scale = 1.0
 seed = 42
-sample_prompts = "train/kohya_prompts.txt"
+sample_prompts = "train/kohya_prompts.json"
 sample_every_n_steps = {save_every}
 sample_sampler = "euler"
 """
@@ -345,9 +345,54 @@ def kohya_bucket_range(resolution: int, steps: int = 64) -> tuple[int, int]:
     return low - low % steps or steps, high + (-high % steps)
 
 
-def kohya_dataset_toml(*, recipe: Recipe) -> str:
+MAX_SHOT_REPEATS = 4
+
+
+def shot_repeats(files_by_shot: dict[str, list[str]]) -> dict[str, int]:
+    """Repeats per shot type that bring each towards the largest (at most 4x), or {} when
+    the shots are already even enough that repeating helps nothing."""
+    counts = {shot: len(files) for shot, files in files_by_shot.items() if files}
+    if len(counts) < 2:
+        return {}
+    top = max(counts.values())
+    # Whole multiples only: a shot type repeats once it has half the images of the largest.
+    repeats = {shot: min(MAX_SHOT_REPEATS, top // count) for shot, count in counts.items()}
+    return repeats if any(r > 1 for r in repeats.values()) else {}
+
+
+def kohya_shot_file(shot: str) -> str:
+    return f"train/kohya_shots_{shot}.json"
+
+
+def kohya_shot_metadata(files: list[str], captions: dict[str, str]) -> str:
+    """sd-scripts' fine-tuning metadata for one shot type's images: image (relative to
+    image_dir) -> its caption, the same text as its .txt (library/train_util.py:2259-2284)."""
+    return json.dumps({f: {"caption": captions[f]} for f in files}, indent=2, ensure_ascii=False)
+
+
+def kohya_dataset_toml(*, recipe: Recipe, files_by_shot: dict[str, list[str]] | None = None) -> str:
     """One [[datasets]] per size ai-toolkit trains (the same images at each), never
-    upscaled (`bucket_no_upscale`)."""
+    upscaled (`bucket_no_upscale`). Where shot types are uneven (shots.json), one subset per
+    shot type, listed in its own metadata file, repeats the rarer ones."""
+    repeats = shot_repeats(files_by_shot or {})
+    if repeats:
+        subsets = "\n".join(
+            f"""  [[datasets.subsets]]
+  image_dir = "."
+  metadata_file = {_q(kohya_shot_file(shot))}
+  num_repeats = {count}
+"""
+            for shot, count in repeats.items()
+        )
+        how = "each shot type repeated towards the largest: " + ", ".join(
+            f"{shot} x{count}" for shot, count in repeats.items()
+        )
+    else:
+        subsets = """  [[datasets.subsets]]
+  image_dir = "."
+  num_repeats = 1
+"""
+        how = "every image once an epoch"
     blocks = []
     for size in recipe.resolutions:
         low, high = kohya_bucket_range(size)
@@ -361,13 +406,10 @@ bucket_reso_steps = 64
 min_bucket_reso = {low}
 max_bucket_reso = {high}
 
-  [[datasets.subsets]]
-  image_dir = "."
-  num_repeats = 1
-"""
+{subsets}"""
         )
     return f"""# kohya_ss dataset config: the unzipped export's images with their .txt captions, at
-# each size the recipe trains ({recipe.resolution}), never upscaled.
+# each size the recipe trains ({recipe.resolution}), never upscaled; {how}.
 [general]
 caption_extension = ".txt"
 shuffle_caption = false
@@ -377,11 +419,21 @@ caption_dropout_rate = {recipe.caption_dropout}
 """ + "\n".join(blocks)
 
 
-def kohya_prompts_txt(samples: list[Sample]) -> str:
-    """sd-scripts' sample prompt file: one prompt a line with --w/--h/--d (seed)/--s/--g
-    (library/train_util.py:6254-6290)."""
-    return "".join(
-        f"{s.prompt} --w {SAMPLE_WIDTH} --h {SAMPLE_HEIGHT} --d {s.seed} --s {SAMPLE_STEPS} "
-        f"--g {SAMPLE_GUIDANCE}\n"
-        for s in samples
+def kohya_prompts_json(samples: list[Sample]) -> str:
+    """sd-scripts' sample prompts as a JSON list (library/train_util.py:6339-6341), each with
+    the keys its FLUX sampler reads (library/flux_train_utils.py:154-162)."""
+    return json.dumps(
+        [
+            {
+                "prompt": s.prompt,
+                "width": SAMPLE_WIDTH,
+                "height": SAMPLE_HEIGHT,
+                "seed": s.seed,
+                "sample_steps": SAMPLE_STEPS,
+                "guidance_scale": SAMPLE_GUIDANCE,
+            }
+            for s in samples
+        ],
+        indent=2,
+        ensure_ascii=False,
     )

@@ -219,6 +219,8 @@ KOHYA_CONFIG = {
 }
 KOHYA_SUBSET = {
     "image_dir": K(str, True, f"{KS} library/config_util.py:215"),
+    # a fine-tuning subset: its images and captions listed in a JSON file
+    "metadata_file": K(str, False, f"{KS} library/config_util.py:221"),
     "num_repeats": K(int, False, f"{KS} library/config_util.py:187"),
 }
 KOHYA_DATASET = {
@@ -248,6 +250,17 @@ KOHYA_DATASET = {
             "subsets": K(list, True, f"{KS} library/config_util.py:318", items=KOHYA_SUBSET),
         },
     ),
+}
+
+# One sample prompt, as sd-scripts' FLUX sampler reads it (a .json prompt file is a list of
+# these: library/train_util.py:6339-6341).
+KOHYA_PROMPT = {
+    "prompt": K(str, True, f"{KS} library/flux_train_utils.py:162"),
+    "width": K(int, False, f"{KS} library/flux_train_utils.py:156"),
+    "height": K(int, False, f"{KS} library/flux_train_utils.py:157"),
+    "seed": K(int, False, f"{KS} library/flux_train_utils.py:160"),
+    "sample_steps": K(int, False, f"{KS} library/flux_train_utils.py:155"),
+    "guidance_scale": K(NUMBER, False, f"{KS} library/flux_train_utils.py:158"),
 }
 
 # The scripts the "how to run" lines call, at the top of each checkout at the commits above.
@@ -327,7 +340,7 @@ def test_the_key_lists_cite_a_source_for_every_key():
                 if sub:
                     walk(sub)
 
-    for schema in (AI_TOOLKIT, KOHYA_CONFIG, KOHYA_DATASET):
+    for schema in (AI_TOOLKIT, KOHYA_CONFIG, KOHYA_DATASET, KOHYA_PROMPT):
         walk(schema)
 
 
@@ -421,13 +434,10 @@ def test_the_samples_are_the_reference_suite_with_its_seeds():
     assert [s["seed"] for s in samples] == list(REFERENCE_SEEDS.values())
     assert all("ava" in s["prompt"] for s in samples)
 
-    lines = tc.kohya_prompts_txt(SAMPLES).splitlines()
-    assert len(lines) == 5
-    for line, sample in zip(lines, SAMPLES, strict=True):
-        # sd-scripts splits a line on " --" and reads --d as the seed (train_util.py:6254-6290)
-        prompt, *options = line.split(" --")
-        assert prompt == sample.prompt
-        assert f"d {sample.seed}" in options
+    prompts = json.loads(tc.kohya_prompts_json(SAMPLES))
+    for prompt, sample in zip(prompts, SAMPLES, strict=True):
+        assert problems(prompt, KOHYA_PROMPT) == []
+        assert (prompt["prompt"], prompt["seed"]) == (sample.prompt, sample.seed)
 
 
 # --- On a built export -------------------------------------------------------------------
@@ -506,3 +516,36 @@ def test_the_exported_recipe_is_the_one_training_on_the_export_uses(built, setti
             0
         ][1]
     )
+
+
+@pytest.mark.django_db
+def test_kohya_repeats_the_rarer_shot_types_from_shots_json(built):
+    export, archive = built
+    names = set(archive.namelist())
+    shots = json.loads(archive.read("shots.json"))  # 14 far, 3 close, 3 mid
+    data = tomllib.loads(archive.read("train/kohya_dataset.toml").decode())
+
+    for dataset in data["datasets"]:
+        repeats = {}
+        for subset in dataset["subsets"]:
+            assert subset["metadata_file"] in names and subset["image_dir"] == "."
+            listed = json.loads(archive.read(subset["metadata_file"]))
+            kinds = {shots[name]["shot_type"] for name in listed}
+            assert len(kinds) == 1, kinds
+            repeats[kinds.pop()] = subset["num_repeats"]
+            for name, entry in listed.items():  # the same caption as the image's .txt
+                assert (
+                    archive.read(name.rsplit(".", 1)[0] + ".txt").decode()
+                    == entry["caption"] + "\n"
+                )
+        assert repeats == {"far": 1, "close": 4, "mid": 4}  # 14 // 3
+    listed = set()
+    for subset in data["datasets"][0]["subsets"]:
+        listed |= set(json.loads(archive.read(subset["metadata_file"])))
+    assert listed == set(shots)  # every image once, in exactly one shot type
+
+
+def test_even_shot_types_need_no_repeats():
+    assert tc.shot_repeats({"close": ["a", "b"], "mid": ["c", "d"], "far": ["e", "f", "g"]}) == {}
+    assert tc.shot_repeats({"far": ["a", "b", "c"]}) == {}
+    assert tc.shot_repeats({"far": list("abcdefgh"), "close": ["x"]}) == {"far": 1, "close": 4}
