@@ -39,7 +39,9 @@ def setting_help(name: str) -> str:
     for value, label in Provider.choices:
         if name not in trainer_for(value).takes:
             parts.append(f"{label}: not taken (it sets this itself)")
-        elif name != "resolution":
+        elif name == "resolution":
+            parts.append(f"{label}: sizes {training_limit(value, name).describe()} px")
+        else:
             parts.append(f"{label}: {training_limit(value, name).describe()}")
     return "; ".join(parts) + "."
 

@@ -37,11 +37,17 @@ class Limit:
         return value
 
     def describe(self) -> str:
+        low, high = _plain(self.low), _plain(self.high)
         if self.low is not None and self.high is not None:
-            return f"from {self.low} to {self.high}"
+            return f"from {low} to {high}"
         if self.low is not None:
-            return f"at least {self.low}"
-        return f"at most {self.high}"
+            return f"at least {low}"
+        return f"at most {high}"
+
+
+def _plain(value) -> str:
+    """0.0000001, not Decimal's 1E-7."""
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
 
 
 @dataclass(frozen=True)
