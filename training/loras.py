@@ -70,7 +70,8 @@ def _our_config(job: TrainingJob) -> bytes:
             "request": job.call.request if job.call else {},
             "trigger_word": job.trigger_word,
             "steps": job.steps,
-            "learning_rate": str(job.learning_rate),
+            # null: not sent, the provider's trainer sets it itself
+            "learning_rate": str(job.learning_rate) if job.learning_rate is not None else None,
             "rank": job.rank,
             "resolution": job.resolution,
             "batch_size": job.batch_size,
