@@ -139,6 +139,9 @@ AI_TOOLKIT_PROCESS = {
             "samples": K(
                 list, False, f"{AT} toolkit/config_modules.py:111-112", items=AI_TOOLKIT_SAMPLE
             ),
+            # the older form, read too: prompts without seeds, one seed for all
+            "prompts": K(list, False, f"{AT} toolkit/config_modules.py:104"),
+            "seed": K(int, False, f"{AT} toolkit/config_modules.py:87"),
         },
     ),
 }
@@ -185,6 +188,8 @@ KOHYA_CONFIG = {
     "optimizer_type": K(str, False, f"{KS} library/train_util.py:3679"),
     "lr_scheduler": K(str, False, f"{KS} library/train_util.py:3741"),
     "max_train_steps": K(int, False, f"{KS} library/train_util.py:3952"),
+    "max_train_epochs": K(int, False, f"{KS} library/train_util.py:3954"),
+    "save_every_n_epochs": K(int, False, f"{KS} library/train_util.py:3847"),
     "save_every_n_steps": K(int, False, f"{KS} library/train_util.py:3853"),
     "mixed_precision": K(
         str, False, f"{KS} library/train_util.py:3981-3985", choices=("no", "fp16", "bf16")
