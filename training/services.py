@@ -132,11 +132,10 @@ def _fit_to_provider(provider: str, params: defaults.Params, typed: dict) -> tup
         SETTING_LABELS[k] for k, v in typed.items() if v is not None and k not in trainer.takes
     ]
     if ignored:
+        them = "it" if len(ignored) == 1 else "them"
         raise TrainingRefused(
-            f"{label}'s trainer does not take the {', '.join(ignored)}: it sets "
-            f"{'it' if len(ignored) == 1 else 'them'} itself. Leave "
-            f"{'it' if len(ignored) == 1 else 'them'} blank, or train on a provider that takes "
-            f"{'it' if len(ignored) == 1 else 'them'}."
+            f"{label}'s trainer does not take the {', '.join(ignored)}: it sets {them} itself. "
+            f"Leave {them} blank, or train on a provider that takes {them}."
         )
     sent, notes = {}, []
     for key in SETTING_LABELS:
