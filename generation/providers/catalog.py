@@ -95,8 +95,11 @@ REPLICATE_TRAINER = Trainer(
         "rank": Limit(1, 128, f"{FLUX_FINE_TUNER} train.py:141-146"),
         # `caption_dropout_rate: float = Input(..., default=0.05, ge=0, le=1)`
         "caption_dropout": Limit(Decimal("0"), Decimal("1"), f"{FLUX_FINE_TUNER} train.py:147-152"),
-        # learning_rate (train.py:131-134), batch_size (135-137) and resolution (138-140,
-        # a comma-separated string) carry no bounds there: ours apply.
+        # No bounds there (ours apply): `learning_rate: float = Input(default=4e-4)`,
+        # `batch_size: int = Input(default=1)`, `resolution: str = Input("512,768,1024")`.
+        "learning_rate": Limit(None, None, f"{FLUX_FINE_TUNER} train.py:131-134"),
+        "batch_size": Limit(None, None, f"{FLUX_FINE_TUNER} train.py:135-137"),
+        "resolution": Limit(None, None, f"{FLUX_FINE_TUNER} train.py:138-140"),
     },
     recommended_images=10,
     recommended_images_source=(
@@ -111,7 +114,8 @@ FAL_TRAINER = Trainer(
     # resolution or batch size (libs/client/src/types/endpoints.ts:14322-14354).
     takes=frozenset({"steps"}),
     limits={
-        # `steps?: number` with no documented range (endpoints.ts:14345-14348): ours apply.
+        # `steps?: number`, no documented range: ours apply.
+        "steps": Limit(None, None, f"{FAL_JS} libs/client/src/types/endpoints.ts:14345-14348"),
     },
     min_images=4,
     min_images_source=(
@@ -270,7 +274,7 @@ def training_limit(provider: str, setting: str) -> Limit:
     """The range a setting must fall in on `provider`: the provider's documented one, narrowed
     by ours (the database holds nothing outside ours)."""
     theirs, ours = trainer_for(provider).limit(setting), OUR_LIMITS[setting]
-    if theirs is None:
+    if theirs is None or (theirs.low is None and theirs.high is None):
         return ours
     low = max(v for v in (theirs.low, ours.low) if v is not None)
     high = min(v for v in (theirs.high, ours.high) if v is not None)

@@ -6,6 +6,7 @@ fal-ai/fal-js). The end-to-end tests go through the real SDKs against the protoc
 which refuse what the real trainers refuse (and inputs they would silently ignore).
 """
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -51,6 +52,15 @@ def test_the_catalog_gives_replicates_documented_ranges_with_their_source():
         trainer_for("fal").min_images_source
     )
     assert trainer_for("replicate").recommended_images == 10
+
+
+@pytest.mark.parametrize("provider", ["fal", "replicate"])
+def test_every_setting_a_trainer_takes_has_its_documented_range_cited(provider):
+    trainer = trainer_for(provider)
+    for setting in trainer.takes:
+        limit = trainer.limit(setting)
+        assert limit is not None, setting
+        assert re.search(r"[\w-]+/[\w.-]+@[0-9a-f]{40} \S+:\d+(-\d+)?", limit.source), setting
 
 
 def test_replicate_clamps_the_recipes_6008_steps_for_751_images_and_says_so(character, keys):
