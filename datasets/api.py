@@ -3,13 +3,13 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
-from characters.models import Character
+from characters.models import CAPTION_MAX_LENGTH, Character
 from generation.api import PlanOut, RunOut
 from generation.api import _run as run_out
 from lorastudio.media import signed_media_url
@@ -135,7 +135,7 @@ class ItemsIn(Schema):
 
 
 class ItemPatch(Schema):
-    caption: str | None = None
+    caption: Annotated[str, Field(max_length=CAPTION_MAX_LENGTH)] | None = None
     included: bool | None = None
     shot_type: Literal["close", "mid", "far", "unknown"] | None = None
 

@@ -15,7 +15,6 @@ from generation import runs
 from generation.forms import RunForm
 from generation.providers import available as available_providers
 from lorastudio.errors import Refusal
-from lorastudio.refusals import refused
 
 from . import captioning, exports, gaps, selectors, services
 from .balance import balance_report
@@ -157,8 +156,6 @@ def item_tile(request, item_id):
 def item_caption(request, item_id):
     item = _item(item_id)
     caption = request.POST.get("caption", "")
-    if len(caption) > 2000:
-        return refused(request, "Keep a caption under 2,000 characters.")
     services.update_item(item=item, caption=caption)
     return _tile(request, item)
 
