@@ -317,6 +317,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="LoRA Studio <studio@loca
 # Outgoing webhooks refuse private, loopback and link-local targets unless this is set
 # (local development, tests).
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+# One delivery, from connecting to the last byte read, takes at most this long.
+WEBHOOK_DEADLINE_SECONDS = env.float("WEBHOOK_DEADLINE_SECONDS", default=15.0)
+WEBHOOK_ENDPOINTS_PER_USER = env.int("WEBHOOK_ENDPOINTS_PER_USER", default=20)
 CELERY_BEAT_SCHEDULE |= {
     "training-jobs": {
         "task": "training.tasks.sync_training_jobs",
