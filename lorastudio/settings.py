@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body too large for its endpoint is refused before anything reads it.
+    "lorastudio.request_limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lorastudio.nul_bytes.RefuseNulBytesMiddleware",
@@ -289,6 +291,13 @@ LOGGING = {
 # are refused as decompression bombs (Pillow's own check, made an error).
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=40 * 1024 * 1024)
 MAX_UPLOAD_PIXELS = env.int("MAX_UPLOAD_PIXELS", default=60_000_000)
+# Request bodies (lorastudio.request_limits): forms and JSON, provider webhooks, photo uploads
+# (a request may carry this many photos at the largest size; send more in several requests).
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
+MAX_WEBHOOK_BODY_BYTES = env.int("MAX_WEBHOOK_BODY_BYTES", default=10 * 1024 * 1024)
+MAX_UPLOAD_REQUEST_BYTES = env.int(
+    "MAX_UPLOAD_REQUEST_BYTES", default=10 * MAX_UPLOAD_BYTES + MAX_REQUEST_BYTES
+)
 # Uploads above this are streamed to a temporary file, never held whole in the web process.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
