@@ -68,6 +68,16 @@ def render(template: str, *, trigger: str, caption: str, pose: str = "", shot: s
     return text.strip(" ,")
 
 
+# Control characters (C0, DEL, C1) and the bidirectional overrides that make text read
+# differently from what it holds: each becomes a space, then runs of spaces one.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(text: str) -> str:
+    """A caption as one line of plain text: whitespace collapsed, control characters gone."""
+    return " ".join(CONTROL.sub(" ", text).split())
+
+
 def trigger_count(text: str, trigger: str) -> int:
     return len(re.findall(rf"(?<![\w]){re.escape(trigger)}(?![\w])", text, re.I))
 

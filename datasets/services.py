@@ -205,7 +205,7 @@ def update_item(
 
 def _checked_caption(caption: str) -> str:
     """A caption on one line, refused past the length an image's caption may have."""
-    caption = " ".join(caption.split())
+    caption = captions.plain_text(caption)
     if len(caption) > CAPTION_MAX_LENGTH:
         raise DatasetRefused(
             f"A caption has at most {CAPTION_MAX_LENGTH} characters ({len(caption)} given).",
