@@ -91,7 +91,8 @@ def _check(params: defaults.Params) -> None:
     if not 1 <= params.batch_size <= 8:
         raise TrainingRefused("The batch size must be between 1 and 8.")
     sizes = [s.strip() for s in params.resolution.split(",")]
-    if not sizes or not all(s.isdigit() and 256 <= int(s) <= 2048 for s in sizes):
+    # ASCII digits only: "²" and "١٠٢٤" pass str.isdigit() but are no size a trainer reads.
+    if not sizes or not all(s.isascii() and s.isdigit() and 256 <= int(s) <= 2048 for s in sizes):
         raise TrainingRefused(
             "Resolutions are pixel sizes from 256 to 2048, separated by commas (e.g. 768,1024)."
         )
