@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core import signing
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponseForbidden
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
@@ -65,3 +66,17 @@ def serve_media(request, path: str):
     response["Cache-Control"] = f"private, max-age={max(max_age, 0)}"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def delete_files_when_deleted(sender, instance, **kwargs) -> None:
+    """A `post_delete` receiver: once the deletion commits, the row's files leave storage, so a
+    signed link to them (still unexpired) stops serving. Connected for models whose files
+    belong to one row only; cascades reach it too, which no service call would."""
+    files = [
+        getattr(instance, field.attname)
+        for field in instance._meta.concrete_fields
+        if hasattr(getattr(instance, field.attname, None), "storage")
+    ]
+    for file in files:
+        if file.name:
+            transaction.on_commit(lambda s=file.storage, n=file.name: s.delete(n))
