@@ -345,13 +345,17 @@ def list_exports(request, dataset_id: int):
     return selectors.exports_of(_dataset(dataset_id))
 
 
-@router.post("/datasets/{dataset_id}/exports", response={202: ExportOut, 400: Error})
+@router.post(
+    "/datasets/{dataset_id}/exports",
+    response={200: ExportOut, 202: ExportOut, 400: Error, 429: Error},
+)
 def create_export(request, dataset_id: int, payload: ExportIn):
-    """Freeze the dataset as it is now; the zip is built by a worker (poll the export)."""
+    """Freeze the dataset as it is now; the zip is built by a worker (poll the export). 200
+    with the earlier export when nothing changed since it; 429 past the export quota."""
     export = exports.start_export(
         dataset=_dataset(dataset_id), created_by=request.user, resolution=payload.resolution
     )
-    return Status(202, export)
+    return Status(200 if export.reused else 202, export)
 
 
 @router.get("/exports/{export_id}", response=ExportOut)

@@ -37,6 +37,7 @@ from pillow_heif import register_heif_opener
 from characters import faces, shot_types
 from characters.imaging import thumbnail_of
 from characters.models import Character, Image
+from lorastudio import quotas
 
 from .models import Upload
 
@@ -72,8 +73,11 @@ class Outcome:
 
 # --- Web side: stream into storage, nothing decoded ---------------------------------------
 def receive(*, character: Character, files: list[UploadedFile], created_by=None) -> list[Upload]:
-    """Save each file as an Upload to ingest; what is refused without decoding is final."""
+    """Save each file as an Upload to ingest; what is refused without decoding is final.
+    The files count against the user's upload quota (all refused when past it)."""
     from . import tasks
+
+    quotas.take(user=created_by, kind="upload", amount=len(files))
 
     received = []
     for upload_file in files:

@@ -294,11 +294,18 @@ def export_create(request, dataset_id):
         except Refusal as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(
-                request,
-                f"Export of {export.image_count} images started: the zip is built in the "
-                "background and listed below when ready.",
-            )
+            if export.reused:
+                messages.info(
+                    request,
+                    "Nothing changed since the last export at this resolution: it is listed "
+                    "below, no new zip is built.",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Export of {export.image_count} images started: the zip is built in the "
+                    "background and listed below when ready.",
+                )
     return redirect(reverse("datasets:detail", kwargs={"dataset_id": dataset.id}) + "#exports")
 
 

@@ -85,9 +85,12 @@ def validation_error(request, exc):
 @api.exception_handler(Refusal)
 def refused(request, exc):
     """Every domain refusal: its own status code, its message as `detail`."""
-    return api.create_response(
+    response = api.create_response(
         request, {"detail": exc.message, **exc.extra}, status=exc.status_code
     )
+    if "retry_after" in exc.extra:  # a quota: when to ask again
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 # A body Django's parser refuses is answered here, in JSON, not by Django's HTML 400 page.
