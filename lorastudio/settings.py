@@ -149,6 +149,13 @@ USE_TZ = True
 STORAGE = env("STORAGE", default="local")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL_TTL = env.int("MEDIA_URL_TTL", default=3600)
+# Where the bytes of a checked media link come from (lorastudio.media): with S3, a redirect to
+# a presigned URL valid this long (signed for S3_PUBLIC_ENDPOINT_URL when the browser reaches
+# the store there, e.g. MinIO through the compose nginx); with local storage behind nginx,
+# `X-Accel-Redirect` to this internal location (compose: /_protected_media/); else Django.
+MEDIA_PRESIGN_TTL = env.int("MEDIA_PRESIGN_TTL", default=300)
+S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL", default="")
+MEDIA_ACCEL_REDIRECT = env("MEDIA_ACCEL_REDIRECT", default="")
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Production images collect static files with hashed names (STATIC_MANIFEST=true); a checkout

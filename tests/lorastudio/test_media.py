@@ -95,3 +95,14 @@ def test_deleting_a_character_takes_its_images_files_too(
     with django_capture_on_commit_callbacks(execute=True):
         character.delete()
     assert client.get(link).status_code == 404
+
+
+def test_behind_nginx_django_checks_the_link_and_nginx_sends_the_file(client, stored, settings):
+    settings.MEDIA_ACCEL_REDIRECT = "/_protected_media/"
+    response = client.get(signed_media_url(stored))
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == "/_protected_media/images/secret.png"
+    assert response["Content-Type"] == "image/png" and response.content == b""
+    assert client.get(signed_media_url(stored) + "x").status_code == 403
+    assert client.get(signed_media_url("images/none.png")).status_code == 404
+    assert client.get(signed_media_url("images")).status_code == 404
