@@ -3,13 +3,16 @@ server takes, and how much reaches its temporary folder, before it answers.
 
     .venv/bin/python bench/bodies.py [--megabytes 300] [--code DIR]
 
-The body is multipart, sent 1 MB at a time on loopback until the server answers or stops
-reading; a thread samples the size of gunicorn's TMPDIR meanwhile. `--code DIR` runs another
-checkout (e.g. `git archive` of main) to compare. No database is needed for the answer.
+It first GETs the login page, as a browser would, for the CSRF cookie (without one Django
+refuses before reading). The body is multipart, sent 1 MB at a time on loopback until the
+server answers or stops reading; a thread samples the size of gunicorn's TMPDIR meanwhile.
+`--code DIR` runs another checkout (e.g. `git archive` of main) to compare. No database is
+needed for the answer.
 """
 
 import argparse
 import contextlib
+import http.client
 import os
 import shutil
 import socket
@@ -83,9 +86,18 @@ def main():
                 time.sleep(0.2)
         time.sleep(3)  # the worker loads Django
         threading.Thread(target=sample, daemon=True).start()
+        # As a browser would: the login page first, whose CSRF cookie makes Django read the
+        # form (to look for the token) instead of refusing at once.
+        page = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        page.request("GET", "/login/", headers={"Host": "127.0.0.1"})
+        response = page.getresponse()
+        response.read()
+        cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
+        page.close()
         size = args.megabytes * 1024 * 1024
         head = (
             "POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Cookie: {cookie}\r\n"
             "Content-Type: multipart/form-data; boundary=bench\r\n"
             f"Content-Length: {size}\r\n\r\n"
         ).encode()
