@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# LoRA Studio application image: one image for web (gunicorn), worker and beat (celery).
-# Build:  docker-compose build   (or: docker build -t lorastudio .)
-FROM python:3.12-slim-bookworm
+# LoRA Studio application image: one image for web (gunicorn), worker and beat (celery),
+# and (target `proxy`) the nginx in front of it with the collected static files.
+# Build:  docker-compose build   (or: docker build --target app -t lorastudio .)
+FROM python:3.12-slim-bookworm AS app
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -52,3 +53,9 @@ ENTRYPOINT ["lorastudio-entrypoint"]
 # Plain gunicorn (no migrations). Compose uses `web`, which waits for the DB, migrates,
 # loads presets and then starts this same gunicorn command.
 CMD ["sh", "-c", "exec gunicorn lorastudio.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]
+
+# The front (docker-compose `nginx`): buffers slow clients, serves static files and, through
+# X-Accel-Redirect, media files; its site config is filled in from the environment at start.
+FROM nginx:1.27-alpine AS proxy
+COPY --from=app /app/staticfiles /srv/static
+COPY docker/nginx/lorastudio.conf.template /etc/nginx/templates/default.conf.template

@@ -43,7 +43,7 @@ run: install db
 	$(BIN)/python manage.py ensure_demo_user --username $(DEMO_USER) --password $(DEMO_PASSWORD)
 	@echo ""
 	@echo "  LoRA Studio: http://127.0.0.1:$(PORT)/   login: $(DEMO_USER) / $(DEMO_PASSWORD)"
-	@echo "  (web, worker and beat below; Ctrl-C stops all three)"
+	@echo "  (web, the workers and beat below; Ctrl-C stops them all)"
 	@echo ""
 	PORT=$(PORT) $(BIN)/honcho start
 

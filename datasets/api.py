@@ -3,13 +3,13 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
-from characters.models import Character
+from characters.models import CAPTION_MAX_LENGTH, Character
 from generation.api import PlanOut, RunOut
 from generation.api import _run as run_out
 from lorastudio.media import signed_media_url
@@ -135,7 +135,7 @@ class ItemsIn(Schema):
 
 
 class ItemPatch(Schema):
-    caption: str | None = None
+    caption: Annotated[str, Field(max_length=CAPTION_MAX_LENGTH)] | None = None
     included: bool | None = None
     shot_type: Literal["close", "mid", "far", "unknown"] | None = None
 
@@ -345,13 +345,17 @@ def list_exports(request, dataset_id: int):
     return selectors.exports_of(_dataset(dataset_id))
 
 
-@router.post("/datasets/{dataset_id}/exports", response={202: ExportOut, 400: Error})
+@router.post(
+    "/datasets/{dataset_id}/exports",
+    response={200: ExportOut, 202: ExportOut, 400: Error, 429: Error},
+)
 def create_export(request, dataset_id: int, payload: ExportIn):
-    """Freeze the dataset as it is now; the zip is built by a worker (poll the export)."""
+    """Freeze the dataset as it is now; the zip is built by a worker (poll the export). 200
+    with the earlier export when nothing changed since it; 429 past the export quota."""
     export = exports.start_export(
         dataset=_dataset(dataset_id), created_by=request.user, resolution=payload.resolution
     )
-    return Status(202, export)
+    return Status(200 if export.reused else 202, export)
 
 
 @router.get("/exports/{export_id}", response=ExportOut)

@@ -11,7 +11,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
-from characters.models import Image
+from characters.models import CAPTION_MAX_LENGTH, Image
 from generation import runs
 from generation.calls import register_output_handler, register_task_builder
 from generation.inputs import build_task, file_ref
@@ -84,7 +84,8 @@ def launch_captions(
 def save_caption(call, outputs) -> None:
     """A caption call is done: its text becomes the item's caption (and the image's)."""
     text = next((o.text for o in outputs if o.kind == "text" and o.text), "")
-    caption = clean_captioner_text(text)
+    # A captioner that rambles is cut at the length every caption keeps to.
+    caption = clean_captioner_text(text)[:CAPTION_MAX_LENGTH].strip()
     target = call.context["image"]
     if not caption:
         log.warning("Caption call %s returned no text", call.id)

@@ -6,7 +6,6 @@ exactly once in that text: the LoRA learns the character under that one token.
 """
 
 import re
-import string
 from dataclasses import dataclass
 
 from lorastudio.errors import Refusal
@@ -25,21 +24,30 @@ class CaptionRefused(Refusal):
     """A caption template or edit that cannot be used; the message says why."""
 
 
+# A template is plain text with these four placeholders, filled in by plain replacement: it is
+# never a format string (a format spec such as "{caption:>9999999}" would build any size of
+# text, "{caption:d}" would fail at every render).
+PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+TEMPLATE_MAX_LENGTH = 300
+
+
 def check_template(template: str) -> str:
-    """The template, if it only uses the known placeholders and mentions {caption}."""
+    """The template, if its only braces are the known placeholders and it mentions {caption}."""
     template = (template or "").strip()
-    try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as exc:
-        raise CaptionRefused(
-            f"The caption template is not valid ({exc}): close every brace."
-        ) from exc
-    unknown = sorted({f for f in fields if f not in PLACEHOLDERS})
+    if len(template) > TEMPLATE_MAX_LENGTH:
+        raise CaptionRefused(f"The caption template has at most {TEMPLATE_MAX_LENGTH} characters.")
+    fields = PLACEHOLDER.findall(template)
+    rest = PLACEHOLDER.sub("", template)
+    use = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+    unknown = sorted(set(re.findall(r"\{\w+\}", rest)))
     if unknown:
+        raise CaptionRefused(f"Unknown placeholder {', '.join(unknown)}: use {use}.")
+    if "{" in rest or "}" in rest:
+        strays = sorted(set(re.findall(r"\{[^{}]*\}", rest)))
+        named = f" ({', '.join(strays)})" if strays else ""
         raise CaptionRefused(
-            f"Unknown placeholder {', '.join('{' + u + '}' for u in unknown)}: use "
-            + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            + "."
+            f"The caption template is not valid{named}: use only {use}, written exactly so, "
+            "and no other braces."
         )
     if "caption" not in fields:
         raise CaptionRefused("The caption template needs {caption}, the picture's description.")
@@ -48,12 +56,26 @@ def check_template(template: str) -> str:
 
 def render(template: str, *, trigger: str, caption: str, pose: str = "", shot: str = "") -> str:
     """The caption text a trainer reads; empty parts leave no stray commas."""
-    text = template.format(
-        trigger=trigger, caption=caption.strip(), pose=pose, shot=SHOT_WORDS.get(shot, shot)
-    )
+    values = {
+        "trigger": trigger,
+        "caption": caption.strip(),
+        "pose": pose,
+        "shot": SHOT_WORDS.get(shot, shot),
+    }
+    text = PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"(\s*,\s*)+", ", ", text)  # ", ," left by an empty part
     return text.strip(" ,")
+
+
+# Control characters (C0, DEL, C1) and the bidirectional overrides that make text read
+# differently from what it holds: each becomes a space, then runs of spaces one.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(text: str) -> str:
+    """A caption as one line of plain text: whitespace collapsed, control characters gone."""
+    return " ".join(CONTROL.sub(" ", text).split())
 
 
 def trigger_count(text: str, trigger: str, *, ignore_case: bool = False) -> int:

@@ -25,12 +25,14 @@ from datetime import UTC
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
 from generation.runs import reference_suite
+from lorastudio import quotas
 from lorastudio.errors import Refusal
 
 from . import captions, training_configs
@@ -75,7 +77,10 @@ def start_export(
     resolution: int = DEFAULT_RESOLUTION,
     enqueue: bool = True,
 ) -> DatasetExport:
-    """Freeze what the dataset holds now and queue the zip to be built by a worker."""
+    """Freeze what the dataset holds now and queue the zip to be built by a worker.
+
+    If nothing changed since an export that is ready or being built, that export is returned
+    (`reused` is True) and nothing new is built or counted against the user's quota."""
     low, high = RESOLUTION_RANGE
     if not low <= resolution <= high:
         raise ExportRefused(f"Choose a resolution from {low} to {high} pixels (1024 is usual).")
@@ -118,27 +123,45 @@ def start_export(
             }
         )
     report = balance_report(dataset, items)
+    manifest = {
+        "format": FORMAT,
+        "dataset": {"id": dataset.id, "name": dataset.name},
+        "character": {
+            "slug": dataset.character.slug,
+            "name": dataset.character.name,
+            "trigger_word": trigger,
+        },
+        "caption_template": dataset.caption_template,
+        "resolution": resolution,
+        "taxonomy": [key for key, _ in taxonomy.categories],
+        "warnings": [w.message for w in report.warnings],
+        "images": entries,
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps(manifest, sort_keys=True, cls=DjangoJSONEncoder).encode()
+    ).hexdigest()
+    same = (
+        dataset.exports.filter(
+            fingerprint=fingerprint,
+            status__in=[DatasetExport.Status.READY, DatasetExport.Status.BUILDING],
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if same is not None:
+        same.reused = True
+        return same
+    quotas.take(user=created_by, kind="export")
     export = DatasetExport.objects.create(
         dataset=dataset,
         status=DatasetExport.Status.BUILDING,
         resolution=resolution,
         image_count=len(entries),
         created_by=created_by,
-        manifest={
-            "format": FORMAT,
-            "dataset": {"id": dataset.id, "name": dataset.name},
-            "character": {
-                "slug": dataset.character.slug,
-                "name": dataset.character.name,
-                "trigger_word": trigger,
-            },
-            "caption_template": dataset.caption_template,
-            "resolution": resolution,
-            "taxonomy": [key for key, _ in taxonomy.categories],
-            "warnings": [w.message for w in report.warnings],
-            "images": entries,
-        },
+        fingerprint=fingerprint,
+        manifest=manifest,
     )
+    export.reused = False
     if enqueue:
         from .tasks import build_export as task
 

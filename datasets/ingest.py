@@ -5,9 +5,11 @@ The web process only streams uploads into storage (`receive`); a worker ingests 
 (`ingest_path`). One picture's trouble never touches another's, and nothing is half-saved: the
 Image row and its files exist together or not at all.
 
-What ingest does to a picture: sniffs its real type (JPEG, PNG, WebP, HEIC), refuses empty,
-oversized, truncated and bomb files and absurd dimensions, turns it upright per EXIF, stores it
-without metadata (GPS above all), keeps a thumbnail, records size, sha256 and a perceptual
+What ingest does to a picture: sniffs its real type (JPEG, PNG, WebP, HEIC; an Ultra-HDR
+phone JPEG, which Pillow opens as MPO, is a JPEG), refuses empty, oversized, truncated, damaged
+and bomb files and absurd dimensions, turns it upright per EXIF, converts it to sRGB by its
+ICC profile and 16-bit greys to 8 bits, stores its pixels and nothing else (no EXIF, GPS, XMP,
+comment, text chunk or profile), keeps a thumbnail, records size, sha256 and a perceptual
 hash, refuses an exact duplicate (naming the image), warns about a near duplicate, a small or
 a blurry picture, and sets the shot type from the largest face.
 """
@@ -15,6 +17,7 @@ a blurry picture, and sets the shot type from the largest face.
 import hashlib
 import io
 import logging
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,19 +31,24 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from PIL import Image as PILImage
-from PIL import ImageOps, UnidentifiedImageError
+from PIL import ImageCms, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from characters import faces, shot_types
 from characters.imaging import thumbnail_of
 from characters.models import Character, Image
+from lorastudio import quotas
 
 from .models import Upload
 
 register_heif_opener()
 log = logging.getLogger(__name__)
 
-FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "jpg"}  # HEIC is kept as JPEG
+# HEIC is kept as JPEG; an Ultra-HDR JPEG (a gain map after the picture) opens as MPO and is
+# kept as the plain JPEG of its first picture.
+FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "jpg"}
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+SIXTEEN_BIT_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 MIN_SIDE = 64
 MAX_SIDE = 16_384
 SMALL_SIDE = 768  # seed 002: short side below this trains poorly
@@ -65,8 +73,11 @@ class Outcome:
 
 # --- Web side: stream into storage, nothing decoded ---------------------------------------
 def receive(*, character: Character, files: list[UploadedFile], created_by=None) -> list[Upload]:
-    """Save each file as an Upload to ingest; what is refused without decoding is final."""
+    """Save each file as an Upload to ingest; what is refused without decoding is final.
+    The files count against the user's upload quota (all refused when past it)."""
     from . import tasks
+
+    quotas.take(user=created_by, kind="upload", amount=len(files))
 
     received = []
     for upload_file in files:
@@ -184,18 +195,44 @@ def _decode(content: bytes) -> tuple[PILImage.Image, str]:
             "This file is not a picture we can read (JPEG, PNG, WebP or HEIC), whatever its "
             "name says."
         ) from exc
-    except OSError as exc:  # Pillow: "image file is truncated", broken data streams
+    except (OSError, ValueError, RuntimeError, SyntaxError, EOFError, struct.error) as exc:
+        # Pillow: "image file is truncated", broken data streams; libheif: ValueError.
         raise Refused(f"The picture is damaged or cut short ({exc}).") from exc
-    upright = ImageOps.exif_transpose(picture)
+    upright = _eight_bit(_in_srgb(ImageOps.exif_transpose(picture)))
     if upright.mode not in ("RGB", "RGBA", "L"):
         upright = upright.convert("RGB")
+    # Only the pixels are kept: no EXIF, GPS, XMP, comment, text chunk or ICC profile.
+    upright.info = {}
     return upright, kind
+
+
+def _in_srgb(picture: PILImage.Image) -> PILImage.Image:
+    """The picture converted from its embedded ICC profile to sRGB (trainers read sRGB)."""
+    icc = picture.info.get("icc_profile")
+    if not icc or picture.mode not in ("RGB", "RGBA", "CMYK"):
+        return picture
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        mode = "RGBA" if picture.mode == "RGBA" else "RGB"
+        return ImageCms.profileToProfile(picture, profile, SRGB, outputMode=mode)
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        log.info("Unusable ICC profile (%s): the picture is read as sRGB", exc)
+        return picture
+
+
+def _eight_bit(picture: PILImage.Image) -> PILImage.Image:
+    """A 16-bit grey picture as 8-bit grey (Pillow's own conversion clips it to white)."""
+    if picture.mode not in SIXTEEN_BIT_GREY:
+        return picture
+    values = np.asarray(picture).astype(np.uint32).clip(0, 65535)
+    return PILImage.fromarray((values >> 8).astype(np.uint8), "L")
 
 
 def _encoded(picture: PILImage.Image, kind: str) -> tuple[bytes, str]:
     """The picture as stored: same format (HEIC as JPEG), no EXIF, GPS or text chunks."""
     extension = FORMATS[kind]
     out = io.BytesIO()
+    picture.info = {}  # Pillow would write an info's comment or profile back
     if extension == "jpg":
         picture.convert("RGB").save(out, "JPEG", quality=95, optimize=False)
     elif extension == "png":

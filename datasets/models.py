@@ -81,6 +81,9 @@ class DatasetExport(TimeStamped):
     image_count = models.PositiveIntegerField(default=0)
     size_bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
+    # The sha256 of what was frozen (manifest and resolution): an export asked for again with
+    # nothing changed reuses this one instead of building the same zip twice.
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
-from characters.models import Anchor, Character, Image, ShotSource, ShotType
+from characters.models import CAPTION_MAX_LENGTH, Anchor, Character, Image, ShotSource, ShotType
 from lorastudio.errors import Conflict, Refusal
 
 from . import captions
@@ -195,12 +195,23 @@ def update_item(
         )
         item.image.refresh_from_db(fields=["shot_type", "shot_source", "face_ratio"])
     if caption is not None:
-        item.caption = " ".join(caption.split())
+        item.caption = _checked_caption(caption)
         item.concepts = current_taxonomy().extract(item.caption)
     if included is not None:
         item.included = included
     item.save()
     return item
+
+
+def _checked_caption(caption: str) -> str:
+    """A caption on one line, refused past the length an image's caption may have."""
+    caption = captions.plain_text(caption)
+    if len(caption) > CAPTION_MAX_LENGTH:
+        raise DatasetRefused(
+            f"A caption has at most {CAPTION_MAX_LENGTH} characters ({len(caption)} given).",
+            extra={"field": "caption"},
+        )
+    return caption
 
 
 def find_and_replace(
@@ -219,6 +230,12 @@ def find_and_replace(
             after = " ".join(after.split())
             if not n:
                 continue
+            if len(after) > CAPTION_MAX_LENGTH:
+                raise DatasetRefused(
+                    f"Replacing would make image #{item.image_id}'s caption longer than "
+                    f"{CAPTION_MAX_LENGTH} characters: replace with something shorter.",
+                    extra={"field": "replace"},
+                )
             changes.append(captions.Replacement(item.id, item.caption, after, n))
             if apply:
                 item.caption, item.concepts = after, taxonomy.extract(after)

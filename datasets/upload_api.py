@@ -49,7 +49,9 @@ class Error(Schema):
     detail: str
 
 
-@router.post("/characters/{slug}/images", response={202: list[UploadOut], 400: Error, 404: Error})
+@router.post(
+    "/characters/{slug}/images", response={202: list[UploadOut], 400: Error, 404: Error, 429: Error}
+)
 def upload_images(request, slug: str, files: File[list[UploadedFile]]):
     """Upload photos (multipart `files`, many at once). Each gets its own result: `queued` for
     ingest (follow it at /api/uploads/{id}), or `rejected` at once with the reason."""
@@ -65,7 +67,7 @@ characters_router.add_api_operation(
     "/characters/{slug}/images",
     ["POST"],
     upload_images,
-    response={202: list[UploadOut], 400: Error, 404: Error},
+    response={202: list[UploadOut], 400: Error, 404: Error, 429: Error},
 )
 
 

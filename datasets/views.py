@@ -15,7 +15,6 @@ from generation import runs
 from generation.forms import RunForm
 from generation.providers import available as available_providers
 from lorastudio.errors import Refusal
-from lorastudio.refusals import refused
 
 from . import captioning, exports, gaps, selectors, services
 from .balance import balance_report
@@ -157,8 +156,6 @@ def item_tile(request, item_id):
 def item_caption(request, item_id):
     item = _item(item_id)
     caption = request.POST.get("caption", "")
-    if len(caption) > 2000:
-        return refused(request, "Keep a caption under 2,000 characters.")
     services.update_item(item=item, caption=caption)
     return _tile(request, item)
 
@@ -297,11 +294,18 @@ def export_create(request, dataset_id):
         except Refusal as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(
-                request,
-                f"Export of {export.image_count} images started: the zip is built in the "
-                "background and listed below when ready.",
-            )
+            if export.reused:
+                messages.info(
+                    request,
+                    "Nothing changed since the last export at this resolution: it is listed "
+                    "below, no new zip is built.",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Export of {export.image_count} images started: the zip is built in the "
+                    "background and listed below when ready.",
+                )
     return redirect(reverse("datasets:detail", kwargs={"dataset_id": dataset.id}) + "#exports")
 
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # LoRA Studio container entry point.
 #   web     wait for the database, migrate, load presets, run gunicorn
-#   worker  wait for the database, run the celery worker
+#   worker  wait for the database, run a celery worker: `worker calls` (provider calls and
+#           the default queue), `worker media` (ingest, exports), `worker webhooks`, or
+#           `worker` alone for all queues in one
 #   beat    run celery beat (schedule file in /tmp)
 #   other   exec the given command as-is (e.g. `python manage.py createsuperuser`)
 # Extra arguments after web/worker/beat are passed on to gunicorn/celery.
@@ -54,9 +56,23 @@ case "${1:-}" in
             "$@"
         ;;
     worker)
+        # worker [calls|media|webhooks|all]: one worker per queue group, so a busy queue
+        # (300 uploads) never starves another (provider calls). Queue names as in settings.
         shift
+        group=all
+        case "${1:-}" in
+            calls|media|webhooks|all) group="$1"; shift ;;
+        esac
+        q="${CELERY_QUEUE:-lorastudio}"
+        case "$group" in
+            calls) queues="$q,$q.calls"; concurrency="${CELERY_CONCURRENCY:-4}" ;;
+            media) queues="$q.media"; concurrency="${CELERY_MEDIA_CONCURRENCY:-2}" ;;
+            webhooks) queues="$q.webhooks"; concurrency="${CELERY_WEBHOOK_CONCURRENCY:-2}" ;;
+            *) queues="$q,$q.calls,$q.media,$q.webhooks"; concurrency="${CELERY_CONCURRENCY:-4}" ;;
+        esac
         wait_for_db
-        exec celery -A lorastudio worker -l info --concurrency "${CELERY_CONCURRENCY:-4}" "$@"
+        exec celery -A lorastudio worker -l info -n "$group@%h" -Q "$queues" \
+            --concurrency "$concurrency" "$@"
         ;;
     beat)
         shift

@@ -2,9 +2,17 @@
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+    ValidationError,
+)
 from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.security import HttpBearer, SessionAuth
 
@@ -77,9 +85,39 @@ def validation_error(request, exc):
 @api.exception_handler(Refusal)
 def refused(request, exc):
     """Every domain refusal: its own status code, its message as `detail`."""
-    return api.create_response(
+    response = api.create_response(
         request, {"detail": exc.message, **exc.extra}, status=exc.status_code
     )
+    if "retry_after" in exc.extra:  # a quota: when to ask again
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
+
+
+# A body Django's parser refuses is answered here, in JSON, not by Django's HTML 400 page.
+@api.exception_handler(TooManyFilesSent)
+def too_many_files(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+    detail = f"Upload at most {limit} files at a time: send the rest in another request."
+    return api.create_response(request, {"detail": detail}, status=400)
+
+
+@api.exception_handler(TooManyFieldsSent)
+def too_many_fields(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    detail = f"The form has more than {limit} fields."
+    return api.create_response(request, {"detail": detail}, status=400)
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_big(request, exc):
+    detail = "The request's form fields are too large: send files as files."
+    return api.create_response(request, {"detail": detail}, status=413)
+
+
+@api.exception_handler(MultiPartParserError)
+def bad_multipart(request, exc):
+    detail = f"The multipart body cannot be read ({exc}): send it with a boundary, as a form."
+    return api.create_response(request, {"detail": detail}, status=400)
 
 
 @api.exception_handler(ObjectDoesNotExist)

@@ -47,5 +47,8 @@ class RefusalMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, Refusal):
-            return refused(request, exception.message, status=exception.status_code)
+            response = refused(request, exception.message, status=exception.status_code)
+            if "retry_after" in exception.extra:
+                response["Retry-After"] = str(exception.extra["retry_after"])
+            return response
         return None

@@ -12,6 +12,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body too large for its endpoint is refused before anything reads it.
+    "lorastudio.request_limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lorastudio.nul_bytes.RefuseNulBytesMiddleware",
@@ -146,6 +149,13 @@ USE_TZ = True
 STORAGE = env("STORAGE", default="local")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL_TTL = env.int("MEDIA_URL_TTL", default=3600)
+# Where the bytes of a checked media link come from (lorastudio.media): with S3, a redirect to
+# a presigned URL valid this long (signed for S3_PUBLIC_ENDPOINT_URL when the browser reaches
+# the store there, e.g. MinIO through the compose nginx); with local storage behind nginx,
+# `X-Accel-Redirect` to this internal location (compose: /_protected_media/); else Django.
+MEDIA_PRESIGN_TTL = env.int("MEDIA_PRESIGN_TTL", default=300)
+S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL", default="")
+MEDIA_ACCEL_REDIRECT = env("MEDIA_ACCEL_REDIRECT", default="")
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Production images collect static files with hashed names (STATIC_MANIFEST=true); a checkout
@@ -215,6 +225,25 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="lorastudio")
+# One queue per kind of work, so a busy one never starves another: provider calls (and the
+# beat pass that drives them), ingest and exports, outgoing webhooks; the rest (heartbeat,
+# housekeeping) on the default queue. The Procfile and compose start a worker per group
+# (calls with the default queue); a worker started without -Q consumes them all.
+CELERY_QUEUES = {
+    "calls": f"{CELERY_TASK_DEFAULT_QUEUE}.calls",
+    "media": f"{CELERY_TASK_DEFAULT_QUEUE}.media",
+    "webhooks": f"{CELERY_TASK_DEFAULT_QUEUE}.webhooks",
+}
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, *CELERY_QUEUES.values())
+]
+CELERY_TASK_ROUTES = {
+    "generation.tasks.*": {"queue": CELERY_QUEUES["calls"]},
+    "training.tasks.sync_training_jobs": {"queue": CELERY_QUEUES["calls"]},
+    "datasets.tasks.*": {"queue": CELERY_QUEUES["media"]},
+    "training.tasks.deliver_webhook": {"queue": CELERY_QUEUES["webhooks"]},
+    "training.tasks.retry_due_webhooks": {"queue": CELERY_QUEUES["webhooks"]},
+}
 # A message whose worker died is delivered again after this many seconds (acks_late). Longer
 # than our longest task (a submit waits up to 75 s; a 1 GiB weights download at 4 MB/s takes
 # ~4 min) so a running task is not handed to a second worker, short enough that a killed
@@ -289,6 +318,19 @@ LOGGING = {
 # are refused as decompression bombs (Pillow's own check, made an error).
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=40 * 1024 * 1024)
 MAX_UPLOAD_PIXELS = env.int("MAX_UPLOAD_PIXELS", default=60_000_000)
+# Request bodies (lorastudio.request_limits): forms and JSON, provider webhooks, photo uploads
+# (a request may carry this many photos at the largest size; send more in several requests).
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
+MAX_WEBHOOK_BODY_BYTES = env.int("MAX_WEBHOOK_BODY_BYTES", default=10 * 1024 * 1024)
+MAX_UPLOAD_REQUEST_BYTES = env.int(
+    "MAX_UPLOAD_REQUEST_BYTES", default=10 * MAX_UPLOAD_BYTES + MAX_REQUEST_BYTES
+)
+# Per-user quotas (lorastudio.quotas): (how many, per how many seconds). Photos uploaded, and
+# exports started (a reused export of an unchanged dataset is free).
+QUOTAS = {
+    "upload": (env.int("UPLOAD_QUOTA", default=300), env.int("UPLOAD_QUOTA_SECONDS", default=600)),
+    "export": (env.int("EXPORT_QUOTA", default=10), env.int("EXPORT_QUOTA_SECONDS", default=600)),
+}
 # Uploads above this are streamed to a temporary file, never held whole in the web process.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
@@ -317,6 +359,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="LoRA Studio <studio@loca
 # Outgoing webhooks refuse private, loopback and link-local targets unless this is set
 # (local development, tests).
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+# One delivery, from connecting to the last byte read, takes at most this long.
+WEBHOOK_DEADLINE_SECONDS = env.float("WEBHOOK_DEADLINE_SECONDS", default=15.0)
+WEBHOOK_ENDPOINTS_PER_USER = env.int("WEBHOOK_ENDPOINTS_PER_USER", default=20)
 CELERY_BEAT_SCHEDULE |= {
     "training-jobs": {
         "task": "training.tasks.sync_training_jobs",

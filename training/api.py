@@ -375,7 +375,9 @@ def list_webhook_endpoints(request):
     return list(selectors.endpoints_with_deliveries())
 
 
-@router.post("/webhook-endpoints", response={201: WebhookEndpointCreatedOut, 400: Error})
+@router.post(
+    "/webhook-endpoints", response={201: WebhookEndpointCreatedOut, 400: Error, 409: Error}
+)
 def create_webhook_endpoint(request, payload: WebhookEndpointIn):
     """Register a URL for `pin.changed` and `training.ended` (all when `events` is empty).
     The answer holds the signing secret (Standard Webhooks `whsec_...`)."""

@@ -5,76 +5,54 @@ Signature: headers `webhook-id`, `webhook-timestamp` and `webhook-signature` =
 `v1,` + base64(HMAC-SHA256(secret, f"{id}.{timestamp}.{body}")), made by the
 `standardwebhooks` library, so any Standard Webhooks verifier accepts it.
 
-Targets are only http(s) URLs, and by default never private, loopback, link-local or
-otherwise internal addresses (SSRF): the app must not become a way to reach the inside of its
-own network. WEBHOOKS_ALLOW_PRIVATE_TARGETS=true allows them (local use, tests). The check
-runs at registration and again before every delivery (DNS may have changed), and redirects
-are not followed.
+Targets are only http(s) URLs on the public internet, looked up once and connected to at the
+address that was checked (`webhook_targets`); WEBHOOKS_ALLOW_PRIVATE_TARGETS=true allows
+private ones (local use, tests). The check runs at registration and again before every
+delivery (DNS may have changed), and redirects are not followed.
+
+A delivery holds nothing while it waits on the network: it is claimed by one conditional
+update (which also sets when a lost claim may be taken again), sent with no transaction open,
+within a total deadline, reading at most a few KB of the answer, and its outcome is saved by
+a second update. Deliveries have their own Celery queue, so a slow endpoint never delays
+provider calls.
 """
 
-import ipaddress
 import json
 import logging
-import socket
+import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from lorastudio.errors import Refusal
+from lorastudio.errors import Conflict
 
 from .models import WebhookDelivery, WebhookEndpoint
+from .webhook_targets import PinnedTransport, WebhookRefused, resolve
 
 log = logging.getLogger(__name__)
 PIN_CHANGED = WebhookEndpoint.Event.PIN_CHANGED
 TRAINING_ENDED = WebhookEndpoint.Event.TRAINING_ENDED
 MAX_ATTEMPTS = 6
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+ANSWER_READ_BYTES = 4096  # enough for an error message; the rest of an answer is never read
+DESCRIPTION_MAX_LENGTH = 200
 
 
-class WebhookRefused(Refusal):
-    """A webhook URL we will not send to; the message says why."""
+class TooManyEndpoints(Conflict):
+    """A user already has as many webhook endpoints as one user may."""
 
 
 # --- Where we may send ---------------------------------------------------------------------
-def _internal(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or (ip.version == 6 and ip.ipv4_mapped is not None and _internal(str(ip.ipv4_mapped)))
-    )
-
-
 def check_target(url: str) -> None:
     """Refuse URLs that are not http(s) or that lead into a private network."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused("A webhook URL must start with http:// or https:// and name a host.")
-    if parts.username or parts.password:
-        raise WebhookRefused("Put no user name or password in a webhook URL.")
-    if settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise WebhookRefused(f"The host “{parts.hostname}” does not resolve.") from None
-    if any(_internal(info[4][0]) for info in infos):
-        raise WebhookRefused(
-            f"“{parts.hostname}” is a private, loopback or internal address: webhooks go only "
-            "to public hosts (WEBHOOKS_ALLOW_PRIVATE_TARGETS=true allows others)."
-        )
+    resolve(url)
 
 
 # --- Endpoints -----------------------------------------------------------------------------
@@ -84,6 +62,16 @@ def create_endpoint(
     """Register a URL for this installation's events; its secret is made here."""
     url = url.strip()
     check_target(url)
+    if len(description) > DESCRIPTION_MAX_LENGTH:
+        raise WebhookRefused(
+            f"A webhook description has at most {DESCRIPTION_MAX_LENGTH} characters."
+        )
+    user = created_by if isinstance(created_by, AbstractBaseUser) else None
+    limit = settings.WEBHOOK_ENDPOINTS_PER_USER
+    if user is not None and WebhookEndpoint.objects.filter(created_by=user).count() >= limit:
+        raise TooManyEndpoints(
+            f"You have {limit} webhook endpoints, as many as one user may: delete one first."
+        )
     events = list(dict.fromkeys(events or []))
     unknown = set(events) - set(WebhookEndpoint.Event.values)
     if unknown:
@@ -95,7 +83,7 @@ def create_endpoint(
         url=url,
         events=events,
         description=description,
-        created_by=created_by if isinstance(created_by, AbstractBaseUser) else None,
+        created_by=user,
     )
 
 
@@ -143,55 +131,85 @@ def _backoff(attempts: int) -> int:
 
 def deliver(delivery_id) -> int | None:
     """Send one delivery once. Returns seconds until the next try, or None when it is over."""
-    with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .select_related("endpoint")
-            .filter(id=delivery_id, status=WebhookDelivery.Status.PENDING)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
-            .first()
+    now = timezone.now()
+    # The claim: one worker wins; if it dies while sending, the sweep takes the delivery up
+    # again once the lease is over (the deadline and then some).
+    lease = timedelta(seconds=settings.WEBHOOK_DEADLINE_SECONDS + 60)
+    claimed = (
+        WebhookDelivery.objects.filter(id=delivery_id, status=WebhookDelivery.Status.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(attempts=F("attempts") + 1, next_attempt_at=now + lease, updated_at=now)
+    )
+    if claimed != 1:
+        return None  # delivered, given up, not due yet, or being sent by another worker
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(id=delivery_id)
+    body = json.dumps(delivery.payload, separators=(",", ":"))
+    outcome = _send(delivery, body)  # no transaction and no lock while we wait
+    if outcome is None:
+        delivery.status, delivery.delivered_at, delivery.error = (
+            WebhookDelivery.Status.DELIVERED,
+            timezone.now(),
+            "",
         )
-        if delivery is None:
-            return None  # delivered, given up, or being sent by another worker
-        delivery.attempts += 1
-        body = json.dumps(delivery.payload, separators=(",", ":"))
-        outcome = _send(delivery, body)
-        if outcome is None:
-            delivery.status, delivery.delivered_at, delivery.error = (
-                WebhookDelivery.Status.DELIVERED,
-                timezone.now(),
-                "",
-            )
-            delivery.next_attempt_at = None
+        delivery.next_attempt_at = None
+    else:
+        delivery.error = outcome[:500]
+        if delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
         else:
-            delivery.error = outcome[:500]
-            if delivery.attempts >= MAX_ATTEMPTS:
-                delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
-            else:
-                delivery.next_attempt_at = timezone.now() + timedelta(
-                    seconds=_backoff(delivery.attempts)
-                )
-        delivery.save()
+            delivery.next_attempt_at = timezone.now() + timedelta(
+                seconds=_backoff(delivery.attempts)
+            )
+    saved = WebhookDelivery.objects.filter(id=delivery.id, attempts=delivery.attempts).update(
+        status=delivery.status,
+        delivered_at=delivery.delivered_at,
+        error=delivery.error,
+        next_attempt_at=delivery.next_attempt_at,
+        response_status=delivery.response_status,
+        response_body=delivery.response_body,
+        updated_at=timezone.now(),
+    )
+    if saved != 1:
+        # Deleted with its endpoint, or sent again by hand meanwhile: that try's outcome wins.
+        log.info("Webhook delivery %s changed while it was being sent", delivery.id)
+        return None
     if delivery.status == WebhookDelivery.Status.PENDING:
         return _backoff(delivery.attempts)
     return None
 
 
 def _send(delivery: WebhookDelivery, body: str) -> str | None:
-    """POST the body; None on a 2xx answer, otherwise what went wrong."""
+    """POST the body to the checked address; None on a 2xx answer, otherwise what went wrong."""
     try:
-        check_target(delivery.endpoint.url)
+        target = resolve(delivery.endpoint.url)
     except WebhookRefused as exc:
         return exc.message
+    deadline = settings.WEBHOOK_DEADLINE_SECONDS
+    started = time.monotonic()
+    transport = PinnedTransport(target, deadline=deadline)
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-            response = client.post(
-                delivery.endpoint.url, content=body, headers=signed_headers(delivery, body)
-            )
+        with (
+            httpx.Client(
+                transport=transport, timeout=TIMEOUT, follow_redirects=False, trust_env=False
+            ) as client,
+            client.stream(
+                "POST", target.url, content=body, headers=signed_headers(delivery, body)
+            ) as response,
+        ):
+            head = b""
+            # Raw bytes: a compressed answer is never inflated; closing drops the rest.
+            for chunk in response.iter_raw():
+                head += chunk
+                if len(head) >= ANSWER_READ_BYTES:
+                    break
+    except httpx.TimeoutException as exc:
+        if time.monotonic() - started >= deadline:
+            return f"The endpoint did not answer within {deadline:g} s."
+        return f"Could not reach the endpoint: {exc.__class__.__name__}: {exc}"
     except httpx.HTTPError as exc:
         return f"Could not reach the endpoint: {exc.__class__.__name__}: {exc}"
     delivery.response_status = response.status_code
-    delivery.response_body = response.text[:500]
+    delivery.response_body = head[:500].decode("utf-8", "replace")[:500]
     if 200 <= response.status_code < 300:
         return None
     return f"The endpoint answered HTTP {response.status_code}."

@@ -61,6 +61,10 @@ def _roles_for(reference_ids: list[int], roles, images: dict[int, Image]) -> lis
     if roles is None:
         return [suggested_role(images[i]) for i in reference_ids]
     if isinstance(roles, dict):
+        if not all(str(k).isascii() and str(k).isdigit() for k in roles):
+            raise PinRefused(
+                'The keys of roles are reference image ids (whole numbers), e.g. {"12": "side"}.'
+            )
         chosen = {int(k): v for k, v in roles.items()}
         result = [chosen.get(i) or suggested_role(images[i]) for i in reference_ids]
     else:

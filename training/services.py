@@ -112,8 +112,9 @@ def _check(params: defaults.Params) -> None:
 
 
 def _check_resolution(resolution: str) -> None:
+    # ASCII digits only: "²" and "١٠٢٤" pass str.isdigit() but are no size a trainer reads.
     sizes = [s.strip() for s in resolution.split(",")]
-    if not sizes or not all(s.isdigit() and 256 <= int(s) <= 2048 for s in sizes):
+    if not sizes or not all(s.isascii() and s.isdigit() and 256 <= int(s) <= 2048 for s in sizes):
         raise TrainingRefused(
             "Resolutions are pixel sizes from 256 to 2048, separated by commas (e.g. 768,1024)."
         )

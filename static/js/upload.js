@@ -82,6 +82,14 @@
       } catch (error) {
         body = null;
       }
+      if (request.status === 429) {
+        // Past the upload quota: wait as long as the server says, then send it again.
+        const wait = parseInt(request.getResponseHeader("Retry-After") || "60", 10);
+        view.bar.hidden = true;
+        view.outcome.textContent = "Waiting " + wait + " s: the upload quota is used up for now…";
+        setTimeout(() => { view.item.remove(); send(file); }, wait * 1000);
+        return;
+      }
       if (request.status === 202 && Array.isArray(body) && body.length) {
         show(view, body[0]);
         if (body[0].outcome === "queued") follow(view, body[0].id, 400);

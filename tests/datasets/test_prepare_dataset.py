@@ -1,6 +1,8 @@
 """manage.py prepare_dataset: a folder of photos to a frozen training set (seed 002's CLI)."""
 
 import io
+import os
+import threading
 import zipfile
 
 import pytest
@@ -42,3 +44,84 @@ def test_a_folder_without_a_single_good_photo_is_refused(character, tmp_path):
             "prepare_dataset", str(tmp_path), character=character.slug, stdout=io.StringIO()
         )
     assert not Dataset.objects.exists()
+
+
+def test_a_caption_link_leaving_the_folder_is_not_read(character, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    secret = tmp_path / "secret.env"
+    secret.write_text("SECRET_KEY=hunter2")
+    (folder / "photo-0.jpg").write_bytes(photo_bytes(seed=1))
+    (folder / "photo-0.txt").symlink_to(secret)
+    (folder / "photo-1.jpg").symlink_to(tmp_path / "elsewhere.jpg")
+    (tmp_path / "elsewhere.jpg").write_bytes(photo_bytes(seed=2))
+    (folder / "photo-2.jpg").write_bytes(photo_bytes(seed=3))
+    (folder / "inside.txt").write_text("sitting on a bench")
+    (folder / "photo-2.txt").symlink_to(folder / "inside.txt")  # a link inside is fine
+    out = io.StringIO()
+
+    call_command(
+        "prepare_dataset", str(folder), character=character.slug, captions="files", stdout=out
+    )
+
+    text = out.getvalue()
+    assert "photo-0.txt not read: it is a link that leads outside the folder" in text
+    assert "rejected  photo-1.jpg: Not read: it is a link that leads outside the folder" in text
+    dataset = Dataset.objects.get()
+    assert dataset.items.count() == 2
+    assert not dataset.items.filter(caption__contains="hunter2").exists()
+    assert dataset.items.filter(caption="sitting on a bench").exists()
+    export = DatasetExport.objects.get()
+    with export.archive.open("rb") as handle:
+        assert b"hunter2" not in handle.read()
+
+
+def test_a_fifo_beside_a_photo_is_refused_without_waiting_on_it(character, tmp_path):
+    (tmp_path / "photo-0.jpg").write_bytes(photo_bytes(seed=1))
+    fifo = tmp_path / "photo-0.txt"
+    os.mkfifo(fifo)
+    os.mkfifo(tmp_path / "photo-1.jpg")
+    stop = threading.Event()
+
+    def feed_a_blocked_reader():
+        # Only a reader that opened the FIFO (and waits on it) would ever get this.
+        if not stop.wait(20):
+            fd = os.open(fifo, os.O_RDWR)
+            os.write(fd, b"SECRET from a pipe")
+            os.close(fd)
+
+    feeder = threading.Thread(target=feed_a_blocked_reader, daemon=True)
+    feeder.start()
+    out = io.StringIO()
+    try:
+        call_command(
+            "prepare_dataset",
+            str(tmp_path),
+            character=character.slug,
+            captions="files",
+            no_export=True,
+            stdout=out,
+        )
+    finally:
+        stop.set()
+    text = out.getvalue()
+    assert "photo-0.txt not read: it is not a regular file" in text
+    assert "rejected  photo-1.jpg: Not read: it is not a regular file" in text
+    assert not Dataset.objects.get().items.filter(caption__contains="SECRET").exists()
+
+
+def test_control_characters_leave_captions(character, tmp_path):
+    (tmp_path / "photo-0.jpg").write_bytes(photo_bytes(seed=1))
+    (tmp_path / "photo-0.txt").write_bytes(
+        "smiling\x1b[31m red\x00 \u202eshirt\r\n\tby a window\x07".encode()
+    )
+    call_command(
+        "prepare_dataset",
+        str(tmp_path),
+        character=character.slug,
+        captions="files",
+        no_export=True,
+        stdout=io.StringIO(),
+    )
+    caption = Dataset.objects.get().items.get().caption
+    assert caption == "smiling [31m red shirt by a window"

@@ -113,11 +113,19 @@ def test_a_page_of_200_is_the_largest(api, character):
 
 
 # --- Length limits and empty lists --------------------------------------------------------
-def test_a_five_megabyte_base_prompt_is_refused_naming_the_field(api):
-    data = {**NEW_CHARACTER, "base_prompt": "x" * (5 * 1024 * 1024)}
+def test_a_half_megabyte_base_prompt_is_refused_naming_the_field(api):
+    data = {**NEW_CHARACTER, "base_prompt": "x" * (512 * 1024)}
     response = send(api, "post", "/api/characters", data)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == "base_prompt"
+    assert not Character.objects.exists()
+
+
+def test_a_five_megabyte_body_is_refused_on_its_length(api):
+    data = {**NEW_CHARACTER, "base_prompt": "x" * (5 * 1024 * 1024)}
+    response = send(api, "post", "/api/characters", data)
+    assert response.status_code == 413
+    assert "this address takes at most 1.0 MB" in response.json()["detail"]
     assert not Character.objects.exists()
 
 

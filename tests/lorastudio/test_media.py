@@ -67,3 +67,42 @@ def test_a_folder_is_not_found_not_an_error(client, user, stored, folder):
 
 def test_a_signed_link_to_a_folder_is_not_found(client, stored):
     assert client.get(signed_media_url("images")).status_code == 404
+
+
+def test_a_deleted_images_signed_link_stops_serving(
+    client, character, django_capture_on_commit_callbacks
+):
+    from tests.factories import ImageFactory
+
+    image = ImageFactory(character=character)
+    image.thumbnail.save("thumb.jpg", ContentFile(b"thumb-bytes"), save=True)
+    links = [signed_media_url(image.file.name), signed_media_url(image.thumbnail.name)]
+    assert [client.get(link).status_code for link in links] == [200, 200]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        image.delete()
+
+    assert [client.get(link).status_code for link in links] == [404, 404]
+
+
+def test_deleting_a_character_takes_its_images_files_too(
+    client, character, django_capture_on_commit_callbacks
+):
+    from tests.factories import ImageFactory
+
+    image = ImageFactory(character=character)
+    link = signed_media_url(image.file.name)
+    with django_capture_on_commit_callbacks(execute=True):
+        character.delete()
+    assert client.get(link).status_code == 404
+
+
+def test_behind_nginx_django_checks_the_link_and_nginx_sends_the_file(client, stored, settings):
+    settings.MEDIA_ACCEL_REDIRECT = "/_protected_media/"
+    response = client.get(signed_media_url(stored))
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == "/_protected_media/images/secret.png"
+    assert response["Content-Type"] == "image/png" and response.content == b""
+    assert client.get(signed_media_url(stored) + "x").status_code == 403
+    assert client.get(signed_media_url("images/none.png")).status_code == 404
+    assert client.get(signed_media_url("images")).status_code == 404

@@ -1,6 +1,7 @@
 """STORAGE=s3: django-storages against an S3-compatible server (moto, on loopback)."""
 
 import socket
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import parse_qs, urlsplit
@@ -109,18 +110,38 @@ def test_storage_url_is_a_signed_app_link_not_an_s3_url(s3, s3_endpoint):
 
 
 @pytest.mark.django_db
-def test_media_view_streams_an_s3_file_to_the_holder_of_a_signed_link(s3, client):
-    """Anonymous GET of a signed link returns the S3 object's bytes."""
+def test_a_signed_link_to_an_s3_file_redirects_to_a_short_lived_presigned_url(
+    s3, client, s3_endpoint, settings
+):
+    """The web tier checks the link and sends the browser to S3: the bytes never pass it."""
     from django.core.files.storage import default_storage
 
+    settings.MEDIA_PRESIGN_TTL = 120
     content = png_bytes()
     url = default_storage.url(_save(content, "images/sheet.png"))
 
     response = client.get(url)
 
-    assert response.status_code == 200
-    assert response["Content-Type"] == "image/png"
-    assert b"".join(response.streaming_content) == content
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(f"{s3_endpoint}/{BUCKET}/images/sheet")
+    query = parse_qs(urlsplit(location).query)
+    assert "Signature" in query or "X-Amz-Signature" in query
+    expires = int(query["Expires"][0]) - time.time() if "Expires" in query else 120
+    assert 100 < expires <= 121 or query.get("X-Amz-Expires") == ["120"]
+    assert "max-age=60" in response["Cache-Control"]
+    with urllib.request.urlopen(location, timeout=10) as fetched:
+        assert fetched.read() == content
+
+
+@pytest.mark.django_db
+def test_the_presigned_url_can_name_the_public_endpoint_the_browser_reaches(s3, client, settings):
+    from django.core.files.storage import default_storage
+
+    settings.S3_PUBLIC_ENDPOINT_URL = "https://studio.example.com"
+    url = default_storage.url(_save(b"x", "images/a.png"))
+    location = client.get(url)["Location"]
+    assert location.startswith(f"https://studio.example.com/{BUCKET}/images/a")
 
 
 @pytest.mark.django_db

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +18,9 @@ class Received:
 class Receiver:
     statuses: list[int] = field(default_factory=list)  # answers to give, then 204
     received: list[Received] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 0
+    answer: Callable | None = None  # answer(handler) writes the whole answer itself
 
     def __enter__(self):
         receiver = self
@@ -27,6 +31,9 @@ class Receiver:
                 receiver.received.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
+                if receiver.answer is not None:
+                    receiver.answer(self)
+                    return
                 status = receiver.statuses.pop(0) if receiver.statuses else 204
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -35,7 +42,7 @@ class Receiver:
             def log_message(self, format, *args):  # noqa: A002 - quiet tests
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
@@ -46,7 +53,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/studio"
+        return f"http://{self.host}:{self.server.server_address[1]}/hooks/studio"
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout

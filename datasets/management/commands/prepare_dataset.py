@@ -8,9 +8,14 @@ the accepted ones and the duplicates (their existing images) make a new dataset;
 come from `photo.txt` files beside the photos and, for the rest, from one captioning run
 through the provider machinery (its price is printed first; a paid provider needs --yes);
 then the dataset is exported. The run is driven from this process, so no worker is needed.
+
+Only regular files inside the folder are read: a link that leads outside it (`photo.txt` →
+a secret file), a FIFO or a device is refused by name, and captions lose control characters.
 """
 
 import contextlib
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -18,8 +23,8 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from characters.models import Character
-from datasets import captioning, exports, ingest, services
+from characters.models import CAPTION_MAX_LENGTH, Character
+from datasets import captioning, captions, exports, ingest, services
 from datasets.balance import balance_report
 from datasets.models import DEFAULT_RESOLUTION
 from datasets.selectors import caption_warnings
@@ -30,17 +35,52 @@ from lorastudio.errors import Refusal
 SKIPPED_SUFFIXES = {".txt", ".json", ".md", ".yaml", ".toml"}
 
 
+class Unreadable(Exception):
+    """A folder entry that is not a regular file inside the folder; the message says why."""
+
+
+def open_inside(path: Path, folder: Path):
+    """Open `path` for reading if it is a regular file inside `folder` (links included, as
+    long as they stay inside). The check is made on the open file, so nothing swapped in
+    between is read, and a FIFO never blocks."""
+    real = path.resolve()
+    if not real.is_relative_to(folder.resolve()):
+        raise Unreadable("it is a link that leads outside the folder")
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise Unreadable(f"it cannot be opened ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Unreadable("it is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def photos_in(folder: Path) -> list[Path]:
+    """The folder's entries that may be photos (by name); each is opened with open_inside."""
     return sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SKIPPED_SUFFIXES
+        if not p.name.startswith(".")
+        and p.suffix.lower() not in SKIPPED_SUFFIXES
+        and (p.is_symlink() or p.is_file() or not p.is_dir())
     )
 
 
-def ingest_photo(character: Character, path: Path):
+def read_caption(path: Path, folder: Path) -> str:
+    """A `photo.txt` beside a photo, as one line of plain text (no control characters)."""
+    with open_inside(path, folder) as handle:
+        raw = handle.read(CAPTION_MAX_LENGTH * 4)
+    return captions.plain_text(raw.decode("utf-8", errors="replace"))
+
+
+def ingest_photo(character: Character, path: Path, folder: Path):
     """One photo through the upload ingest service: (outcome, image or None, reason)."""
-    with path.open("rb") as handle:
+    try:
+        handle = open_inside(path, folder)
+    except Unreadable as exc:
+        return "rejected", None, f"Not read: {exc}."
+    with handle:
         return ingest.ingest_path(character=character, path=path, handle=handle)
 
 
@@ -75,7 +115,7 @@ class Command(BaseCommand):
         if not photos:
             raise CommandError(f"{folder} holds no photos.")
 
-        image_ids, captions_from_files = self._ingest(character, photos)
+        image_ids, captions_from_files = self._ingest(character, photos, folder)
         if not image_ids:
             raise CommandError("No photo was accepted: nothing to build a dataset from.")
         name = options["name"] or f"{folder.name} {timezone.localdate():%Y-%m-%d}"
@@ -125,11 +165,11 @@ class Command(BaseCommand):
             )
         )
 
-    def _ingest(self, character, photos):
-        image_ids, captions = [], {}
+    def _ingest(self, character, photos, folder):
+        image_ids, texts = [], {}
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         for path in photos:
-            outcome, image, reason = ingest_photo(character, path)
+            outcome, image, reason = ingest_photo(character, path, folder)
             counts[outcome] += 1
             if outcome == "rejected":
                 self.stdout.write(f"  rejected  {path.name}: {reason}")
@@ -139,13 +179,23 @@ class Command(BaseCommand):
             if image.id not in image_ids:
                 image_ids.append(image.id)
             text_file = path.with_suffix(".txt")
-            if text_file.exists():
-                captions[image.id] = text_file.read_text(errors="replace").strip()
+            if text_file.exists() or text_file.is_symlink():
+                try:
+                    text = read_caption(text_file, folder)
+                except Unreadable as exc:
+                    self.stdout.write(f"  caption   {text_file.name} not read: {exc}")
+                    continue
+                if len(text) > CAPTION_MAX_LENGTH:
+                    self.stdout.write(
+                        f"  caption   {text_file.name} cut to {CAPTION_MAX_LENGTH} characters"
+                    )
+                    text = text[:CAPTION_MAX_LENGTH].strip()
+                texts[image.id] = text
         self.stdout.write(
             f"Ingested {len(photos)} files: {counts['accepted']} accepted, "
             f"{counts['duplicate']} duplicate, {counts['rejected']} rejected."
         )
-        return image_ids, captions
+        return image_ids, texts
 
     def _caption_run(self, dataset, options):
         try:

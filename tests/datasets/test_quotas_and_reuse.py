@@ -1,0 +1,116 @@
+"""Per-user quotas on uploads and exports (429 with Retry-After), and an unchanged dataset's
+export reused instead of built again."""
+
+import io
+import json
+
+import pytest
+from django.core.cache import cache
+
+from datasets import exports, services
+from datasets.models import DatasetExport, Upload
+from lorastudio import quotas
+from tests.datasets.test_ingest import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_quotas():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def dataset(stocked):
+    dataset = services.create_dataset(character=stocked, name="v1")
+    for item in dataset.items.filter(image__kind="upload"):
+        services.update_item(item=item, caption="a person smiling outdoors")
+    return dataset
+
+
+def post(client, url, data):
+    return client.post(url, json.dumps(data), content_type="application/json")
+
+
+def test_asking_again_for_an_unchanged_dataset_reuses_its_export(api, dataset):
+    first = post(api, f"/api/datasets/{dataset.id}/exports", {})
+    assert first.status_code == 202
+    again = post(api, f"/api/datasets/{dataset.id}/exports", {})
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert DatasetExport.objects.count() == 1
+
+    exports.build_export(first.json()["id"])
+    assert post(api, f"/api/datasets/{dataset.id}/exports", {}).json()["id"] == first.json()["id"]
+    assert DatasetExport.objects.count() == 1
+
+
+def test_a_change_or_another_resolution_makes_a_new_export(api, dataset):
+    first = exports.start_export(dataset=dataset, enqueue=False)
+    other = exports.start_export(dataset=dataset, enqueue=False, resolution=768)
+    assert other.id != first.id and not other.reused
+    item = dataset.items.filter(image__kind="upload").first()
+    services.update_item(item=item, caption="a person laughing outdoors")
+    changed = exports.start_export(dataset=dataset, enqueue=False)
+    assert changed.id not in (first.id, other.id)
+
+
+def test_a_failed_export_is_not_reused(dataset):
+    first = exports.start_export(dataset=dataset, enqueue=False)
+    DatasetExport.objects.filter(id=first.id).update(status="failed", error="disk full")
+    assert exports.start_export(dataset=dataset, enqueue=False).id != first.id
+
+
+def test_exports_past_the_quota_answer_429_with_retry_after(api, dataset, settings):
+    settings.QUOTAS = {**settings.QUOTAS, "export": (2, 600)}
+    for resolution in (512, 768):
+        assert (
+            post(api, f"/api/datasets/{dataset.id}/exports", {"resolution": resolution}).status_code
+            == 202
+        )
+    # A reused export costs nothing.
+    assert post(api, f"/api/datasets/{dataset.id}/exports", {"resolution": 768}).status_code == 200
+
+    response = post(api, f"/api/datasets/{dataset.id}/exports", {"resolution": 1024})
+
+    assert response.status_code == 429
+    assert "2 exports per 10 minutes" in response.json()["detail"]
+    assert 1 <= int(response["Retry-After"]) <= 601
+    assert response.json()["retry_after"] == int(response["Retry-After"])
+    assert DatasetExport.objects.count() == 2
+
+
+def _files(count):
+    files = []
+    for n in range(count):
+        handle = io.BytesIO(photo_bytes(size=(200, 150), seed=n + 1))
+        handle.name = f"p{n}.jpg"
+        files.append(handle)
+    return files
+
+
+def test_uploads_past_the_quota_answer_429_and_save_nothing(api, character, settings):
+    settings.QUOTAS = {**settings.QUOTAS, "upload": (3, 600)}
+    url = f"/api/characters/{character.slug}/images"
+    assert api.post(url, {"files": _files(2)}).status_code == 202
+
+    response = api.post(url, {"files": _files(2)})  # 4 > 3: the whole request is refused
+
+    assert response.status_code == 429
+    assert "3 photos per 10 minutes and have used 2" in response.json()["detail"]
+    assert int(response["Retry-After"]) >= 1
+    assert Upload.objects.count() == 2
+    assert api.post(url, {"files": _files(1)}).status_code == 202  # the refusal took nothing
+
+
+def test_quotas_are_per_user(user, settings):
+    from tests.factories import UserFactory
+
+    settings.QUOTAS = {**settings.QUOTAS, "export": (1, 600)}
+    quotas.take(user=user, kind="export")
+    quotas.take(user=UserFactory(), kind="export")
+    with pytest.raises(quotas.QuotaExceeded):
+        quotas.take(user=user, kind="export")
+    quotas.take(user=None, kind="export")  # the command line has no quota
