@@ -30,7 +30,9 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from lorastudio import audit
 from lorastudio.errors import Refusal
+from lorastudio.models import AuditEvent
 
 from . import captions, training_configs
 from .balance import balance_report
@@ -137,6 +139,12 @@ def start_export(
             "warnings": [w.message for w in report.warnings],
             "images": entries,
         },
+    )
+    audit.record(
+        AuditEvent.Action.EXPORT_MADE,
+        f"exported {dataset.name} of {dataset.character.name} ({len(entries)} images)",
+        actor=created_by,
+        target=f"export:{export.id}",
     )
     if enqueue:
         from .tasks import build_export as task

@@ -174,9 +174,7 @@ def required_permission(route: str, method: str) -> str | None:
 
 def describe(permission: str) -> str:
     app_label, codename = permission.split(".", 1)
-    found = Permission.objects.filter(
-        content_type__app_label=app_label, codename=codename
-    ).first()
+    found = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
     return found.name if found else permission
 
 

@@ -63,7 +63,7 @@ class ApiToken(TimeStamped):
         self.key_hash = self.hash_key(key)
 
 
-class StudioPermission(models.Model):
+class StudioPermission(models.Model):  # noqa: DJ008 (no rows to show)
     """Holds no rows: it carries the studio's permissions, which the roles (groups) are made of
     (lorastudio.roles). Each names an action, so a refusal can say which one is missing."""
 

@@ -18,12 +18,14 @@ from django.utils import timezone
 
 from characters.models import Character
 from datasets.models import DatasetExport
-from generation import calls
+from generation import budgets, calls
 from generation.inputs import file_ref
 from generation.models import Provider, ProviderCall, Task
 from generation.providers import unavailable_reason
 from generation.providers.catalog import model_for
+from lorastudio import audit
 from lorastudio.errors import Conflict, Refusal
+from lorastudio.models import AuditEvent
 
 from . import defaults
 from .models import LoraModel, TrainingJob, TrainingPreset
@@ -151,9 +153,27 @@ def plan_training(
     )
 
 
-@transaction.atomic
 def launch_training(*, plan: TrainingPlan, created_by: AbstractBaseUser | None) -> TrainingJob:
-    """Save the job and its provider call; the call is submitted once this commits."""
+    """Save the job and its provider call, reserving its cost in the budget; the call is
+    submitted once this commits."""
+    user = created_by if getattr(created_by, "is_authenticated", False) else None
+    with budgets.launching(
+        user=user, what="This training", target=f"character:{plan.character.slug}"
+    ):
+        budgets.reserve(cost=plan.estimate.cost, user=user, what="This training")
+        job = _save_training(plan, user)
+        audit.record(
+            AuditEvent.Action.TRAINING_STARTED,
+            f"started training #{job.id} of {plan.character.name} on "
+            f"{job.get_provider_display()} ({budgets.money(plan.estimate.cost)})",
+            actor=user,
+            target=f"training:{job.id}",
+            cost=plan.estimate.cost,
+        )
+    return job
+
+
+def _save_training(plan: TrainingPlan, created_by) -> TrainingJob:
     p = plan.params
     job = TrainingJob.objects.create(
         character=plan.character,
@@ -168,7 +188,7 @@ def launch_training(*, plan: TrainingPlan, created_by: AbstractBaseUser | None) 
         batch_size=p.batch_size,
         estimated_cost=plan.estimate.cost,
         estimated_seconds=plan.estimate.seconds,
-        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+        created_by=created_by,
     )
     job.call = ProviderCall.objects.create(
         provider=plan.provider,
@@ -222,7 +242,14 @@ def cancel_training(*, job: TrainingJob) -> TrainingJob:
             "The request is being sent to the provider right now: try canceling again in a "
             "few seconds."
         )
-    return sync_job(job.id)
+    job = sync_job(job.id)
+    audit.record(
+        AuditEvent.Action.TRAINING_CANCELED,
+        f"canceled training #{job.id} of {job.character.name}",
+        target=f"training:{job.id}",
+        cost=call.actual_cost if call is not None else None,
+    )
+    return job
 
 
 def retry_unknown_training(*, job: TrainingJob) -> None:

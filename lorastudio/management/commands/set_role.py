@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def handle(self, *args, username, role, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise CommandError(f"No login named “{username}”: create it with createsuperuser "
-                               "or in the admin first.")
+            raise CommandError(
+                f"No login named “{username}”: create it with createsuperuser "
+                "or in the admin first."
+            )
         set_role(user=user, role=role)
         self.stdout.write(f"{username} is now {'an' if role[0] in 'aeiou' else 'a'} {role}.")
