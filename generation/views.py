@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
@@ -221,9 +223,8 @@ def budget(request):
     form = BudgetForm(
         request.POST or None,
         initial={
-            "monthly_limit": room.monthly_limit,
-            "per_run_cap": room.per_run_cap,
-            "approval_threshold": room.approval_threshold,
+            name: _cents(getattr(room, name))
+            for name in ("monthly_limit", "per_run_cap", "approval_threshold")
         },
     )
     if request.method == "POST":
@@ -244,6 +245,10 @@ def budget(request):
         "generation/budget.html",
         {"state": state, "form": form, "held": selectors.held_runs()},
     )
+
+
+def _cents(value):
+    return value.quantize(Decimal("0.01")) if value is not None else None
 
 
 def usage_page(request):

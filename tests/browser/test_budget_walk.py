@@ -40,8 +40,8 @@ def test_an_artist_hits_the_budget_a_lead_raises_it_and_usage_and_audit_show_bot
     live_server,
     character,
     user,
-    fal,
-    inline_tasks,  # noqa: F811
+    fal,  # noqa: F811 (the fixture imported above)
+    inline_tasks,
 ):
     fal.script(ULTRA, duration=0)
     UserFactory(username="painter", role="artist")
@@ -99,9 +99,8 @@ def test_an_artist_hits_the_budget_a_lead_raises_it_and_usage_and_audit_show_bot
     admin.goto(f"{live_server.url}/admin/lorastudio/auditevent/")
     rows = admin.locator("#result_list tbody tr")
     expect(rows.filter(has_text="Launch refused by the budget")).to_contain_text("painter")
-    expect(rows.filter(has_text="Budget changed")).to_contain_text(
-        re.compile(r"artist.*monthly limit: \$0\.20 → \$5\.00")
-    )
+    raised = rows.filter(has_text="Budget changed").filter(has_text="→ $5.00")
+    expect(raised).to_contain_text(re.compile(r"artist.*monthly limit: \$0\.20 → \$5\.00"))
     expect(rows.filter(has_text="Run launched")).to_contain_text("painter")
     screenshot_page(admin, "audit-trail-admin")
     for context_page in (artist, lead, admin):
@@ -112,3 +111,42 @@ def screenshot_page(page, name):
     from tests.browser.walk import save_screenshot
 
     save_screenshot(page, name, full_page=True)
+
+
+def test_a_lead_approves_an_artists_run_above_the_threshold_on_its_page(
+    browser,
+    live_server,
+    character,
+    user,
+    fal,  # noqa: F811 (the fixture imported above)
+    inline_tasks,
+):
+    fal.script(ULTRA, duration=0)
+    UserFactory(username="painter", role="artist")
+    budgets.set_budget(by=user, approval_threshold=Decimal("0.25"))
+    artist = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    lead = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+
+    _log_in(artist, live_server, "painter")
+    _price_five_fronts(artist, live_server, character)
+    expect(artist.get_by_test_id("budget-left")).to_contain_text("waits for a lead's approval")
+    artist.click("text=Start the run")
+    run = GenerationRun.objects.get()
+    assert run.status == GenerationRun.Status.HELD
+    artist.goto(f"{live_server.url}/runs/{run.id}/")
+    expect(artist.get_by_test_id("approval")).to_contain_text("Waiting for a lead's approval")
+    expect(artist.locator("text=Approve and send")).to_have_count(0)  # not for an artist
+
+    _log_in(lead, live_server, "artist")
+    lead.goto(f"{live_server.url}/training/notifications/")
+    lead.click(f"text=run #{run.id}")
+    screenshot_page(lead, "run-held-phone")
+    lead.click("text=Approve and send")
+    expect(lead.get_by_test_id("decision")).to_contain_text("Approved by artist")
+    finish_runs()
+    run.refresh_from_db()
+    assert run.status == GenerationRun.Status.SUCCEEDED
+    lead.goto(f"{live_server.url}/runs/budget/")
+    screenshot_page(lead, "budget-page-phone")
+    for context_page in (artist, lead):
+        context_page.context.close()

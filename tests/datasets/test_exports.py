@@ -207,3 +207,11 @@ def test_an_export_is_streamed_into_s3_when_s3_is_the_storage(s3, character):  #
     assert (
         zipfile.ZipFile(io.BytesIO(body)).read("0001_close.txt").decode().startswith("fitmannequin")
     )
+
+
+def test_an_export_is_recorded_in_the_audit_trail(dataset, user):
+    from lorastudio.models import AuditEvent
+
+    export = exports.start_export(dataset=dataset, enqueue=False, created_by=user)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT_MADE)
+    assert event.actor == user and event.target == f"export:{export.id}"

@@ -239,3 +239,26 @@ def test_with_a_real_worker_pool_runs_launched_together_spend_no_more_than_the_l
     assert total.reserved == Decimal("0")
     assert total.spent == Decimal("0.60") <= Decimal("0.70")
     assert fal.requests.accepted[ULTRA] == 4  # two runs of two calls, nothing more sent
+
+
+@pytest.mark.django_db
+def test_declining_on_the_run_page_needs_a_reason_and_artists_are_not_offered_it(
+    client, character, user, fal_key
+):
+    artist = UserFactory(username="painter", role="artist")
+    budgets.set_budget(by=user, approval_threshold=Decimal("0.10"))
+    run = _launch(character, artist)
+    client.force_login(artist)
+    assert "Approve and send" not in client.get(f"/runs/{run.id}/").content.decode()
+    refused = client.post(
+        f"/runs/{run.id}/approval/", {"decision": "approve"}, headers={"HX-Request": "true"}
+    )
+    assert refused.status_code == 403 and "lorastudio.manage_budgets" in refused.content.decode()
+    client.force_login(user)
+    assert "Approve and send" in client.get(f"/runs/{run.id}/").content.decode()
+    client.post(f"/runs/{run.id}/approval/", {"decision": "decline"})
+    run.refresh_from_db()
+    assert run.status == GenerationRun.Status.HELD  # refused: no reason
+    client.post(f"/runs/{run.id}/approval/", {"decision": "decline", "reason": "too dear"})
+    run.refresh_from_db()
+    assert run.status == GenerationRun.Status.CANCELED and run.decision_reason == "too dear"

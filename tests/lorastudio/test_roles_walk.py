@@ -118,3 +118,20 @@ def test_an_admin_holds_every_permission_of_the_studio():
     me = _client(ADMIN, api=True).get("/api/me").json()
     assert me["role"] == ADMIN
     assert access.ADMINISTER in me["permissions"]
+
+
+@pytest.mark.django_db
+def test_the_demo_login_is_a_lead_and_set_role_makes_each_kind():
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from lorastudio.roles import role_of
+
+    call_command("ensure_demo_user", stdout=None)
+    demo = get_user_model().objects.get(username="demo")
+    assert role_of(demo) == LEAD and not demo.is_staff
+    for role in ROLES:
+        call_command("set_role", "demo", role)
+        demo = get_user_model().objects.get(username="demo")
+        assert role_of(demo) == role
+        assert demo.is_staff is (role == ADMIN)
