@@ -119,14 +119,6 @@ def _run(run_id: int) -> GenerationRun:
     return get_object_or_404(selectors.runs_in_full(), id=run_id)
 
 
-def _budget_of_plan(user, cost: Decimal) -> dict:
-    room = budgets.headroom(user=user)
-    return {
-        "left_this_month": room.left,
-        "needs_approval": budgets.needs_approval(cost=cost, user=user, room=room),
-    }
-
-
 @router.post(
     "/characters/{slug}/runs", response={201: RunOut, 200: PlanOut, 400: Error, 402: Error}
 )
@@ -156,7 +148,7 @@ def launch_run(request, slug: str, payload: RunIn):
                 "call_count": len(plan.calls),
                 "images": plan.images,
                 "estimated_cost": plan.estimated_cost,
-                **_budget_of_plan(request.user, plan.estimated_cost),
+                **budgets.for_dry_run(user=request.user, cost=plan.estimated_cost),
             },
         )
     run = runs.launch_run(

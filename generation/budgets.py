@@ -166,6 +166,16 @@ def launching(*, user, what: str, target: str = ""):
         yield
 
 
+def for_dry_run(*, user, cost: Decimal) -> dict:
+    """What every dry run adds to its price: what is left this month, and whether the run
+    would wait for a lead."""
+    room = headroom(user=user)
+    return {
+        "left_this_month": room.left,
+        "needs_approval": needs_approval(cost=cost, user=user, room=room),
+    }
+
+
 def needs_approval(*, cost: Decimal, user, room: Headroom) -> bool:
     """A run above the lead-set threshold waits for a lead, unless a lead launched it."""
     if room.approval_threshold is None or cost <= room.approval_threshold:

@@ -262,3 +262,18 @@ def test_declining_on_the_run_page_needs_a_reason_and_artists_are_not_offered_it
     client.post(f"/runs/{run.id}/approval/", {"decision": "decline", "reason": "too dear"})
     run.refresh_from_db()
     assert run.status == GenerationRun.Status.CANCELED and run.decision_reason == "too dear"
+
+
+@pytest.mark.django_db
+def test_a_training_dry_run_shows_what_is_left_too(api, character, user, settings):
+    from tests.factories import DatasetFactory, ReadyExportFactory
+
+    settings.FAL_KEY = "key"
+    budgets.set_budget(by=user, monthly_limit=Decimal("3"))
+    export = ReadyExportFactory(dataset=DatasetFactory(character=character))
+    training = api.post(
+        "/api/training-jobs",
+        {"export_id": str(export.id), "provider": "fal", "dry_run": True},
+        content_type="application/json",
+    )
+    assert Decimal(training.json()["left_this_month"]) == Decimal("3")
