@@ -73,3 +73,13 @@ def test_the_admin_lists_the_trail_but_cannot_change_it(client, user):
     client.post(f"/admin/lorastudio/auditevent/{event.pk}/delete/", {"post": "yes"})
     event.refresh_from_db()
     assert "monthly limit" in event.summary
+
+
+@pytest.mark.django_db
+def test_failed_logins_stay_on_record_after_a_good_login(client, user):
+    from axes.models import AccessFailureLog
+
+    client.post("/login/", {"username": user.username, "password": "wrong"})
+    client.post("/login/", {"username": user.username, "password": "correct horse battery"})
+    [failure] = AccessFailureLog.objects.all()
+    assert failure.username == user.username and failure.ip_address == "127.0.0.1"
