@@ -8,7 +8,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from lorastudio import audit
 from lorastudio.errors import Conflict
+from lorastudio.models import AuditEvent
 
 from .models import CAPTION_MAX_LENGTH, Anchor, Character, Image, Pose, Preset, Variation
 
@@ -214,6 +216,16 @@ def bulk_review(
     """Set the review state of many images of one character at once; returns how many."""
     if review not in REVIEW_VALUES:
         raise ValidationError({"review": f"Use one of {', '.join(sorted(REVIEW_VALUES))}."})
-    return character.images.filter(id__in=image_ids).update(
-        review=review, reviewed_by=reviewed_by, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        updated = character.images.filter(id__in=image_ids).update(
+            review=review, reviewed_by=reviewed_by, updated_at=timezone.now()
+        )
+        if updated:
+            audit.record(
+                AuditEvent.Action.IMAGES_REVIEWED,
+                f"set {updated} images of {character.name} to {review}",
+                actor=reviewed_by,
+                target=f"character:{character.slug}",
+                detail={"image_ids": sorted(image_ids)[:500], "review": review},
+            )
+    return updated

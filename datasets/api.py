@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
 from characters.models import CAPTION_MAX_LENGTH, Character
+from generation import budgets
 from generation.api import PlanOut, RunOut
 from generation.api import _run as run_out
 from lorastudio.media import signed_media_url
@@ -224,8 +225,9 @@ def _detail(dataset: Dataset) -> dict:
     }
 
 
-def _plan_out(plan) -> dict:
+def _plan_out(plan, user) -> dict:
     return {
+        **budgets.for_dry_run(user=user, cost=plan.estimated_cost),
         "kind": plan.kind,
         "provider": plan.provider,
         "calls": plan.calls,
@@ -309,7 +311,7 @@ def caption_run(request, dataset_id: int, payload: CaptionRunIn):
         dataset=dataset, provider=payload.provider, overwrite=payload.overwrite
     )
     if payload.dry_run:
-        return Status(200, _plan_out(plan))
+        return Status(200, _plan_out(plan, request.user))
     run = captioning.launch_captions(
         dataset=dataset, plan=plan, created_by=request.user, overwrite=payload.overwrite
     )
@@ -330,7 +332,7 @@ def fill_gap(request, dataset_id: int, payload: GapIn):
         provider=payload.provider,
     )
     if payload.dry_run:
-        return Status(200, _plan_out(plan))
+        return Status(200, _plan_out(plan, request.user))
     run = runs.launch_run(
         plan=plan,
         character=dataset.character,

@@ -32,8 +32,9 @@ from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
 from generation.runs import reference_suite
-from lorastudio import quotas
+from lorastudio import audit, quotas
 from lorastudio.errors import Refusal
+from lorastudio.models import AuditEvent
 
 from . import captions, training_configs
 from .balance import balance_report
@@ -162,6 +163,12 @@ def start_export(
         manifest=manifest,
     )
     export.reused = False
+    audit.record(
+        AuditEvent.Action.EXPORT_MADE,
+        f"exported {dataset.name} of {dataset.character.name} ({len(entries)} images)",
+        actor=created_by,
+        target=f"export:{export.id}",
+    )
     if enqueue:
         from .tasks import build_export as task
 

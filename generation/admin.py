@@ -2,7 +2,8 @@ from django.contrib import admin
 
 from lorastudio.admin_display import pretty_json
 
-from .models import GenerationRun, ProviderCall
+from . import budgets
+from .models import Budget, GenerationRun, ProviderCall, UserBudget
 
 
 class ProviderCallInline(admin.TabularInline):
@@ -110,3 +111,31 @@ class ProviderCallAdmin(admin.ModelAdmin):
     @admin.display(description="Response")
     def response_pretty(self, obj):
         return pretty_json(obj.response)
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """Changes go through the budgets service, so the audit trail records them."""
+
+    list_display = ["__str__", "monthly_limit", "per_run_cap", "approval_threshold", "updated_at"]
+    fields = ["monthly_limit", "per_run_cap", "approval_threshold"]
+
+    def has_add_permission(self, request):
+        return not Budget.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        budgets.set_budget(by=request.user, **{f: form.cleaned_data[f] for f in self.fields})
+        obj.pk = 1
+
+
+@admin.register(UserBudget)
+class UserBudgetAdmin(admin.ModelAdmin):
+    list_display = ["user", "monthly_limit", "updated_at"]
+    autocomplete_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        budgets.set_budget(by=request.user, users={obj.user.get_username(): obj.monthly_limit})
+        obj.pk = UserBudget.objects.get(user=obj.user).pk

@@ -35,9 +35,11 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from lorastudio import audit
 from lorastudio.errors import Conflict
+from lorastudio.models import AuditEvent
 
-from . import downloads, poll_timing, run_status
+from . import budgets, downloads, poll_timing, run_status
 from .models import GenerationRun, ProviderCall
 from .providers import get_provider
 from .providers.base import (
@@ -473,7 +475,7 @@ def _cancel_at_provider(call: ProviderCall, external_id: str) -> None:
 
 def cancel_queued(run: GenerationRun) -> int:
     """Cancel, in one statement, the calls of a run that were never sent."""
-    return ProviderCall.objects.filter(run=run, status=Status.CREATED).update(
+    return ProviderCall.objects.filter(run=run, status__in=[Status.HELD, Status.CREATED]).update(
         status=Status.CANCELED,
         error="Canceled by the user before it was sent.",
         actual_cost=Decimal("0"),
@@ -483,15 +485,25 @@ def cancel_queued(run: GenerationRun) -> int:
     )
 
 
-def retry_unknown(call_id) -> None:
-    """The user's explicit choice to send an `unknown` call again (it may be paid twice)."""
-    with transaction.atomic():
+def retry_unknown(call_id, *, by=None) -> None:
+    """The user's explicit choice to send an `unknown` call again (it may be paid twice, so
+    the budget must have room for it once more)."""
+    with budgets.launching(user=by, what="Sending this call again"):
         call = _locked(call_id)
         if call.status != Status.UNKNOWN:
             raise Conflict("Only a call whose outcome is unknown can be sent again.")
+        budgets.reserve(cost=call.estimated_cost, user=by, what="Sending this call again")
         call.status, call.sending_at, call.next_check_at = Status.CREATED, None, None
         call.error = "Sent again by the user after an unknown outcome."
         call.save()
+        audit.record(
+            AuditEvent.Action.CALL_RESENT,
+            f"sent again {call} of run #{call.run_id} after an unknown outcome "
+            f"(may be paid twice: {budgets.money(call.estimated_cost)})",
+            actor=by,
+            target=f"call:{call.id}",
+            cost=call.estimated_cost,
+        )
     refresh_run(call.run_id)
     dispatch(call.provider)
 

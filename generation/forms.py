@@ -50,3 +50,33 @@ class RunForm(forms.Form):
             "mode": data["mode"] or "image_to_image",
             "like_image_id": data["like_image_id"],
         }
+
+
+class BudgetForm(forms.Form):
+    """The installation's limits, as a lead sets them (empty: no limit)."""
+
+    monthly_limit = forms.DecimalField(
+        required=False, min_value=0, max_digits=10, decimal_places=2, label="Monthly limit ($)"
+    )
+    per_run_cap = forms.DecimalField(
+        required=False, min_value=0, max_digits=10, decimal_places=2, label="Cap per run ($)"
+    )
+    approval_threshold = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_digits=10,
+        decimal_places=2,
+        label="Runs above this wait for a lead ($)",
+    )
+
+
+class UserBudgetForm(forms.Form):
+    username = forms.CharField(max_length=150, widget=forms.HiddenInput)
+    monthly_limit = forms.DecimalField(
+        required=False, min_value=0, max_digits=10, decimal_places=2, label="Monthly limit ($)"
+    )
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("decline", "Decline")])
+    reason = forms.CharField(required=False, max_length=500)

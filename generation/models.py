@@ -37,6 +37,7 @@ class GenerationRun(TimeStamped):
         CAPTIONS = "captions", "Captions"
 
     class Status(models.TextChoices):
+        HELD = "held", "Waiting for a lead's approval"
         PENDING = "pending", "Pending"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
@@ -58,6 +59,15 @@ class GenerationRun(TimeStamped):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The lead who approved or declined a run above the approval threshold.",
+    )
+    decision_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -76,6 +86,7 @@ class ProviderCall(TimeStamped):
     """One paid request to a provider. The row exists before the submit; at most one submit."""
 
     class Status(models.TextChoices):
+        HELD = "held", "Waiting for approval"  # counted as reserved; never sent until approved
         CREATED = "created", "Queued"
         SUBMITTING = "submitting", "Submitting"
         SUBMITTED = "submitted", "Submitted"
@@ -143,7 +154,9 @@ class ProviderCall(TimeStamped):
                 name="call_costs_not_negative",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["created", "submitting", "failed", "canceled", "unknown"])
+                condition=Q(
+                    status__in=["held", "created", "submitting", "failed", "canceled", "unknown"]
+                )
                 | ~Q(external_id=""),
                 name="call_at_provider_has_external_id",
             ),
@@ -152,3 +165,56 @@ class ProviderCall(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.get_task_display()} on {self.provider} ({self.get_status_display()})"
+
+
+class Budget(TimeStamped):
+    """The installation's spending rules: one row, locked by every launch while it checks
+    and reserves (generation.budgets), so launches at the same moment cannot overspend."""
+
+    monthly_limit = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="USD per calendar month; empty: no limit."
+    )
+    per_run_cap = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="Most one run (or training) may cost."
+    )
+    approval_threshold = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text="A run costing more waits for a lead's approval (leads' own runs do not).",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(monthly_limit__isnull=True) | Q(monthly_limit__gte=0))
+                & (Q(per_run_cap__isnull=True) | Q(per_run_cap__gte=0))
+                & (Q(approval_threshold__isnull=True) | Q(approval_threshold__gte=0)),
+                name="budget_amounts_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "Installation budget"
+
+
+class UserBudget(TimeStamped):
+    """One login's monthly limit, inside the installation's."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget"
+    )
+    monthly_limit = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="USD per calendar month; empty: no limit."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_limit__isnull=True) | Q(monthly_limit__gte=0),
+                name="user_budget_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Budget of {self.user}"

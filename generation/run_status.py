@@ -47,6 +47,8 @@ def _recompute(run: GenerationRun) -> None:
     open_ = total - done - failed - canceled - unknown
     if run.status == RunStatus.CANCELED:
         status = run.status
+    elif counts[Status.HELD]:
+        status = RunStatus.HELD
     elif open_:
         started = counts[Status.CREATED] < open_ or done or failed
         status = RunStatus.RUNNING if started else RunStatus.PENDING

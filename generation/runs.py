@@ -12,16 +12,20 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from characters.models import Anchor, Character, Image
-from lorastudio.errors import Refusal
+from lorastudio import audit
+from lorastudio.errors import Conflict, Refusal
+from lorastudio.models import AuditEvent
 
-from . import calls
+from . import budgets, calls
 from .inputs import file_ref
 from .models import GenerationRun, Provider, ProviderCall, Task
 from .providers import unavailable_reason
 from .providers.catalog import model_for
 
+Action = AuditEvent.Action
 DEFAULT_CANDIDATES = 10
 LIKE_COUNT = 4
 LIKE_STRENGTH = 0.35  # seed 000: 0.3–0.4 keeps the character, changes details
@@ -287,37 +291,113 @@ def _plan_reference_set(plan: Plan, character: Character, lora_id, count, scale,
         )
 
 
-@transaction.atomic
 def launch_run(
     *, plan: Plan, character: Character, created_by: AbstractBaseUser | None, params: dict
 ) -> GenerationRun:
-    """Save the run and its calls; submitting starts once the transaction commits."""
-    run = GenerationRun.objects.create(
-        character=character,
-        kind=plan.kind,
-        provider=plan.provider,
-        params=params,
-        estimated_cost=plan.estimated_cost,
-        created_by=created_by,
-    )
-    ProviderCall.objects.bulk_create(
-        ProviderCall(
-            run=run,
+    """Save the run and its calls, reserving their cost in the budget; submitting starts once
+    the transaction commits. A run above the lead-set threshold is saved held: its calls
+    reserve their cost but are not sent until a lead approves (leads' own runs are not held).
+    """
+    what = f"This {GenerationRun.Kind(plan.kind).label.lower()} run"
+    user = created_by if getattr(created_by, "is_authenticated", False) else None
+    with budgets.launching(user=user, what=what, target=f"character:{character.slug}"):
+        room = budgets.reserve(cost=plan.estimated_cost, user=user, what=what)
+        held = budgets.needs_approval(cost=plan.estimated_cost, user=user, room=room)
+        run = GenerationRun.objects.create(
+            character=character,
+            kind=plan.kind,
+            status=GenerationRun.Status.HELD if held else GenerationRun.Status.PENDING,
             provider=plan.provider,
-            task=c.task,
-            endpoint=model_for(plan.provider, c.task).endpoint,
-            context={"purpose": c.purpose, "label": c.label, "inputs": c.inputs, "image": c.image},
-            units=c.images,
-            estimated_cost=c.estimated_cost,
-            created_by=created_by,
+            params=params,
+            estimated_cost=plan.estimated_cost,
+            created_by=user,
         )
-        for c in plan.calls
-    )
-    transaction.on_commit(lambda: calls.dispatch(plan.provider))
+        status = ProviderCall.Status.HELD if held else ProviderCall.Status.CREATED
+        ProviderCall.objects.bulk_create(
+            ProviderCall(
+                run=run,
+                provider=plan.provider,
+                task=c.task,
+                status=status,
+                endpoint=model_for(plan.provider, c.task).endpoint,
+                context={
+                    "purpose": c.purpose,
+                    "label": c.label,
+                    "inputs": c.inputs,
+                    "image": c.image,
+                },
+                units=c.images,
+                estimated_cost=c.estimated_cost,
+                created_by=user,
+            )
+            for c in plan.calls
+        )
+        audit.record(
+            Action.RUN_HELD if held else Action.RUN_LAUNCHED,
+            f"{'held for approval' if held else 'launched'} {run} "
+            f"({len(plan.calls)} calls, {budgets.money(plan.estimated_cost)})",
+            actor=user,
+            target=f"run:{run.id}",
+            cost=plan.estimated_cost,
+            detail={"provider": plan.provider, "kind": plan.kind},
+        )
+        if held:
+            transaction.on_commit(lambda: _ask_leads(run))
+        else:
+            transaction.on_commit(lambda: calls.dispatch(plan.provider))
     return run
 
 
-def cancel_run(run: GenerationRun) -> None:
+def _ask_leads(run: GenerationRun) -> None:
+    # Notifications live in the training app (the in-app list and e-mail); imported here,
+    # at the one place generation needs them.
+    from training.notifications import run_awaits_approval
+
+    run_awaits_approval(run)
+
+
+def decide_run(
+    *, run: GenerationRun, by: AbstractBaseUser, approve: bool, reason: str = ""
+) -> None:
+    """A lead approves a held run (its calls are sent) or declines it with a reason (they are
+    canceled, costing nothing). The money was reserved at launch, under the budget's lock,
+    so approving cannot pass a limit."""
+    if not approve and not reason.strip():
+        raise RunRefused("Say why the run is declined: the artist reads the reason.")
+    with transaction.atomic():
+        run = GenerationRun.objects.select_for_update().get(id=run.id)
+        if run.status != GenerationRun.Status.HELD:
+            raise Conflict(f"Run #{run.id} is not waiting for approval.")
+        held = ProviderCall.objects.filter(run=run, status=ProviderCall.Status.HELD)
+        cost = sum(held.values_list("estimated_cost", flat=True), Decimal("0"))
+        if approve:
+            held.update(status=ProviderCall.Status.CREATED, updated_at=timezone.now())
+            run.status = GenerationRun.Status.PENDING
+        else:
+            held.update(
+                status=ProviderCall.Status.CANCELED,
+                actual_cost=Decimal("0"),
+                error=f"Declined by {by.get_username()}: {reason}",
+                finished_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+            run.status = GenerationRun.Status.CANCELED
+        run.decided_by, run.decision_reason = by, reason.strip()
+        run.save(update_fields=["status", "decided_by", "decision_reason", "updated_at"])
+        audit.record(
+            Action.RUN_APPROVED if approve else Action.RUN_DECLINED,
+            f"{'approved' if approve else 'declined'} {run} ({budgets.money(cost)})"
+            + (f": {reason.strip()}" if reason.strip() else ""),
+            actor=by,
+            target=f"run:{run.id}",
+            cost=cost,
+        )
+        transaction.on_commit(lambda: calls.refresh_run(run.id))
+        if approve:
+            transaction.on_commit(lambda: calls.dispatch(run.provider))
+
+
+def cancel_run(run: GenerationRun, *, by: AbstractBaseUser | None = None) -> None:
     """Stop a run: queued calls are never sent, calls at the provider are canceled there."""
     if run.status in (GenerationRun.Status.SUCCEEDED, GenerationRun.Status.FAILED):
         raise RunRefused("This run has already finished.")
@@ -326,6 +406,15 @@ def cancel_run(run: GenerationRun) -> None:
     for call_id in run.calls.exclude(status__in=ProviderCall.TERMINAL).values_list("id", flat=True):
         calls.cancel(call_id)  # at the provider (or on the wire): one at a time
     calls.refresh_run(run.id)
+    run.refresh_from_db(fields=["actual_cost", "estimated_cost"])
+    audit.record(
+        Action.RUN_CANCELED,
+        f"canceled {run} (estimated {budgets.money(run.estimated_cost)}, "
+        f"spent {budgets.money(run.actual_cost)})",
+        actor=by,
+        target=f"run:{run.id}",
+        cost=run.actual_cost,
+    )
 
 
 def plan_retry(*, run: GenerationRun) -> Plan:

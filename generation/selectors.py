@@ -1,16 +1,17 @@
 """Reads about runs and spending, shared by views and the API."""
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch, Q, Sum
 from django.utils import timezone
 
 from characters.models import Character
 
-from . import providers
+from . import budgets, providers
 from .models import GenerationRun, ProviderCall
 
 
@@ -169,3 +170,64 @@ def run_call_groups(run: GenerationRun) -> list[CallGroup]:
         label = call.context.get("label") or call.get_task_display()
         groups.setdefault(label, CallGroup(label)).calls.append(call)
     return list(groups.values())
+
+
+# --- Budgets -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UserSpending:
+    username: str
+    monthly_limit: Decimal | None
+    spent: Decimal
+    reserved: Decimal
+
+    @property
+    def left(self) -> Decimal | None:
+        if self.monthly_limit is None:
+            return None
+        return max(self.monthly_limit - self.spent - self.reserved, Decimal("0"))
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    month: datetime
+    room: budgets.Headroom
+    users: list[UserSpending]
+
+    @property
+    def left(self) -> Decimal | None:
+        return self.room.left
+
+
+def budget_state() -> BudgetState:
+    """The installation's budget this month and every login's limit and spending."""
+    since = budgets.month_start()
+    room = budgets.headroom()
+    spending = {
+        r["created_by"]: r
+        for r in ProviderCall.objects.filter(created_at__gte=since, created_by__isnull=False)
+        .values("created_by")
+        .annotate(spent=budgets.SPENT, reserved=budgets.RESERVED)
+    }
+    users = []
+    for user in (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .select_related("budget")
+        .order_by("username")
+    ):
+        limit = getattr(getattr(user, "budget", None), "monthly_limit", None)
+        row = spending.get(user.pk, {})
+        users.append(
+            UserSpending(
+                user.get_username(),
+                limit,
+                row.get("spent", Decimal("0")),
+                row.get("reserved", Decimal("0")),
+            )
+        )
+    return BudgetState(month=since, room=room, users=users)
+
+
+def held_runs():
+    """Runs waiting for a lead's approval, oldest first."""
+    return runs().filter(status=GenerationRun.Status.HELD).order_by("created_at")

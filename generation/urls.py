@@ -12,4 +12,7 @@ urlpatterns = [
     path("calls/<uuid:call_id>/retry/", views.call_retry, name="call_retry"),
     path("new/<slug:slug>/", views.run_new, name="run_new"),
     path("progress/<slug:slug>/", views.character_progress, name="progress"),
+    path("<int:run_id>/approval/", views.run_approval, name="run_approval"),
+    path("budget/", views.budget, name="budget"),
+    path("usage/", views.usage_page, name="usage"),
 ]

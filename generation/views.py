@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
@@ -6,9 +8,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from characters.selectors import characters
+from lorastudio.refusals import refused
 
-from . import calls, runs, selectors
-from .forms import RunForm
+from . import budgets, calls, runs, selectors, usage
+from .forms import BudgetForm, DecisionForm, RunForm, UserBudgetForm
 from .models import ProviderCall
 
 DISMISSED = "dismissed_runs"  # session key: failed runs the user has seen and put away
@@ -53,7 +56,7 @@ def run_detail(request, run_id):
 def run_cancel(request, run_id):
     run = get_object_or_404(selectors.runs(), id=run_id)
     try:
-        runs.cancel_run(run)
+        runs.cancel_run(run, by=request.user)
     except runs.RunRefused as exc:
         messages.error(request, str(exc))
     else:
@@ -64,7 +67,7 @@ def run_cancel(request, run_id):
 @require_POST
 def call_retry(request, call_id):
     call = get_object_or_404(selectors.calls(), id=call_id)
-    calls.retry_unknown(call.id)  # a call whose outcome is known is refused there
+    calls.retry_unknown(call.id, by=request.user)  # a call whose outcome is known is refused there
     messages.warning(
         request, "Sent again. If the first request did reach the provider, it is paid twice."
     )
@@ -195,3 +198,71 @@ def character_progress(request, slug):
     if watched - {run.id for run in active}:
         response["HX-Refresh"] = "true"  # a run finished: show its images
     return response
+
+
+# --- Approval, budget and usage ----------------------------------------------------------
+@require_POST
+def run_approval(request, run_id):
+    """A lead approves a held run (its calls are sent) or declines it with a reason."""
+    run = get_object_or_404(selectors.runs(), id=run_id)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return refused(request, "Choose approve or decline.")
+    approve = form.cleaned_data["decision"] == "approve"
+    runs.decide_run(run=run, by=request.user, approve=approve, reason=form.cleaned_data["reason"])
+    messages.success(
+        request, f"Run #{run.id} {'approved: its calls are being sent' if approve else 'declined'}."
+    )
+    return redirect("generation:run_detail", run_id=run.id)
+
+
+def budget(request):
+    """The month's budget: limits (leads change them), spent, reserved, left, per login."""
+    state = selectors.budget_state()
+    room = state.room
+    form = BudgetForm(
+        request.POST or None,
+        initial={
+            name: _cents(getattr(room, name))
+            for name in ("monthly_limit", "per_run_cap", "approval_threshold")
+        },
+    )
+    if request.method == "POST":
+        if "username" in request.POST:
+            user_form = UserBudgetForm(request.POST)
+            if not user_form.is_valid():
+                return refused(request, "A monthly limit is an amount of dollars, 0 or more.")
+            data = user_form.cleaned_data
+            budgets.set_budget(by=request.user, users={data["username"]: data["monthly_limit"]})
+            messages.success(request, f"Monthly limit of {data['username']} saved.")
+            return redirect("generation:budget")
+        if form.is_valid():
+            budgets.set_budget(by=request.user, **form.cleaned_data)
+            messages.success(request, "Budget saved.")
+            return redirect("generation:budget")
+    return render(
+        request,
+        "generation/budget.html",
+        {"state": state, "form": form, "held": selectors.held_runs()},
+    )
+
+
+def _cents(value):
+    return value.quantize(Decimal("0.01")) if value is not None else None
+
+
+def usage_page(request):
+    """Spending by month, user, character and provider, with a chart of the last months."""
+    try:
+        report = usage.usage_for(usage.parse_month(request.GET.get("month")))
+    except usage.BadMonth as exc:
+        return refused(request, str(exc))
+    return render(
+        request,
+        "generation/usage.html",
+        {
+            "usage": report,
+            "bars": usage.chart_bars(report.months),
+            "state": selectors.budget_state(),
+        },
+    )

@@ -1,8 +1,7 @@
 from django.contrib import admin, messages
-from django.utils import timezone
 
-from .models import ApiToken
-from .tokens import issue_api_token
+from .models import ApiToken, AuditEvent
+from .tokens import issue_api_token, revoke_api_tokens
 
 
 @admin.register(ApiToken)
@@ -39,8 +38,28 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = revoke_api_tokens(queryset)
         self.message_user(request, f"{count} token(s) revoked.")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail: filterable, never editable (failed logins: Axes → Access failures)."""
+
+    list_display = ["at", "actor_name", "action", "summary", "cost", "address"]
+    list_filter = ["action", "at", "actor_name"]
+    search_fields = ["summary", "actor_name", "target", "address"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 admin.site.site_header = "LoRA Studio admin"

@@ -13,7 +13,7 @@ from django.core.exceptions import (
 )
 from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParserError
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.security import HttpBearer, SessionAuth
 
 from characters.api import router as characters_router
@@ -22,9 +22,17 @@ from datasets.upload_api import router as uploads_router
 from generation.api import router as generation_router
 from training.api import router as training_router
 
+from . import access, roles
 from .errors import Refusal
 from .throttling import check_token_attempts, token_refused
 from .tokens import user_for_api_key
+
+
+def _permitted(request, user):
+    """The operation's permission, from the one map the pages use too (lorastudio.access)."""
+    match = request.resolver_match
+    access.check(user, match.route if match else "", request.method)
+    return user
 
 
 class BearerToken(HttpBearer):
@@ -35,7 +43,15 @@ class BearerToken(HttpBearer):
             token_refused(request)
             return None
         request.user = user
-        return user
+        return _permitted(request, user)
+
+
+class Session(SessionAuth):
+    """The browser session (with CSRF), held to the same permissions as a token."""
+
+    def authenticate(self, request, key):
+        user = super().authenticate(request, key)
+        return _permitted(request, user) if user else None
 
 
 def session_or_bearer(view):
@@ -71,7 +87,7 @@ api = _LoginRequiredExempt(
     version="1",
     description="Every screen's action as an API call. Authenticate with "
     "`Authorization: Bearer <token>` (manage.py create_api_token USERNAME) or the browser session.",
-    auth=[BearerToken(), SessionAuth()],
+    auth=[BearerToken(), Session()],
     docs_decorator=session_or_bearer,
 )
 
@@ -123,6 +139,25 @@ def bad_multipart(request, exc):
 @api.exception_handler(ObjectDoesNotExist)
 def not_found(request, exc):
     return api.create_response(request, {"detail": "Not found."}, status=404)
+
+
+class MeOut(Schema):
+    username: str
+    email: str
+    role: str | None
+    permissions: list[str]
+
+
+@api.get("/me", response=MeOut, tags=["me"])
+def me(request):
+    """Who the token (or session) is, its role and the permissions it holds."""
+    user = request.user
+    return {
+        "username": user.get_username(),
+        "email": user.email,
+        "role": roles.role_of(user),
+        "permissions": sorted(p for p in user.get_all_permissions() if p.startswith("lorastudio.")),
+    }
 
 
 api.add_router("/", characters_router)

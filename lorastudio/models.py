@@ -61,3 +61,77 @@ class ApiToken(TimeStamped):
     def set_key(self, key: str) -> None:
         self.key_prefix = key[:8]
         self.key_hash = self.hash_key(key)
+
+
+class StudioPermission(models.Model):  # noqa: DJ008 (no rows to show)
+    """Holds no rows: it carries the studio's permissions, which the roles (groups) are made of
+    (lorastudio.roles). Each names an action, so a refusal can say which one is missing."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("browse", "Browse characters, images, runs and LoRAs; download; read the API"),
+            ("edit_characters", "Create and edit characters, variations and anchors"),
+            ("curate", "Review, star and upload images"),
+            ("launch_runs", "Launch, cancel and re-send paid runs (within the budget)"),
+            ("edit_datasets", "Build datasets: items, captions, caption runs"),
+            ("export_datasets", "Export training sets"),
+            ("train", "Start, cancel and repeat trainings"),
+            ("review_loras", "Approve or retire LoRA versions"),
+            ("pin", "Pin a character's references"),
+            ("manage_webhooks", "Register and remove outgoing webhooks"),
+            ("manage_budgets", "Set budgets and approve runs above the threshold"),
+            ("view_usage", "See spending by month, user, character and provider"),
+            ("administer", "Anything not listed above"),
+        ]
+
+
+class AuditEvent(models.Model):
+    """One thing that matters, as it happened: who, when, what, from which address.
+
+    Written by `lorastudio.audit.record` only; never edited (the admin is read-only)."""
+
+    class Action(models.TextChoices):
+        RUN_LAUNCHED = "run.launched", "Run launched"
+        RUN_CANCELED = "run.canceled", "Run canceled"
+        RUN_HELD = "run.held", "Run waiting for approval"
+        RUN_APPROVED = "run.approved", "Run approved"
+        RUN_DECLINED = "run.declined", "Run declined"
+        RUN_REFUSED = "run.refused", "Launch refused by the budget"
+        CALL_RESENT = "call.resent", "Unknown call sent again"
+        IMAGES_REVIEWED = "images.reviewed", "Images reviewed in bulk"
+        EXPORT_MADE = "export.made", "Training set exported"
+        TRAINING_STARTED = "training.started", "Training started"
+        TRAINING_CANCELED = "training.canceled", "Training canceled"
+        LORA_APPROVED = "lora.approved", "LoRA version approved"
+        LORA_RETIRED = "lora.retired", "LoRA version retired"
+        PIN_CHANGED = "pin.changed", "Pin changed"
+        BUDGET_CHANGED = "budget.changed", "Budget changed"
+        ROLE_CHANGED = "role.changed", "Role changed"
+        TOKEN_MADE = "token.made", "API token made"
+        TOKEN_REVOKED = "token.revoked", "API token revoked"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    actor_name = models.CharField(max_length=150, blank=True, editable=False)
+    address = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    action = models.CharField(max_length=24, choices=Action.choices, db_index=True)
+    summary = models.CharField(max_length=300, editable=False)
+    target = models.CharField(max_length=100, blank=True, editable=False, db_index=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "audit event"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or 'system'}: {self.summary}"

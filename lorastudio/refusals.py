@@ -26,10 +26,12 @@ def refused(request, message: str, *, status: int = 400) -> HttpResponse:
         response["HX-Trigger"] = json.dumps({"refused": {"message": message}})
         return response
     messages.error(request, message)
-    back = request.headers.get("Referer", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = "/"
-    return redirect(back)
+    # A confirm page posts `next` (the page the run was asked from): its own URL, the
+    # Referer, only answers POST.
+    for back in (request.POST.get("next", ""), request.headers.get("Referer", "")):
+        if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return redirect(back)
+    return redirect("/")
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "lorastudio.refusals.RefusalMiddleware",
+    "lorastudio.audit.AuditAddressMiddleware",
+    "lorastudio.access.PermissionMiddleware",
     # Last, as django-axes asks: it turns a lockout into its answer (lorastudio.throttling).
     "axes.middleware.AxesMiddleware",
 ]
@@ -128,6 +130,9 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Failed logins stay on record (axes' AccessFailureLog) after a good login resets the count:
+# the audit trail's record of them (lorastudio.audit).
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = False  # no start-up banner on every manage.py command
 AXES_LOCKOUT_CALLABLE = "lorastudio.throttling.lockout_response"
 AXES_IPWARE_PROXY_COUNT = int(env("AXES_PROXY_COUNT", default="") or 0) or None

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from .models import ApiToken
+from . import audit
+from .models import ApiToken, AuditEvent
 
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
@@ -18,7 +19,28 @@ def issue_api_token(
     token = ApiToken(user=user, name=name or "API token", expires_at=expires_at)
     token.set_key(key)
     token.save()
+    audit.record(
+        AuditEvent.Action.TOKEN_MADE,
+        f"made API token “{token.name}” ({token.key_prefix}…) for {user.get_username()}",
+        target=f"token:{token.pk}",
+    )
     return token, key
+
+
+def revoke_api_tokens(tokens) -> int:
+    """Revoke the tokens of `tokens` (a queryset) still in use; each revocation is recorded."""
+    count = 0
+    for token in tokens.filter(revoked_at__isnull=True).select_related("user"):
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at", "updated_at"])
+        audit.record(
+            AuditEvent.Action.TOKEN_REVOKED,
+            f"revoked API token “{token.name}” ({token.key_prefix}…) of "
+            f"{token.user.get_username()}",
+            target=f"token:{token.pk}",
+        )
+        count += 1
+    return count
 
 
 def user_for_api_key(key: str):

@@ -34,6 +34,18 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create:
             obj.save()
 
+    @factory.post_generation
+    def role(obj, create, extracted, **kwargs):
+        """The user's group: a lead unless asked (`UserFactory(role="viewer")`), so a test
+        that is not about roles may do everything but the admin's work."""
+        if create and not obj.is_superuser:
+            from django.contrib.auth.models import Group
+
+            from lorastudio.roles import LEAD, ensure_roles
+
+            ensure_roles()
+            obj.groups.add(Group.objects.get(name=extracted or LEAD))
+
 
 class CharacterFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -6,10 +6,11 @@ from typing import Literal
 
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from characters.models import Character
+from generation import budgets
 
 from . import loras, outgoing, pins, selectors, services
 from .models import TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
@@ -56,6 +57,9 @@ class TrainingPlanOut(Schema):
     estimated_cost: Decimal
     estimated_seconds: int
     price: str
+    left_this_month: Decimal | None = Field(
+        None, description="What the budget leaves you this month (null: no limit)."
+    )
 
 
 class LoraRef(Schema):
@@ -161,6 +165,7 @@ def start_training(request, payload: TrainingIn):
                 "estimated_cost": plan.estimate.cost,
                 "estimated_seconds": plan.estimate.seconds,
                 "price": plan.estimate.price_note,
+                "left_this_month": budgets.headroom(user=request.user).left,
             },
         )
     job = services.launch_training(plan=plan, created_by=request.user)

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from characters.models import Character
 from generation.models import ProviderCall
+from lorastudio import audit
 from lorastudio.errors import Conflict
+from lorastudio.models import AuditEvent
 
 from .models import LoraModel, TrainingJob
 from .services import sync_job
@@ -92,6 +94,12 @@ def approve_lora(*, lora: LoraModel, user: AbstractBaseUser | None) -> LoraModel
     lora.status, lora.approved_at, lora.retired_at = LoraModel.Status.APPROVED, timezone.now(), None
     lora.approved_by = user if getattr(user, "is_authenticated", False) else None
     lora.save(update_fields=["status", "approved_at", "approved_by", "retired_at", "updated_at"])
+    audit.record(
+        AuditEvent.Action.LORA_APPROVED,
+        f"approved {lora.character.name} LoRA v{lora.version}",
+        actor=user,
+        target=f"lora:{lora.id}",
+    )
     return lora
 
 
@@ -103,4 +111,9 @@ def retire_lora(*, lora: LoraModel) -> LoraModel:
         )
     lora.status, lora.retired_at = LoraModel.Status.RETIRED, timezone.now()
     lora.save(update_fields=["status", "retired_at", "updated_at"])
+    audit.record(
+        AuditEvent.Action.LORA_RETIRED,
+        f"retired {lora.character.name} LoRA v{lora.version}",
+        target=f"lora:{lora.id}",
+    )
     return lora

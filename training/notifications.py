@@ -63,3 +63,30 @@ def unread_for(user):
 
 def mark_all_read(*, user) -> int:
     return unread_for(user).update(read_at=timezone.now())
+
+
+def run_awaits_approval(run) -> list[Notification]:
+    """Tell every lead (and admin) that a run above the approval threshold waits for them."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    leads = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(groups__permissions__codename="manage_budgets")
+            | Q(user_permissions__codename="manage_budgets")
+        )
+        .distinct()
+    )
+    who = run.created_by.get_username() if run.created_by else "someone"
+    title = f"{run.character.name}: run #{run.id} (${run.estimated_cost:.2f}) waits for approval"
+    body = f"{who} launched it above the approval threshold. Approve it or decline it."
+    url = f"/runs/{run.id}/"
+    return [
+        Notification.objects.create(
+            user=lead, level=Notification.Level.INFO, title=title, body=body, url=url
+        )
+        for lead in leads
+    ]

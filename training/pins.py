@@ -21,8 +21,10 @@ from django.db import transaction
 from django.db.models import Max
 
 from characters.models import Anchor, Character, Image
+from lorastudio import audit
 from lorastudio.errors import Refusal
 from lorastudio.media import signed_media_url
+from lorastudio.models import AuditEvent
 
 from . import outgoing
 from .models import LoraModel, Pin, PinReference
@@ -142,6 +144,13 @@ def pin_character(
         for n, (i, role) in enumerate(zip(reference_ids, role_list, strict=True))
     )
     build_pack(pin)
+    audit.record(
+        AuditEvent.Action.PIN_CHANGED,
+        f"pinned {character.name} v{pin.version} (primary image #{primary_image_id}, "
+        f"{len(reference_ids)} references" + (f", LoRA v{lora.version})" if lora else ")"),
+        actor=pinned_by,
+        target=f"pin:{pin.id}",
+    )
     transaction.on_commit(lambda: outgoing.emit(outgoing.PIN_CHANGED, outgoing.pin_payload(pin)))
     return pin, True
 

@@ -18,12 +18,14 @@ from django.utils import timezone
 
 from characters.models import Character
 from datasets.models import DatasetExport
-from generation import calls
+from generation import budgets, calls
 from generation.inputs import file_ref
 from generation.models import Provider, ProviderCall, Task
 from generation.providers import unavailable_reason
 from generation.providers.catalog import model_for, trainer_for, training_limit
+from lorastudio import audit
 from lorastudio.errors import Conflict, Refusal
+from lorastudio.models import AuditEvent
 
 from . import defaults
 from .models import LoraModel, TrainingJob, TrainingPreset
@@ -247,10 +249,28 @@ def plan_training(
     )
 
 
-@transaction.atomic
 def launch_training(*, plan: TrainingPlan, created_by: AbstractBaseUser | None) -> TrainingJob:
-    """Save the job and its provider call; the call is submitted once this commits. The job
-    stores what is sent: a setting the provider does not take stays empty."""
+    """Save the job and its provider call, reserving its cost in the budget; the call is
+    submitted once this commits. The job stores what is sent: a setting the provider does not
+    take stays empty."""
+    user = created_by if getattr(created_by, "is_authenticated", False) else None
+    with budgets.launching(
+        user=user, what="This training", target=f"character:{plan.character.slug}"
+    ):
+        budgets.reserve(cost=plan.estimate.cost, user=user, what="This training")
+        job = _save_training(plan, user)
+        audit.record(
+            AuditEvent.Action.TRAINING_STARTED,
+            f"started training #{job.id} of {plan.character.name} on "
+            f"{job.get_provider_display()} ({budgets.money(plan.estimate.cost)})",
+            actor=user,
+            target=f"training:{job.id}",
+            cost=plan.estimate.cost,
+        )
+    return job
+
+
+def _save_training(plan: TrainingPlan, created_by) -> TrainingJob:
     sent = plan.sent
     job = TrainingJob.objects.create(
         character=plan.character,
@@ -265,7 +285,7 @@ def launch_training(*, plan: TrainingPlan, created_by: AbstractBaseUser | None) 
         batch_size=sent.get("batch_size"),
         estimated_cost=plan.estimate.cost,
         estimated_seconds=plan.estimate.seconds,
-        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+        created_by=created_by,
     )
     inputs = {
         "images_zip_url": file_ref(plan.export.archive.name),
@@ -318,7 +338,14 @@ def cancel_training(*, job: TrainingJob) -> TrainingJob:
             "The request is being sent to the provider right now: try canceling again in a "
             "few seconds."
         )
-    return sync_job(job.id)
+    job = sync_job(job.id)
+    audit.record(
+        AuditEvent.Action.TRAINING_CANCELED,
+        f"canceled training #{job.id} of {job.character.name}",
+        target=f"training:{job.id}",
+        cost=call.actual_cost if call is not None else None,
+    )
+    return job
 
 
 def retry_unknown_training(*, job: TrainingJob) -> None:

@@ -224,3 +224,11 @@ def test_a_trigger_word_in_another_case_blocks_the_export_as_trainers_match_case
     ]
     assert captions.trigger_problem("fitmannequin, smiling", "fitmannequin") == ""
     assert "another case" in captions.trigger_problem("FITMANNEQUIN, smiling", "fitmannequin")
+
+
+def test_an_export_is_recorded_in_the_audit_trail(dataset, user):
+    from lorastudio.models import AuditEvent
+
+    export = exports.start_export(dataset=dataset, enqueue=False, created_by=user)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT_MADE)
+    assert event.actor == user and event.target == f"export:{export.id}"
