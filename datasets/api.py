@@ -175,6 +175,18 @@ class GapIn(Schema):
     dry_run: bool = False
 
 
+class GapSourceOut(Schema):
+    anchor_image_id: int
+    anchor_pose: str
+    source: str = Field(description="How the picture sent for editing was made from the anchor.")
+    prompt: str
+    strength: Decimal
+
+
+class GapPlanOut(PlanOut):
+    gap: GapSourceOut
+
+
 class ExportIn(Schema):
     resolution: int = Field(1024, ge=256, le=4096)
 
@@ -316,28 +328,31 @@ def caption_run(request, dataset_id: int, payload: CaptionRunIn):
     return Status(201, run_out(run.id))
 
 
-@router.post("/datasets/{dataset_id}/fill-gap", response={201: RunOut, 200: PlanOut, 400: Error})
+@router.post("/datasets/{dataset_id}/fill-gap", response={201: RunOut, 200: GapPlanOut, 400: Error})
 def fill_gap(request, dataset_id: int, payload: GapIn):
-    """A variations run that makes the missing shot type or pose; `dry_run` prices it."""
-    from generation import runs
-
-    dataset = _dataset(dataset_id)
-    plan = gaps.plan_gap(
-        dataset=dataset,
+    """A run that makes the missing shot type (edits of a crop of the closest anchor) or
+    pose (new takes of its anchor); `dry_run` prices it. No variation spec is made."""
+    gap = gaps.plan_gap(
+        dataset=_dataset(dataset_id),
         shot=payload.shot or "",
         pose=payload.pose or "",
         count=payload.count,
         provider=payload.provider,
     )
     if payload.dry_run:
-        return Status(200, _plan_out(plan))
-    run = runs.launch_run(
-        plan=plan,
-        character=dataset.character,
-        created_by=request.user,
-        params={"dataset_id": dataset.id, "gap": payload.dict(exclude={"dry_run"})},
-    )
+        return Status(200, {**_plan_out(gap.plan), "gap": _gap_out(gap)})
+    run = gaps.launch_gap(gap=gap, created_by=request.user)
     return Status(201, run_out(run.id))
+
+
+def _gap_out(gap) -> dict:
+    return {
+        "anchor_image_id": gap.anchor.image_id,
+        "anchor_pose": gap.anchor.pose.key,
+        "source": gap.source,
+        "prompt": gap.prompt,
+        "strength": gap.strength,
+    }
 
 
 @router.get("/datasets/{dataset_id}/exports", response=list[ExportOut])

@@ -4,7 +4,7 @@ exports) and its htmx partials. Each view parses input, calls one service and re
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -12,7 +12,6 @@ from django.views.decorators.http import require_POST
 
 from characters.models import Character, ShotType
 from generation import runs
-from generation.forms import RunForm
 from generation.providers import available as available_providers
 from lorastudio.errors import Refusal
 from lorastudio.refusals import refused
@@ -80,6 +79,7 @@ def _page_context(dataset: Dataset) -> dict:
         "providers": available_providers(),
         "default_provider": settings.PROVIDER,
         "missing_approved": selectors.approved_not_in(dataset).count(),
+        "gaps_waiting": gaps.gaps_awaiting_review(dataset),
         "settings_form": DatasetForm(
             initial={"name": dataset.name, "caption_template": dataset.caption_template},
         ),
@@ -245,41 +245,40 @@ def caption_run(request, dataset_id):
 
 @require_POST
 def fill_gap(request, dataset_id):
-    """From a warning: save the gap's variation spec and show the priced run to confirm.
-
-    The confirmation posts to the ordinary run launcher, like every other run."""
+    """From a warning: show the priced gap run (anchor, source, prompt, strength); launch it
+    once the user confirms."""
     dataset = _dataset(dataset_id)
     back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
     form = GapForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Cannot fill this gap: {form.errors.as_text()}")
         return redirect(back)
-    data = form.cleaned_data
     try:
-        variation = gaps.gap_variation(
-            dataset=dataset, shot=data["shot"], pose=data["pose"], count=data["count"]
-        )
-        run_data = QueryDict(mutable=True)
-        run_data.update(
-            {
-                "kind": "variations",
-                "variations": variation.key,
-                "count": str(data["count"]),
-                "provider": data["provider"],
-                "mode": "image_to_image",
-            }
-        )
-        run_form = RunForm(run_data, character=dataset.character)
-        run_form.is_valid()
-        plan = runs.plan_run(character=dataset.character, **run_form.plan_arguments())
+        gap = gaps.plan_gap(dataset=dataset, **form.cleaned_data)
     except Refusal as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    return render(
+    if request.POST.get("confirm") != "yes":
+        hidden = [(name, value) for name, value in form.cleaned_data.items()]
+        return render(
+            request,
+            "generation/run_confirm.html",
+            {
+                "character": dataset.character,
+                "plan": gap.plan,
+                "gap": gap,
+                "hidden": hidden,
+                "back": back,
+                "action": reverse("datasets:fill_gap", kwargs={"dataset_id": dataset.id}),
+            },
+        )
+    run = gaps.launch_gap(gap=gap, created_by=request.user)
+    messages.success(
         request,
-        "generation/run_confirm.html",
-        {"character": dataset.character, "plan": plan, "form": run_form, "back": back},
+        f"Run #{run.id} started: {gap.count} {gap.what}, about ${gap.plan.estimated_cost:.2f}. "
+        "Review them in the gallery; approved ones can then be added here.",
     )
+    return redirect(back)
 
 
 # --- Exports -----------------------------------------------------------------------------

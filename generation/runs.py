@@ -84,7 +84,20 @@ def _prompt(character: Character, *parts: str) -> str:
     return ", ".join(p.strip() for p in (character.base_prompt, *parts) if p and p.strip())
 
 
-def _add(plan: Plan, task: str, label: str, count: int, inputs: dict, image: dict) -> None:
+def usable_provider(provider: str | None) -> str:
+    """The provider a run goes to (the default when none is named), refused when unknown or
+    not set up."""
+    provider = provider or settings.PROVIDER
+    if provider not in Provider.values:
+        raise RunRefused(f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}.")
+    reason = unavailable_reason(provider)
+    if reason:
+        raise RunRefused(f"{Provider(provider).label} cannot be used: {reason}")
+    return provider
+
+
+def add_calls(plan: Plan, task: str, label: str, count: int, inputs: dict, image: dict) -> None:
+    """Add the calls that make `count` images, split to the model's images per call."""
     model = model_for(plan.provider, task)
     for n in _chunks(count, model.max_images):
         call_inputs = {**inputs, "num_images": n, "seed": random.randrange(1, 2**31)}
@@ -112,12 +125,7 @@ def plan_run(
     `like_image_id` makes anchor candidates as light edits of one candidate ("more like this").
     A reference set renders `shots` (all five by default) with LoRA `lora_id` at `lora_scale`.
     """
-    provider = provider or settings.PROVIDER
-    if provider not in Provider.values:
-        raise RunRefused(f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}.")
-    reason = unavailable_reason(provider)
-    if reason:
-        raise RunRefused(f"{Provider(provider).label} cannot be used: {reason}")
+    provider = usable_provider(provider)
     if count is not None and not 1 <= count <= 50:
         raise RunRefused("Ask for 1 to 50 images per pose or variation.")
     # An empty list is a mistake, not "all": leave the list out to mean all of them.
@@ -162,7 +170,7 @@ def _plan_anchors(plan: Plan, character: Character, pose_keys, count: int) -> No
             "negative_prompt": character.negative_prompt,
         }
         image = {"character_id": character.id, "kind": Image.Kind.CANDIDATE, "pose_id": pose.id}
-        _add(plan, Task.TEXT_TO_IMAGE, f"{pose.label} candidates", count, inputs, image)
+        add_calls(plan, Task.TEXT_TO_IMAGE, f"{pose.label} candidates", count, inputs, image)
 
 
 def _plan_more_like(plan: Plan, character: Character, image_id: int, count: int) -> None:
@@ -180,7 +188,7 @@ def _plan_more_like(plan: Plan, character: Character, image_id: int, count: int)
         "pose_id": like.pose_id,
         "source_image_id": like.id,
     }
-    _add(
+    add_calls(
         plan, Task.IMAGE_TO_IMAGE, f"More like #{like.id} ({like.pose.label})", count, inputs, image
     )
 
@@ -227,7 +235,7 @@ def _plan_variations(plan: Plan, character: Character, variation_keys, count, mo
             "variation_id": spec.id,
             "source_image_id": source.id,
         }
-        _add(plan, task, spec.label, count or spec.count, inputs, image)
+        add_calls(plan, task, spec.label, count or spec.count, inputs, image)
 
 
 def _plan_reference_set(plan: Plan, character: Character, lora_id, count, scale, shots) -> None:

@@ -85,6 +85,7 @@ TEMPLATES = [
                 "lorastudio.context_processors.studio",
                 "training.context_processors.notifications",
             ],
+            "builtins": ["lorastudio.templatetags.labels"],
         },
     },
 ]

@@ -120,17 +120,13 @@ def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset, fa
     assert (run.kind, run.params["dataset_id"]) == ("captions", dataset.id)
 
 
-def test_fill_the_gap_shows_a_priced_variations_run_that_the_run_launcher_confirms(
-    logged_in, dataset, fal_key
-):
-    confirm = logged_in.post(
-        f"/datasets/{dataset.id}/fill-gap/",
-        {"shot": "close", "pose": "", "count": "5", "provider": "fal"},
-    )
+def test_fill_the_gap_shows_a_priced_run_that_its_own_page_confirms(logged_in, dataset, fal_key):
+    url = f"/datasets/{dataset.id}/fill-gap/"
+    confirm = logged_in.post(url, {"shot": "close", "pose": "", "count": "5", "provider": "fal"})
     body = confirm.content.decode()
     assert "Spend about $0.15?" in body
-    assert f'action="/runs/new/{dataset.character.slug}/"' in body
-    assert 'name="kind" value="variations"' in body
+    assert f'action="{url}"' in body
+    assert 'name="shot" value="close"' in body
     assert not GenerationRun.objects.exists()
 
 

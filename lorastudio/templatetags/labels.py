@@ -1,0 +1,12 @@
+"""`{{ value|label }}` on every page (a builtin: no {% load %} needed)."""
+
+from django import template
+
+from lorastudio import labels
+
+register = template.Library()
+
+
+@register.filter(name="label")
+def label(value) -> str:
+    return labels.label(value)
