@@ -164,6 +164,11 @@ class ReplaceOut(Schema):
 class CaptionRunIn(Schema):
     provider: Literal["local", "fal", "replicate"] | None = None
     overwrite: bool = False
+    scope: Literal["uploads", "uncaptioned"] = Field(
+        "uploads",
+        description="uploads: the uploads without a caption; uncaptioned: every included "
+        "image without a caption, of any kind.",
+    )
     dry_run: bool = False
 
 
@@ -189,6 +194,12 @@ class GapPlanOut(PlanOut):
 
 class ExportIn(Schema):
     resolution: int = Field(1024, ge=256, le=4096)
+    accept_warnings: bool = Field(
+        False,
+        description="Export even with empty captions, captions without the trigger word "
+        "exactly once, or unknown shot types. Without it such an export is a 400 whose "
+        "`warnings` list them (code, message, image_ids).",
+    )
 
 
 class ExportOut(Schema):
@@ -315,15 +326,20 @@ def find_and_replace(request, dataset_id: int, payload: ReplaceIn):
 
 @router.post("/datasets/{dataset_id}/captions", response={201: RunOut, 200: PlanOut, 400: Error})
 def caption_run(request, dataset_id: int, payload: CaptionRunIn):
-    """Caption the uploads without a caption in one provider run; `dry_run` prices it."""
+    """Caption the uploads without a caption (or, `scope: uncaptioned`, every included image
+    without one) in one provider run; `dry_run` prices it."""
     dataset = _dataset(dataset_id)
     plan = captioning.plan_captions(
-        dataset=dataset, provider=payload.provider, overwrite=payload.overwrite
+        dataset=dataset, provider=payload.provider, overwrite=payload.overwrite, scope=payload.scope
     )
     if payload.dry_run:
         return Status(200, _plan_out(plan))
     run = captioning.launch_captions(
-        dataset=dataset, plan=plan, created_by=request.user, overwrite=payload.overwrite
+        dataset=dataset,
+        plan=plan,
+        created_by=request.user,
+        overwrite=payload.overwrite,
+        scope=payload.scope,
     )
     return Status(201, run_out(run.id))
 
@@ -364,7 +380,10 @@ def list_exports(request, dataset_id: int):
 def create_export(request, dataset_id: int, payload: ExportIn):
     """Freeze the dataset as it is now; the zip is built by a worker (poll the export)."""
     export = exports.start_export(
-        dataset=_dataset(dataset_id), created_by=request.user, resolution=payload.resolution
+        dataset=_dataset(dataset_id),
+        created_by=request.user,
+        resolution=payload.resolution,
+        accept_warnings=payload.accept_warnings,
     )
     return Status(202, export)
 

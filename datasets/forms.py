@@ -29,6 +29,12 @@ class ReplaceForm(forms.Form):
 class CaptionRunForm(forms.Form):
     provider = forms.ChoiceField(choices=Provider.choices, required=False)
     overwrite = forms.BooleanField(required=False)
+    scope = forms.ChoiceField(
+        choices=[("uploads", "uploads"), ("uncaptioned", "uncaptioned")], required=False
+    )
+
+    def clean_scope(self):
+        return self.cleaned_data["scope"] or "uploads"
 
     def clean_provider(self):
         return self.cleaned_data["provider"] or settings.PROVIDER
@@ -48,3 +54,4 @@ class GapForm(forms.Form):
 
 class ExportForm(forms.Form):
     resolution = forms.IntegerField(min_value=256, max_value=4096, initial=DEFAULT_RESOLUTION)
+    accept_warnings = forms.BooleanField(required=False)

@@ -106,6 +106,69 @@ def caption_warnings(dataset: Dataset, items=None) -> list[CaptionWarning]:
     return warnings
 
 
+@dataclass(frozen=True)
+class ExportWarning:
+    """Something an export would ship that a trainer learns badly from; ticked to go on."""
+
+    code: str  # empty_captions, trigger, unknown_shots
+    message: str
+    image_ids: list[int]
+
+
+def export_warnings(dataset: Dataset, items=None) -> list[ExportWarning]:
+    """What to confirm before exporting the included items: empty captions, captions without
+    the trigger word exactly once, shot types still unknown."""
+    trigger = dataset.character.trigger_word
+    items = items if items is not None else dataset_items(dataset, included_only=True)
+    empty, trigger_off, unknown = [], [], []
+    for item in items:
+        if not item.included:
+            continue
+        if not item.caption.strip():
+            empty.append(item.image_id)
+        if captions.trigger_problem(rendered_caption(dataset, item), trigger):
+            trigger_off.append(item.image_id)
+        if item.image.shot_type in ("", "unknown"):
+            unknown.append(item.image_id)
+    warnings = []
+
+    def ids(found: list[int]) -> str:
+        shown = ", ".join(f"#{i}" for i in found[:6])
+        return shown + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+
+    if empty:
+        n = len(empty)
+        warnings.append(
+            ExportWarning(
+                "empty_captions",
+                f"{n} image{'s have' if n != 1 else ' has'} no caption ({ids(empty)}): "
+                f"nothing but the trigger word describes {'them' if n != 1 else 'it'}.",
+                empty,
+            )
+        )
+    if trigger_off:
+        n = len(trigger_off)
+        warnings.append(
+            ExportWarning(
+                "trigger",
+                f"{n} caption{'s' if n != 1 else ''} do{'' if n != 1 else 'es'} not have the "
+                f"trigger word “{trigger}” exactly once ({ids(trigger_off)}).",
+                trigger_off,
+            )
+        )
+    if unknown:
+        n = len(unknown)
+        warnings.append(
+            ExportWarning(
+                "unknown_shots",
+                f"{n} image{'s have' if n != 1 else ' has'} no shot type ({ids(unknown)}): the "
+                "balance counts and the export's shots.json leave them out.",
+                unknown,
+            )
+        )
+    return warnings
+
+
 def approved_ids_not_in(dataset: Dataset) -> list[int]:
     return list(approved_not_in(dataset).values_list("id", flat=True))
 

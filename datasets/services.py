@@ -52,9 +52,17 @@ def starting_images(character: Character) -> list[Image]:
     )
 
 
-def _initial_captions(character: Character, images: list[Image]) -> dict[int, str]:
-    """A caption for each image: its own if it has one, else one from its prompt."""
+def _initial_captions(
+    character: Character, images: list[Image], *, alongside: list[str] = ()
+) -> dict[int, str]:
+    """A caption for each image: its own if it has one, else one from its prompt.
+
+    What counts as boilerplate is read from every generated prompt of the dataset
+    (`alongside`: those of the images already in it), so images added later are captioned
+    as they would have been at creation; a batch of one gap run, whose prompts are all the
+    same, would otherwise lose its whole prompt as “shared by every image”."""
     prompts = [i.prompt for i in images if i.prompt and i.kind != Image.Kind.UPLOAD]
+    prompts += list(alongside)
     boilerplate = captions.shared_boilerplate(prompts, base_prompt=character.base_prompt)
     result = {}
     for image in images:
@@ -71,7 +79,12 @@ def _initial_captions(character: Character, images: list[Image]) -> dict[int, st
 
 def _new_items(dataset: Dataset, images: list[Image], start: int) -> list[DatasetItem]:
     taxonomy = current_taxonomy()
-    texts = _initial_captions(dataset.character, images)
+    alongside = list(
+        dataset.items.exclude(image__kind=Image.Kind.UPLOAD)
+        .exclude(image__prompt="")
+        .values_list("image__prompt", flat=True)
+    )
+    texts = _initial_captions(dataset.character, images, alongside=alongside)
     return [
         DatasetItem(
             dataset=dataset,

@@ -72,9 +72,10 @@ def _page_context(dataset: Dataset) -> dict:
         "dataset": dataset,
         "character": dataset.character,
         "items": items,
+        "uncaptioned": sum(1 for i in items if i.included and not i.caption.strip()),
         "report": balance_report(dataset, items),
         "caption_warnings": warnings,
-        **_exports_context(dataset),
+        **_exports_context(dataset, items),
         "shot_types": ShotType.choices,
         "providers": available_providers(),
         "default_provider": settings.PROVIDER,
@@ -143,9 +144,9 @@ def _tile(request, item: DatasetItem, *, editing: bool = False):
     }
     html = render_to_string("datasets/detail.html#item", context, request)
     if not editing:
-        html += render_to_string(
-            "datasets/detail.html#report", {**_page_context(dataset), "oob": True}, request
-        )
+        page = {**_page_context(dataset), "oob": True}
+        html += render_to_string("datasets/detail.html#report", page, request)
+        html += render_to_string("datasets/detail.html#exports", page, request)
     return HttpResponse(html)
 
 
@@ -215,8 +216,11 @@ def caption_run(request, dataset_id):
         messages.error(request, f"Captioning cannot start: {form.errors.as_text()}")
         return redirect(back)
     provider, overwrite = form.cleaned_data["provider"], form.cleaned_data["overwrite"]
+    scope = form.cleaned_data["scope"]
     try:
-        plan = captioning.plan_captions(dataset=dataset, provider=provider, overwrite=overwrite)
+        plan = captioning.plan_captions(
+            dataset=dataset, provider=provider, overwrite=overwrite, scope=scope
+        )
     except runs.RunRefused as exc:
         messages.error(request, exc.message)
         return redirect(back)
@@ -233,7 +237,7 @@ def caption_run(request, dataset_id):
             },
         )
     run = captioning.launch_captions(
-        dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite
+        dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite, scope=scope
     )
     messages.success(
         request,
@@ -291,7 +295,10 @@ def export_create(request, dataset_id):
     else:
         try:
             export = exports.start_export(
-                dataset=dataset, created_by=request.user, resolution=form.cleaned_data["resolution"]
+                dataset=dataset,
+                created_by=request.user,
+                resolution=form.cleaned_data["resolution"],
+                accept_warnings=form.cleaned_data["accept_warnings"],
             )
         except Refusal as exc:
             messages.error(request, exc.message)
@@ -312,9 +319,10 @@ def export_list(request, dataset_id):
     )
 
 
-def _exports_context(dataset: Dataset) -> dict:
+def _exports_context(dataset: Dataset, items=None) -> dict:
     exports_ = list(selectors.exports_of(dataset))
     return {
+        "export_warnings": selectors.export_warnings(dataset, items),
         "exports": exports_,
         "exports_building": any(e.status == DatasetExport.Status.BUILDING for e in exports_),
     }

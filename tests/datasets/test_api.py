@@ -193,7 +193,7 @@ def test_an_export_is_built_by_the_worker_and_downloaded_through_a_signed_link(
 ):
     dataset = services.create_dataset(character=stocked, name="v1")
 
-    response = post(api, f"/api/datasets/{dataset.id}/exports", {})
+    response = post(api, f"/api/datasets/{dataset.id}/exports", {"accept_warnings": True})
     assert response.status_code == 202
     export_id = response.json()["id"]
     body = api.get(f"/api/exports/{export_id}").json()
