@@ -74,7 +74,10 @@ def dataset_of(images: int):
     photos = [photo(n) for n in range(3)]
     for n in range(images):
         image = Image(
-            character=character, kind=Image.Kind.UPLOAD, shot_type=("close", "mid", "far")[n % 3]
+            character=character,
+            kind=Image.Kind.UPLOAD,
+            shot_type=("close", "mid", "far")[n % 3],
+            review=Image.Review.APPROVED,  # only approved uploads enter a dataset
         )
         image.file.save(f"bench-{n}.jpg", ContentFile(photos[n % 3]), save=False)
         image.save()

@@ -265,6 +265,7 @@ def gallery_images(
             "prompt",
             "seed",
             "strength",
+            "warnings",
             "pose__label",
             "pose__key",
             "pose__order",

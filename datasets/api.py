@@ -265,7 +265,7 @@ def list_datasets(request, slug: str):
 
 @router.post("/characters/{slug}/datasets", response={201: DatasetOut, 400: Error, 409: Error})
 def create_dataset(request, slug: str, payload: DatasetIn):
-    """A new dataset: the approved images (anchors included) and the uploads."""
+    """A new dataset: the approved images (approved uploads too) and every anchor."""
     character = get_object_or_404(Character, slug=slug)
     dataset = services.create_dataset(
         character=character,

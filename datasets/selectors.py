@@ -184,5 +184,12 @@ def approved_not_in(dataset: Dataset) -> QuerySet[Image]:
     )
 
 
+def uploads_awaiting_review(character: Character) -> QuerySet[Image]:
+    """Uploads no one has approved or rejected yet: they stay out of datasets until then."""
+    return Image.objects.filter(
+        character=character, kind=Image.Kind.UPLOAD, review=Image.Review.UNREVIEWED
+    )
+
+
 def exports_of(dataset: Dataset) -> QuerySet[DatasetExport]:
     return dataset.exports.select_related("created_by").order_by("-created_at")

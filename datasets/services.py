@@ -28,16 +28,13 @@ class DatasetConflict(Conflict):
 
 
 def starting_images(character: Character) -> list[Image]:
-    """What a new dataset starts with: approved images, every anchor, and the uploads
-    (not the ones a person rejected). Anchors first, then by pose, then uploads."""
+    """What a new dataset starts with: the approved images (uploads too: like generated ones,
+    they enter a dataset once a person approved them) and every anchor. Anchors first, then
+    by pose, then uploads."""
     anchors = set(Anchor.objects.filter(character=character).values_list("image_id", flat=True))
     images = (
         Image.objects.filter(character=character)
-        .filter(
-            Q(review=Image.Review.APPROVED)
-            | Q(id__in=anchors)
-            | (Q(kind=Image.Kind.UPLOAD) & ~Q(review=Image.Review.REJECTED))
-        )
+        .filter(Q(review=Image.Review.APPROVED) | Q(id__in=anchors))
         .select_related("pose")
     )
     return sorted(

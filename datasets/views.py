@@ -51,6 +51,7 @@ def character_datasets(request, slug):
             "datasets": selectors.datasets_of(character),
             "form": form,
             "starting": len(services.starting_images(character)),
+            "uploads_waiting": selectors.uploads_awaiting_review(character).count(),
         },
     )
 

@@ -31,6 +31,18 @@ WORDS = {
 }
 
 
+def warning_word(note: str) -> str:
+    """The short word for one of ingest's notes on a photo, for a badge: “small”, “blurry”,
+    “like #12”; the note itself is the badge's title."""
+    text = (note or "").strip()
+    lowered = text.lower()
+    if lowered.startswith("looks like image #"):
+        return "like #" + text[len("looks like image #") :].split()[0].rstrip(".,)")
+    if lowered.startswith("looks "):
+        lowered = lowered[len("looks ") :]
+    return lowered.split(":")[0].split(";")[0].split(".")[0][:24]
+
+
 def label(value) -> str:
     """A stored name as words: a known one from WORDS, any other with spaces for
     underscores (`arms_up` → “arms up”)."""

@@ -181,7 +181,7 @@ def test_fill_the_gap_prices_a_variations_run_from_the_closest_anchor(api, stock
 
 
 def test_filling_a_gap_without_anchors_says_to_pick_them_first(api, character):
-    make_image(character, shot="close")
+    make_image(character, shot="close", review="approved")
     dataset = services.create_dataset(character=character, name="v1")
     response = post(api, f"/api/datasets/{dataset.id}/fill-gap", {"shot": "far", "dry_run": True})
     assert response.status_code == 400

@@ -212,7 +212,7 @@ def test_the_balance_report_counts_and_says_what_to_do(stocked):
 
 def test_a_small_set_warns_about_its_size_and_each_missing_shot_type(character):
     for _ in range(4):
-        make_image(character, shot="close")
+        make_image(character, shot="close", review="approved")
     dataset = services.create_dataset(character=character, name="tiny")
     warnings = {w.code: w for w in balance_report(dataset).warnings}
 

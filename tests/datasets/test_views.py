@@ -133,7 +133,7 @@ def test_fill_the_gap_shows_a_priced_run_that_its_own_page_confirms(logged_in, d
 def test_fill_the_gap_without_anchors_says_what_to_do(logged_in, character):
     from tests.datasets.conftest import make_image
 
-    make_image(character, shot="close")
+    make_image(character, shot="close", review="approved")
     dataset = services.create_dataset(character=character, name="v1")
     response = logged_in.post(
         f"/datasets/{dataset.id}/fill-gap/", {"shot": "far", "count": "3"}, follow=True
