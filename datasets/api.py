@@ -75,12 +75,20 @@ class GapOut(Schema):
     pose: str
 
 
+class ExclusionOut(Schema):
+    count: int
+    shot: str
+
+
 class WarningOut(Schema):
     code: str
     level: str
     message: str
     action: str
-    gap: GapOut | None
+    gap: GapOut | None = Field(description="An “add” step of the plan: what fill-gap makes.")
+    exclude: ExclusionOut | None = Field(
+        None, description="An “exclude” step of the plan: how many images of a shot type."
+    )
 
 
 class BalanceOut(Schema):

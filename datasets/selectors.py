@@ -31,7 +31,7 @@ def dataset_items_by_id() -> QuerySet[DatasetItem]:
     """Items with what a tile or an item endpoint shows (dataset, character, image, pose)."""
     return DatasetItem.objects.select_related(
         "dataset__character", "image__pose", "image__variation"
-    )
+    ).annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("image_id"))))
 
 
 def exports_ready() -> QuerySet[DatasetExport]:

@@ -213,6 +213,49 @@ def update_item(
     return item
 
 
+@transaction.atomic
+def set_included(*, dataset: Dataset, item_ids: list[int], included: bool) -> list[DatasetItem]:
+    """Include or exclude many items of the dataset at once; returns the items changed."""
+    items = list(
+        dataset.items.select_for_update()
+        .filter(id__in=[int(i) for i in item_ids])
+        .exclude(included=included)
+    )
+    for item in items:
+        item.included = included
+    DatasetItem.objects.bulk_update(items, ["included", "updated_at"])
+    return items
+
+
+@transaction.atomic
+def exclude_shots(*, dataset: Dataset, shot: str, count: int) -> list[DatasetItem]:
+    """A balance plan's step: leave out `count` included images of a shot type, the ones a
+    set misses least first (not anchors, not starred, generated before uploads, the most
+    recently added first). Each can be included again with its toggle."""
+    if shot not in ShotType.values or count < 1:
+        raise DatasetRefused("Say which shot type to leave out, and how many.")
+    anchors = Anchor.objects.filter(character_id=dataset.character_id).values("image_id")
+    candidates = list(
+        dataset.items.select_for_update(of=("self",))
+        .filter(included=True, image__shot_type=shot)
+        .select_related("image")
+    )
+    anchor_ids = {row["image_id"] for row in anchors}
+    candidates.sort(
+        key=lambda i: (
+            i.image_id in anchor_ids,
+            i.image.starred,
+            i.image.kind == Image.Kind.UPLOAD,
+            -i.order,
+        )
+    )
+    chosen = candidates[:count]
+    for item in chosen:
+        item.included = False
+    DatasetItem.objects.bulk_update(chosen, ["included", "updated_at"])
+    return chosen
+
+
 def find_and_replace(
     *, dataset: Dataset, find: str, replace: str, match_case: bool = True, apply: bool = False
 ) -> list[captions.Replacement]:

@@ -1,6 +1,8 @@
 """Dataset pages: a character's datasets, the dataset page (items, balance, captions,
 exports) and its htmx partials. Each view parses input, calls one service and renders."""
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -78,6 +80,13 @@ def _page_context(dataset: Dataset) -> dict:
         "caption_warnings": warnings,
         **_exports_context(dataset, items),
         "shot_types": ShotType.choices,
+        "sources": ["anchor", "candidate", "variation", "upload", "reference"],
+        "flags": [
+            ("included", "Included"),
+            ("excluded", "Excluded"),
+            ("caption", "Caption to check"),
+            ("warnings", "Photo warnings"),
+        ],
         "providers": available_providers(),
         "default_provider": settings.PROVIDER,
         "missing_approved": selectors.approved_not_in(dataset).count(),
@@ -145,10 +154,73 @@ def _tile(request, item: DatasetItem, *, editing: bool = False):
     }
     html = render_to_string("datasets/detail.html#item", context, request)
     if not editing:
-        page = {**_page_context(dataset), "oob": True}
-        html += render_to_string("datasets/detail.html#report", page, request)
-        html += render_to_string("datasets/detail.html#exports", page, request)
+        html += _follow_ups(request, dataset)
     return HttpResponse(html)
+
+
+def _follow_ups(request, dataset: Dataset) -> str:
+    """What moves when items change, as out-of-band swaps: the header's counts, the balance
+    report and its plan, the export's warnings."""
+    page = {**_page_context(dataset), "oob": True}
+    return "".join(
+        render_to_string(f"datasets/detail.html#{name}", page, request)
+        for name in ("counts", "report", "exports")
+    )
+
+
+def _items_changed(request, dataset: Dataset, items: list[DatasetItem], message: str):
+    """After a bulk change: the changed tiles and the follow-ups (htmx), or back to the page."""
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect("datasets:detail", dataset_id=dataset.id)
+    html = ""
+    for item in selectors.dataset_items(dataset).filter(id__in=[i.id for i in items]):
+        item.dataset = dataset
+        item.rendered = selectors.rendered_caption(dataset, item)
+        item.flagged = bool(selectors.caption_warnings(dataset, [item]))
+        context = {"item": item, "dataset": dataset, "shot_types": ShotType.choices, "oob": True}
+        html += render_to_string("datasets/detail.html#item", context, request)
+    response = HttpResponse(html + _follow_ups(request, dataset))
+    response["HX-Trigger"] = json.dumps({"notice": {"message": message}})
+    return response
+
+
+@require_POST
+def items_include(request, dataset_id):
+    """Include or exclude many items at once (the images the filters show, or ticked)."""
+    dataset = _dataset(dataset_id)
+    ids = [i for i in request.POST.getlist("item_ids") if i.isdigit()]
+    if not ids:
+        return refused(request, "No images chosen: filter or tick some first.")
+    included = request.POST.get("included") == "on"
+    changed = services.set_included(dataset=dataset, item_ids=ids, included=included)
+    word = "Included" if included else "Excluded"
+    return _items_changed(
+        request, dataset, changed, f"{word} {len(changed)} image{'s' if len(changed) != 1 else ''}."
+    )
+
+
+@require_POST
+def exclude_shots(request, dataset_id):
+    """A balance plan's “exclude” step."""
+    dataset = _dataset(dataset_id)
+    count = request.POST.get("count", "")
+    if not count.isdigit():
+        return refused(request, "Say how many images to leave out.")
+    try:
+        changed = services.exclude_shots(
+            dataset=dataset, shot=request.POST.get("shot", ""), count=int(count)
+        )
+    except Refusal as exc:
+        return refused(request, exc.message)
+    ids = ", ".join(f"#{i.image_id}" for i in changed)
+    return _items_changed(
+        request,
+        dataset,
+        changed,
+        f"Left out {len(changed)} image{'s' if len(changed) != 1 else ''} ({ids}); tick "
+        "“included” on any to take it back.",
+    )
 
 
 def item_tile(request, item_id):

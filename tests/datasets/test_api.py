@@ -34,9 +34,10 @@ def test_creating_a_dataset_answers_its_items_and_balance_report(api, stocked):
     assert {"caption", "rendered_caption", "shot_type", "shot_source", "included"} <= set(item)
     assert item["shot_source"] == "prompt"
     assert body["balance"]["by_shot"] == {"close": 3, "mid": 3, "far": 14, "unknown": 0}
-    low_close = next(w for w in body["balance"]["warnings"] if w["code"] == "low_close")
-    assert low_close["gap"] == {"count": 5, "shot": "close", "pose": ""}
-    assert low_close["action"] == "Add 5 close-up shots."
+    steps = {w["code"]: w for w in body["balance"]["warnings"]}
+    assert steps["low_close"]["gap"] == {"count": 3, "shot": "close", "pose": ""}
+    assert steps["low_close"]["action"] == "Add 3 close-up shots."
+    assert steps["high_far"]["exclude"] == {"count": 8, "shot": "far"}
     listing = api.get(f"/api/characters/{stocked.slug}/datasets").json()
     assert [d["name"] for d in listing] == ["v1"]
 

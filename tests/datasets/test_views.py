@@ -40,8 +40,8 @@ def test_the_dataset_page_shows_items_report_warnings_and_tools(logged_in, datas
     page = logged_in.get(f"/datasets/{dataset.id}/").content.decode()
 
     assert page.count('<article class="ds-item') == 20
-    assert "Add 5 close-up shots." in page
-    assert "Fill the gap…" in page
+    assert "Add 3 close-up shots." in page
+    assert "Make 3 close-ups…" in page and "Exclude 8 far shots" in page
     assert "Caption uploads…" in page
     assert "Export training set" in page
     assert "has no caption yet" in page  # uploads wait for captioning
