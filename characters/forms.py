@@ -1,6 +1,8 @@
 from django import forms
 from django.urls import reverse
 
+from lorastudio import labels
+
 from .models import Character, Image, Preset, Variation
 
 
@@ -100,7 +102,7 @@ class GalleryFilterForm(forms.Form):
         ]
         runs = character.runs.order_by("-created_at").values_list("id", "kind")[:50]
         self.fields["run"].choices = [("", "Any run")] + [
-            (str(i), f"Run #{i} ({kind.replace('_', ' ')})") for i, kind in runs
+            (str(i), f"Run #{i} ({labels.label(kind)})") for i, kind in runs
         ]
 
     def filters(self) -> dict:

@@ -186,7 +186,8 @@ def _read(entry: dict, resolution: int):
     except FileNotFoundError:
         return None, "its file is missing from storage"
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        return None, f"it could not be read as an image ({exc})"
+        log.warning("Export: %s could not be read as an image: %s", entry["storage_name"], exc)
+        return None, "it could not be read as an image (damaged or cut short)"
 
 
 def _json(value) -> bytes:

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from characters.models import Anchor, Character, Image
+from lorastudio import labels
 from lorastudio.errors import Refusal
 
 from . import calls
@@ -274,7 +275,7 @@ def _plan_reference_set(plan: Plan, character: Character, lora_id, count, scale,
             "lora_id": lora.id,
             "lora_scale": float(scale),
         }
-        label = f"Reference: {shot.replace('_', ' ')} (v{lora.version})"
+        label = f"Reference: {labels.label(shot)} (v{lora.version})"
         plan.calls.append(
             PlannedCall(
                 Task.LORA_TEXT_TO_IMAGE, label, count, model.estimate(images=count), inputs, image

@@ -21,6 +21,10 @@ WORDS = {
     "upload": "uploads",
     "reference": "reference images",
     "none": "no pose",
+    # providers (generation.Provider)
+    "local": "the local simulator",
+    "fal": "fal.ai",
+    "replicate": "Replicate",
     # run kinds and modes
     "anchors": "anchor candidates",
     "variations": "variations",

@@ -54,7 +54,7 @@ BUILT_IN_PRESETS = {
         Preset(
             "character",
             "Character",
-            "Face and body identity across poses (seed 004): lr 1e-4, rank 16, 512–1024 px.",
+            "Face and body identity across poses: lr 1e-4, rank 16, 512–1024 px.",
             Decimal("0.0001"),
             16,
             "512,768,1024",
@@ -62,8 +62,7 @@ BUILT_IN_PRESETS = {
         Preset(
             "fashion",
             "Full-body fashion",
-            "Head-to-toe model for fashion shots (seed 003): 1000 steps, lr 4e-4, rank 16, "
-            "768 and 1024 px.",
+            "Head-to-toe model for fashion shots: 1000 steps, lr 4e-4, rank 16, 768 and 1024 px.",
             Decimal("0.0004"),
             16,
             "768,1024",
@@ -72,7 +71,7 @@ BUILT_IN_PRESETS = {
         Preset(
             "style",
             "Style",
-            "A look rather than a person (seed 002): rank 32 for more capacity, lr 1e-4, 1024 px.",
+            "A look rather than a person: rank 32 for more capacity, lr 1e-4, 1024 px.",
             Decimal("0.0001"),
             32,
             "1024",

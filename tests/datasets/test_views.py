@@ -176,4 +176,4 @@ def test_a_tile_change_brings_the_refreshed_report_along(logged_in, dataset):
     tile = logged_in.post(f"/datasets/items/{item.id}/shot/", {"shot_type": "far"})
     body = tile.content.decode()
     assert '<section class="card ds-report" id="report" hx-swap-oob="true">' in body
-    assert '<tr class="ds-off" data-shot="far"><td>Far</td><td class="num">15</td>' in body
+    assert '<tr class="ds-off" data-shot="far"><td>Far shot</td><td class="num">15</td>' in body
