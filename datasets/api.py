@@ -127,7 +127,9 @@ class DatasetOut(DatasetSummaryOut):
 
 
 class DatasetIn(Schema):
-    name: str = Field(..., min_length=1, max_length=100)
+    name: str | None = Field(
+        None, max_length=100, description="Leave out for the next free “<character> set N”."
+    )
     caption_template: str | None = None
     notes: str = ""
 

@@ -4,14 +4,17 @@ from django.conf import settings
 from generation.models import Provider
 
 from .gaps import MAX_GAP_IMAGES
-from .models import DEFAULT_RESOLUTION
+from .models import DEFAULT_RESOLUTION, Dataset
 
 
 class DatasetForm(forms.Form):
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(
+        max_length=100, required=False, help_text="Blank: the next free “set N”."
+    )
     caption_template = forms.CharField(
         max_length=300,
         required=False,
+        initial=Dataset._meta.get_field("caption_template").default,
         help_text="{trigger}, {caption}, {pose} and {shot} are filled in; the trigger must "
         "end up exactly once in every caption.",
     )

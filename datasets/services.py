@@ -94,21 +94,29 @@ def _new_items(dataset: Dataset, images: list[Image], start: int) -> list[Datase
     ]
 
 
+def default_dataset_name(character: Character) -> str:
+    """“Fit set 3”: the first free name of that shape (a new dataset needs no typing)."""
+    taken = set(Dataset.objects.filter(character=character).values_list("name", flat=True))
+    n = len(taken) + 1
+    while f"{character.name} set {n}"[:100] in taken:
+        n += 1
+    return f"{character.name} set {n}"[:100]
+
+
 @transaction.atomic
 def create_dataset(
     *,
     character: Character,
-    name: str,
+    name: str | None = None,
     created_by: AbstractBaseUser | None = None,
     caption_template: str | None = None,
     notes: str = "",
     image_ids: list[int] | None = None,
 ) -> Dataset:
-    """A new dataset of the character, holding its approved images, anchors and uploads
-    (or exactly `image_ids`, images of the character, e.g. the photos of one folder)."""
-    name = (name or "").strip()
-    if not name:
-        raise DatasetRefused("Give the dataset a name.")
+    """A new dataset of the character, holding its approved images and anchors (or exactly
+    `image_ids`, images of the character, e.g. the photos of one folder). Without a name it
+    gets the next “<character> set N”."""
+    name = (name or "").strip() or default_dataset_name(character)
     if len(name) > 100:
         raise DatasetRefused("A dataset name has at most 100 characters.")
     if Dataset.objects.filter(character=character, name=name).exists():

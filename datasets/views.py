@@ -32,7 +32,9 @@ def dataset_list(request):
 def character_datasets(request, slug):
     """A character's datasets, and the form that starts a new one."""
     character = get_object_or_404(Character, slug=slug)
-    form = DatasetForm(request.POST or None)
+    form = DatasetForm(
+        request.POST or None, initial={"name": services.default_dataset_name(character)}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             dataset = services.create_dataset(
