@@ -136,6 +136,8 @@
   }
 
   input.addEventListener("change", () => {
+    // Chosen from "Add photos" at the top of the page: show where their progress is.
+    if (input.files.length) section.scrollIntoView({ behavior: "smooth", block: "start" });
     sendAll(input.files);
     input.value = "";
   });
