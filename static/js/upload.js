@@ -73,7 +73,7 @@
     const text = document.createElement("span");
     if (result.outcome === "accepted") {
       const shots = { close: "close-up", mid: "mid shot", far: "far shot" };
-      const shot = shots[result.shot_type] ? " · " + shots[result.shot_type] + " (" + result.shot_source.toLowerCase() + ")" : " · shot type unknown (no face found)";
+      const shot = shots[result.shot_type] ? " · " + shots[result.shot_type] + ", " + result.shot_source.toLowerCase() : " · shot type unknown (no face found)";
       text.textContent = "Accepted as image #" + result.image_id + shot + ", waiting for review";
       (result.warnings || []).forEach((note) => {
         const badge = document.createElement("span");
