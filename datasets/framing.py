@@ -144,7 +144,9 @@ def reframed(content: bytes, shot: str) -> tuple[bytes, str]:
     box = crop_box(picture.size, shot, face=face, figure=figure)
     if box is None:
         return _png(picture), "the whole picture (no face or figure found to crop to)"
-    where = "around the face found in it" if face is not None else "from the top of the figure"
+    where = (
+        "(around its face)" if face is not None else "(from the top of the figure: no face found)"
+    )
     crop = picture.crop(box).resize(picture.size, PILImage.Resampling.LANCZOS)
     what = "head-and-shoulders" if shot == "close" else "waist-up"
     return _png(crop), f"a {what} crop {where}"

@@ -61,7 +61,7 @@ def test_a_crop_of_a_far_shot_around_its_face_has_the_gaps_shot_type(shot):
 
     content, how = framing.reframed(png(wide), shot)
 
-    assert "around the face" in how
+    assert "around its face" in how
     assert shot_types.classify(shot_types.face_ratio_of(content)) == shot
 
 
