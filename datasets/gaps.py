@@ -175,51 +175,5 @@ def launch_gap(*, gap: GapPlan, created_by: AbstractBaseUser | None) -> Generati
     )
 
 
-@dataclass(frozen=True)
-class GapAwaiting:
-    """Images a gap run made for this dataset that no one has reviewed yet."""
-
-    run_id: int
-    shot: str
-    pose_label: str
-    count: int
-
-    @property
-    def words(self) -> str:
-        if self.shot:
-            name = {"close": "close-up", "mid": "mid shot", "far": "far shot"}[self.shot]
-        else:
-            name = f"{self.pose_label} image"
-        return f"{self.count} {name}{'s' if self.count != 1 else ''}"
-
-
-def gaps_awaiting_review(dataset: Dataset) -> list[GapAwaiting]:
-    """Per gap run of the dataset, its images still unreviewed (newest run first)."""
-    gap_runs = list(
-        GenerationRun.objects.filter(
-            character_id=dataset.character_id,
-            params__dataset_id=dataset.id,
-            params__has_key="gap",
-        )
-        .order_by("-created_at")
-        .values_list("id", "params")
-    )
-    if not gap_runs:
-        return []
-    waiting = Image.objects.filter(
-        call__run_id__in=[run_id for run_id, _ in gap_runs],
-        review=Image.Review.UNREVIEWED,
-        anchor_for__isnull=True,  # an anchor counts as approved
-    ).values_list("call__run_id", "pose__label")
-    per_run: dict[int, list[str]] = {}
-    for run_id, pose_label in waiting:
-        per_run.setdefault(run_id, []).append(pose_label or "")
-    return [
-        GapAwaiting(run_id, params["gap"].get("shot", ""), per_run[run_id][0], len(per_run[run_id]))
-        for run_id, params in gap_runs
-        if run_id in per_run
-    ]
-
-
 def shot_label(shot: str) -> str:
     return ShotType(shot).label if shot in ShotType.values else shot

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from characters.models import Anchor, Character, Image
+from generation.models import GenerationRun
 
 from . import captions
 from .models import Dataset, DatasetExport, DatasetItem
@@ -51,13 +52,18 @@ def datasets_of(character: Character) -> QuerySet[Dataset]:
     )
 
 
-def dataset_items(dataset: Dataset, *, included_only: bool = False) -> QuerySet[DatasetItem]:
-    """Items in order, with what the grid, the report and the export read of their image."""
+def dataset_items(
+    dataset: Dataset, *, included_only: bool = False, ids: list[int] | None = None
+) -> QuerySet[DatasetItem]:
+    """Items in order, with what the grid, the report and the export read of their image
+    (only the items `ids`, when given)."""
     items = (
         dataset.items.select_related("image__pose", "image__variation")
         .annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("image_id"))))
         .order_by("order", "id")
     )
+    if ids is not None:
+        items = items.filter(id__in=ids)
     return items.filter(included=True) if included_only else items
 
 
@@ -182,6 +188,52 @@ def approved_not_in(dataset: Dataset) -> QuerySet[Image]:
         .exclude(dataset_items__dataset=dataset)
         .distinct()
     )
+
+
+@dataclass(frozen=True)
+class GapAwaiting:
+    """Images a gap run made for this dataset that no one has reviewed yet."""
+
+    run_id: int
+    shot: str
+    pose_label: str
+    count: int
+
+    @property
+    def words(self) -> str:
+        if self.shot:
+            name = {"close": "close-up", "mid": "mid shot", "far": "far shot"}[self.shot]
+        else:
+            name = f"{self.pose_label} image"
+        return f"{self.count} {name}{'s' if self.count != 1 else ''}"
+
+
+def gaps_awaiting_review(dataset: Dataset) -> list[GapAwaiting]:
+    """Per gap run of the dataset, its images still unreviewed (newest run first)."""
+    gap_runs = list(
+        GenerationRun.objects.filter(
+            character_id=dataset.character_id,
+            params__dataset_id=dataset.id,
+            params__has_key="gap",
+        )
+        .order_by("-created_at")
+        .values_list("id", "params")
+    )
+    if not gap_runs:
+        return []
+    waiting = Image.objects.filter(
+        call__run_id__in=[run_id for run_id, _ in gap_runs],
+        review=Image.Review.UNREVIEWED,
+        anchor_for__isnull=True,  # an anchor counts as approved
+    ).values_list("call__run_id", "pose__label")
+    per_run: dict[int, list[str]] = {}
+    for run_id, pose_label in waiting:
+        per_run.setdefault(run_id, []).append(pose_label or "")
+    return [
+        GapAwaiting(run_id, params["gap"].get("shot", ""), per_run[run_id][0], len(per_run[run_id]))
+        for run_id, params in gap_runs
+        if run_id in per_run
+    ]
 
 
 def uploads_awaiting_review(character: Character) -> QuerySet[Image]:

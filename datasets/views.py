@@ -92,7 +92,7 @@ def _page_context(dataset: Dataset) -> dict:
         "providers": available_providers(),
         "default_provider": settings.PROVIDER,
         "missing_approved": selectors.approved_not_in(dataset).count(),
-        "gaps_waiting": gaps.gaps_awaiting_review(dataset),
+        "gaps_waiting": selectors.gaps_awaiting_review(dataset),
         "settings_form": DatasetForm(
             initial={"name": dataset.name, "caption_template": dataset.caption_template},
         ),
@@ -176,7 +176,7 @@ def _items_changed(request, dataset: Dataset, items: list[DatasetItem], message:
         messages.success(request, message)
         return redirect("datasets:detail", dataset_id=dataset.id)
     html = ""
-    for item in selectors.dataset_items(dataset).filter(id__in=[i.id for i in items]):
+    for item in selectors.dataset_items(dataset, ids=[i.id for i in items]):
         item.dataset = dataset
         item.rendered = selectors.rendered_caption(dataset, item)
         item.flagged = bool(selectors.caption_warnings(dataset, [item]))
