@@ -2,6 +2,7 @@
 candidates that lost, a lower-cased trigger word, dataset defaults, confirm pages alike."""
 
 import pytest
+from django.conf import settings
 
 from characters import selectors, services
 from characters.models import Character, Image
@@ -76,6 +77,5 @@ def test_every_confirm_page_says_start_the_run_above_a_scrolling_list(logged_in,
     ).content.decode()
     assert '<div class="table-wrap confirm-calls">' in page
     assert ">Start the run</button>" in page
-    with open("templates/training/reference_confirm.html") as template:
-        reference = template.read()
+    reference = (settings.BASE_DIR / "templates/training/reference_confirm.html").read_text()
     assert ">Start the run</button>" in reference and "confirm-calls" in reference
