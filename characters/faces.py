@@ -50,10 +50,8 @@ def _network():
     return local.net
 
 
-def largest_face_ratio(rgb: np.ndarray) -> float | None:
-    """The largest face's box area over the picture's area, or None when no face is found.
-
-    `rgb` is an H × W × 3 uint8 array (any size; a reduced copy is plenty)."""
+def _face_boxes(rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Every face found (after non-maximum suppression), as fractions of the picture."""
     height, width = rgb.shape[:2]
     scale = INPUT / max(height, width)
     resized = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
@@ -69,7 +67,7 @@ def largest_face_ratio(rgb: np.ndarray) -> float | None:
     scores = 1 / (1 + np.exp(-np.clip(scores, -80, 80)))
     keep = scores > MIN_SCORE
     if not keep.any():
-        return None
+        return []
     raw = boxes[keep][:, :4] / INPUT
     centre = raw[:, :2] + _anchors()[keep]
     size = raw[:, 2:4]
@@ -83,13 +81,30 @@ def largest_face_ratio(rgb: np.ndarray) -> float | None:
         for x, y, bw, bh in zip(cx, cy, w, h, strict=True)
     ]
     chosen = cv2.dnn.NMSBoxes(rects, scores[keep].tolist(), MIN_SCORE, NMS_OVERLAP)
-    areas = []
+    boxes = []
     for index in np.array(chosen).ravel():
         x, y, bw, bh = rects[index]
-        x0, y0 = max(0.0, x), max(0.0, y)
-        x1, y1 = min(1.0, x + bw), min(1.0, y + bh)
-        areas.append(max(0.0, x1 - x0) * max(0.0, y1 - y0))
-    return max(areas) if areas else None
+        boxes.append((max(0.0, x), max(0.0, y), min(1.0, x + bw), min(1.0, y + bh)))
+    return boxes
+
+
+def largest_face_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The largest face as (left, top, right, bottom) fractions of the picture, or None."""
+    boxes = _face_boxes(rgb)
+    return max(boxes, key=_area) if boxes else None
+
+
+def largest_face_ratio(rgb: np.ndarray) -> float | None:
+    """The largest face's box area over the picture's area, or None when no face is found.
+
+    `rgb` is an H × W × 3 uint8 array (any size; a reduced copy is plenty)."""
+    box = largest_face_box(rgb)
+    return _area(box) if box else None
+
+
+def _area(box: tuple[float, float, float, float]) -> float:
+    left, top, right, bottom = box
+    return max(0.0, right - left) * max(0.0, bottom - top)
 
 
 def _split(outputs) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,8 @@
 from django import forms
 from django.urls import reverse
 
+from lorastudio import labels
+
 from .models import Character, Image, Preset, Variation
 
 
@@ -19,12 +21,24 @@ class CharacterForm(forms.ModelForm):
         widgets = {
             "base_prompt": forms.Textarea(attrs={"rows": 4}),
             "negative_prompt": forms.Textarea(attrs={"rows": 2}),
-            "trigger_word": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+            # Phones capitalise the first letter; a trigger word is lower case.
+            "trigger_word": forms.TextInput(
+                attrs={
+                    "autocomplete": "off",
+                    "spellcheck": "false",
+                    "autocapitalize": "none",
+                    "autocorrect": "off",
+                }
+            ),
         }
         error_messages = {
             "trigger_word": {"unique": "Another character already uses this trigger word."},
             "base_prompt": {"required": "Describe the character: the base prompt cannot be empty."},
         }
+
+    def clean_trigger_word(self):
+        """Offered as typed, kept lower-cased (“FitMannequin” is “fitmannequin”)."""
+        return (self.cleaned_data.get("trigger_word") or "").strip().lower()
 
 
 class CharacterEditForm(CharacterForm):
@@ -100,7 +114,7 @@ class GalleryFilterForm(forms.Form):
         ]
         runs = character.runs.order_by("-created_at").values_list("id", "kind")[:50]
         self.fields["run"].choices = [("", "Any run")] + [
-            (str(i), f"Run #{i} ({kind.replace('_', ' ')})") for i, kind in runs
+            (str(i), f"Run #{i} ({labels.label(kind)})") for i, kind in runs
         ]
 
     def filters(self) -> dict:

@@ -265,6 +265,7 @@ def gallery_images(
             "prompt",
             "seed",
             "strength",
+            "warnings",
             "pose__label",
             "pose__key",
             "pose__order",
@@ -379,10 +380,16 @@ def curation_counts(character: Character) -> CurationCounts:
     """Approved images against the 20–30 target, every pose represented; anchors count in."""
     images = Image.objects.filter(character=character)
     kept_ids = approved(images).values("id")
+    # A candidate of a pose whose anchor is picked lost to it: nothing is left to review.
+    lost_ids = images.filter(kind=Image.Kind.CANDIDATE, pose__anchors__isnull=False).values("id")
     totals = images.aggregate(
         total=Count("id"),
         approved=Count("id", filter=Q(id__in=kept_ids)),
         rejected=Count("id", filter=Q(review=Image.Review.REJECTED) & ~Q(id__in=kept_ids)),
+        unreviewed=Count(
+            "id",
+            filter=Q(review=Image.Review.UNREVIEWED) & ~Q(id__in=kept_ids) & ~Q(id__in=lost_ids),
+        ),
     )
     per_pose = dict(
         Image.objects.filter(id__in=kept_ids, pose__isnull=False)
@@ -393,7 +400,7 @@ def curation_counts(character: Character) -> CurationCounts:
     return CurationCounts(
         approved=totals["approved"],
         rejected=totals["rejected"],
-        unreviewed=totals["total"] - totals["approved"] - totals["rejected"],
+        unreviewed=totals["unreviewed"],
         total=totals["total"],
         poses=poses,
     )

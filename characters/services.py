@@ -56,7 +56,7 @@ def create_character(
     character = Character(
         name=name.strip(),
         slug=_unique_slug(name),
-        trigger_word=(trigger_word or "").strip(),
+        trigger_word=(trigger_word or "").strip().lower(),
         base_prompt=(base_prompt or "").strip(),
         negative_prompt=(negative_prompt or "").strip(),
         preset=preset_obj,
@@ -98,6 +98,8 @@ def update_character(*, character: Character, **changes) -> Character:
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    if isinstance(changes.get("trigger_word"), str):
+        changes["trigger_word"] = changes["trigger_word"].strip().lower()
     new_trigger = changes.get("trigger_word")
     if (
         new_trigger is not None

@@ -59,14 +59,18 @@ def from_prompt(prompt: str) -> str:
     return min(found)[1] if found else ShotType.UNKNOWN
 
 
-def assign(image: Image, *, face_ratio: float | None) -> None:
-    """Fill an image's shot type and its source: a face found, else its prompt (a generated
-    picture of a mannequin has no face but was asked for a framing), else unknown."""
+def assign(image: Image, *, face_ratio: float | None, intent: str = "") -> None:
+    """Fill an image's shot type and its source: a face found, else the shot it was made
+    for (`intent`, e.g. a gap's), else its prompt (a generated picture of a mannequin has no
+    face but was asked for a framing), else unknown."""
     if image.shot_source == ShotSource.HAND:
         return  # a person's choice stands
     image.face_ratio = Decimal(f"{face_ratio:.4f}") if face_ratio is not None else None
     if face_ratio is not None:
         image.shot_type, image.shot_source = classify(face_ratio), ShotSource.DETECTED
+        return
+    if intent in (ShotType.CLOSE, ShotType.MID, ShotType.FAR):
+        image.shot_type, image.shot_source = intent, ShotSource.PROMPT
         return
     prompt = " ".join(filter(None, [image.prompt, image.pose.prompt if image.pose_id else ""]))
     shot = from_prompt(prompt)

@@ -76,12 +76,20 @@ class GapOut(Schema):
     pose: str
 
 
+class ExclusionOut(Schema):
+    count: int
+    shot: str
+
+
 class WarningOut(Schema):
     code: str
     level: str
     message: str
     action: str
-    gap: GapOut | None
+    gap: GapOut | None = Field(description="An “add” step of the plan: what fill-gap makes.")
+    exclude: ExclusionOut | None = Field(
+        None, description="An “exclude” step of the plan: how many images of a shot type."
+    )
 
 
 class BalanceOut(Schema):
@@ -120,7 +128,9 @@ class DatasetOut(DatasetSummaryOut):
 
 
 class DatasetIn(Schema):
-    name: str = Field(..., min_length=1, max_length=100)
+    name: str | None = Field(
+        None, max_length=100, description="Leave out for the next free “<character> set N”."
+    )
     caption_template: str | None = None
     notes: str = ""
 
@@ -165,6 +175,11 @@ class ReplaceOut(Schema):
 class CaptionRunIn(Schema):
     provider: Literal["local", "fal", "replicate"] | None = None
     overwrite: bool = False
+    scope: Literal["uploads", "uncaptioned"] = Field(
+        "uploads",
+        description="uploads: the uploads without a caption; uncaptioned: every included "
+        "image without a caption, of any kind.",
+    )
     dry_run: bool = False
 
 
@@ -176,8 +191,26 @@ class GapIn(Schema):
     dry_run: bool = False
 
 
+class GapSourceOut(Schema):
+    anchor_image_id: int
+    anchor_pose: str
+    source: str = Field(description="How the picture sent for editing was made from the anchor.")
+    prompt: str
+    strength: Decimal
+
+
+class GapPlanOut(PlanOut):
+    gap: GapSourceOut
+
+
 class ExportIn(Schema):
     resolution: int = Field(1024, ge=256, le=4096)
+    accept_warnings: bool = Field(
+        False,
+        description="Export even with empty captions, captions without the trigger word "
+        "exactly once, or unknown shot types. Without it such an export is a 400 whose "
+        "`warnings` list them (code, message, image_ids).",
+    )
 
 
 class ExportOut(Schema):
@@ -244,7 +277,7 @@ def list_datasets(request, slug: str):
 
 @router.post("/characters/{slug}/datasets", response={201: DatasetOut, 400: Error, 409: Error})
 def create_dataset(request, slug: str, payload: DatasetIn):
-    """A new dataset: the approved images (anchors included) and the uploads."""
+    """A new dataset: the approved images (approved uploads too) and every anchor."""
     character = get_object_or_404(Character, slug=slug)
     dataset = services.create_dataset(
         character=character,
@@ -305,41 +338,49 @@ def find_and_replace(request, dataset_id: int, payload: ReplaceIn):
 
 @router.post("/datasets/{dataset_id}/captions", response={201: RunOut, 200: PlanOut, 400: Error})
 def caption_run(request, dataset_id: int, payload: CaptionRunIn):
-    """Caption the uploads without a caption in one provider run; `dry_run` prices it."""
+    """Caption the uploads without a caption (or, `scope: uncaptioned`, every included image
+    without one) in one provider run; `dry_run` prices it."""
     dataset = _dataset(dataset_id)
     plan = captioning.plan_captions(
-        dataset=dataset, provider=payload.provider, overwrite=payload.overwrite
+        dataset=dataset, provider=payload.provider, overwrite=payload.overwrite, scope=payload.scope
     )
     if payload.dry_run:
         return Status(200, _plan_out(plan, request.user))
     run = captioning.launch_captions(
-        dataset=dataset, plan=plan, created_by=request.user, overwrite=payload.overwrite
+        dataset=dataset,
+        plan=plan,
+        created_by=request.user,
+        overwrite=payload.overwrite,
+        scope=payload.scope,
     )
     return Status(201, run_out(run.id))
 
 
-@router.post("/datasets/{dataset_id}/fill-gap", response={201: RunOut, 200: PlanOut, 400: Error})
+@router.post("/datasets/{dataset_id}/fill-gap", response={201: RunOut, 200: GapPlanOut, 400: Error})
 def fill_gap(request, dataset_id: int, payload: GapIn):
-    """A variations run that makes the missing shot type or pose; `dry_run` prices it."""
-    from generation import runs
-
-    dataset = _dataset(dataset_id)
-    plan = gaps.plan_gap(
-        dataset=dataset,
+    """A run that makes the missing shot type (edits of a crop of the closest anchor) or
+    pose (new takes of its anchor); `dry_run` prices it. No variation spec is made."""
+    gap = gaps.plan_gap(
+        dataset=_dataset(dataset_id),
         shot=payload.shot or "",
         pose=payload.pose or "",
         count=payload.count,
         provider=payload.provider,
     )
     if payload.dry_run:
-        return Status(200, _plan_out(plan, request.user))
-    run = runs.launch_run(
-        plan=plan,
-        character=dataset.character,
-        created_by=request.user,
-        params={"dataset_id": dataset.id, "gap": payload.dict(exclude={"dry_run"})},
-    )
+        return Status(200, {**_plan_out(gap.plan, request.user), "gap": _gap_out(gap)})
+    run = gaps.launch_gap(gap=gap, created_by=request.user)
     return Status(201, run_out(run.id))
+
+
+def _gap_out(gap) -> dict:
+    return {
+        "anchor_image_id": gap.anchor.image_id,
+        "anchor_pose": gap.anchor.pose.key,
+        "source": gap.source,
+        "prompt": gap.prompt,
+        "strength": gap.strength,
+    }
 
 
 @router.get("/datasets/{dataset_id}/exports", response=list[ExportOut])
@@ -355,7 +396,10 @@ def create_export(request, dataset_id: int, payload: ExportIn):
     """Freeze the dataset as it is now; the zip is built by a worker (poll the export). 200
     with the earlier export when nothing changed since it; 429 past the export quota."""
     export = exports.start_export(
-        dataset=_dataset(dataset_id), created_by=request.user, resolution=payload.resolution
+        dataset=_dataset(dataset_id),
+        created_by=request.user,
+        resolution=payload.resolution,
+        accept_warnings=payload.accept_warnings,
     )
     return Status(200 if export.reused else 202, export)
 

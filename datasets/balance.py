@@ -6,7 +6,6 @@ mid 40–50%, far 20–30%; a concept in over 70% of captions is learned as part
 character.
 """
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -35,12 +34,35 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class Exclusion:
+    """What a plan's “exclude” step leaves out: `count` included images of a shot type."""
+
+    count: int
+    shot: str
+
+
+@dataclass(frozen=True)
 class Warning:
     code: str
     message: str
     action: str
     level: str = "warning"  # or "info"
     gap: Gap | None = None
+    exclude: Exclusion | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the plan lands: images per shot type (unknown ones as they are)."""
+
+    close: int
+    mid: int
+    far: int
+    unknown: int
+
+    @property
+    def total(self) -> int:
+        return self.close + self.mid + self.far + self.unknown
 
 
 @dataclass
@@ -81,16 +103,6 @@ def _shots(n: int, shot: str) -> str:
     return f"{n} {SHOT_NAMES[shot]} shot{'s' if n != 1 else ''}"
 
 
-def _to_reach(count: int, total: int, share: float) -> int:
-    """Images of a kind to add so that they make at least `share` of the total."""
-    return max(0, math.ceil((share * total - count) / (1 - share) - 1e-9))
-
-
-def _to_drop(count: int, total: int, share: float) -> int:
-    """Images of a kind to leave out so that they make at most `share` of the total."""
-    return max(0, math.ceil((count - share * total) / (1 - share) - 1e-9))
-
-
 def balance_report(dataset: Dataset, items=None) -> Report:
     """Counts of the included items and what to do about the gaps."""
     items = [i for i in (items if items is not None else dataset_items(dataset)) if i.included]
@@ -103,7 +115,8 @@ def balance_report(dataset: Dataset, items=None) -> Report:
         image = item.image
         by_shot[image.shot_type or ShotType.UNKNOWN] += 1
         by_pose[image.pose.key if image.pose_id else "none"] += 1
-        by_source[image.kind] += 1
+        # An anchor is the sheet's pick, not “a candidate”: counted as its own source.
+        by_source["anchor" if getattr(item, "is_anchor", False) else image.kind] += 1
         concepts.update(set(item.concepts))
     total = len(items)
     report = Report(
@@ -125,9 +138,170 @@ def balance_report(dataset: Dataset, items=None) -> Report:
     return report
 
 
+def _fits(counts: tuple[int, int, int]) -> bool:
+    known = sum(counts)
+    for shot, n in zip(SHOTS, counts, strict=True):
+        low, high = SHOT_SHARES[shot]
+        if n < MIN_PER_SHOT or not low * known - 1e-9 <= n <= high * known + 1e-9:
+            return False
+    return True
+
+
+def plan_target(by_shot: dict[str, int]) -> Target | None:
+    """The fewest changes (images added plus images left out) that bring the set inside
+    20–30 images with every shot type inside its share and at least 3 of each; ties go to
+    fewer paid images, then to the larger set. None when no such set exists (too many
+    images of unknown shot type)."""
+    now = tuple(by_shot.get(s, 0) for s in SHOTS)
+    unknown = by_shot.get(ShotType.UNKNOWN, 0)
+    low, high = IDEAL_IMAGES
+    best, best_key = None, None
+    for close in range(0, high + 1):
+        for mid in range(0, high + 1 - close):
+            for far in range(0, high + 1 - close - mid):
+                total = close + mid + far + unknown
+                if not low <= total <= high or not _fits((close, mid, far)):
+                    continue
+                added = sum(max(0, n - c) for n, c in zip((close, mid, far), now, strict=True))
+                left = sum(max(0, c - n) for n, c in zip((close, mid, far), now, strict=True))
+                key = (added + left, added, -total)
+                if best_key is None or key < best_key:
+                    best, best_key = Target(close, mid, far, unknown), key
+    return best
+
+
 def _warnings(dataset: Dataset, report: Report) -> list[Warning]:
-    warnings = []
+    """The plan (shot types and size, one step each), then what else to look at."""
+    poses = list(dataset.character.poses.all())
+    missing = [p for p in poses if report.by_pose.get(p.key, 0) == 0] if report.total else []
+    target = plan_target(report.by_shot)
+    # New takes of a missing pose are edits of its anchor, so they share its shot type: they
+    # take the place of that many of the plan's added shots of that type, never add to them.
+    pose_shots = _pose_shots(dataset, missing)
+    room = {s: max(0, getattr(target, s) - report.by_shot[s]) if target else 0 for s in SHOTS}
+    pose_steps = []
+    for pose in missing:
+        shot = pose_shots.get(pose.id, "far")
+        fits = room[shot] >= 2
+        if fits:
+            room[shot] -= 2
+        pose_steps.append(
+            Warning(
+                f"missing_pose_{pose.key}",
+                f"No image of the {pose.label} pose."
+                + ("" if fits else " The plan has no room left: swap 2 other images for it."),
+                f"Add 2 {pose.label} images.",
+                level="warning" if fits else "info",
+                gap=Gap(count=2, pose=pose.key),
+            )
+        )
+    warnings = _plan_steps(report, target, room) + pose_steps
+    if report.by_shot[ShotType.UNKNOWN]:
+        n = report.by_shot[ShotType.UNKNOWN]
+        warnings.append(
+            Warning(
+                "unknown_shot",
+                f"{n} image{'s have' if n != 1 else ' has'} no shot type (no face found).",
+                "Set the shot type by hand on each one.",
+            )
+        )
+    warnings += _concept_notes(report)
+    return warnings
+
+
+def _pose_shots(dataset: Dataset, poses) -> dict[int, str]:
+    from characters.models import Anchor
+
+    if not poses:
+        return {}
+    anchors = Anchor.objects.filter(character_id=dataset.character_id, pose__in=poses).values_list(
+        "pose_id", "image__shot_type"
+    )
+    return {pose_id: shot for pose_id, shot in anchors if shot in SHOTS}
+
+
+def _plan_steps(report: Report, target: Target | None, room: dict[str, int]) -> list[Warning]:
+    """One step per shot type to change: add (what is left of the room after the missing
+    poses) or exclude; headed by where the plan lands."""
+    if target is None:
+        return _old_style_steps(report)
     total, shots = report.total, report.by_shot
+    steps = []
+    for shot in SHOTS:
+        now, goal = shots[shot], getattr(target, shot)
+        low, high = SHOT_SHARES[shot]
+        if goal > now and room[shot] > 0:
+            code = f"few_{shot}" if now < MIN_PER_SHOT else f"low_{shot}"
+            steps.append(
+                Warning(
+                    code,
+                    _shot_state(shot, shots, low, high),
+                    f"Add {_shots(room[shot], shot)}.",
+                    gap=Gap(count=min(room[shot], 20), shot=shot),
+                )
+            )
+        elif goal < now:
+            steps.append(
+                Warning(
+                    f"high_{shot}",
+                    _shot_state(shot, shots, low, high),
+                    f"Exclude {_shots(now - goal, shot)}.",
+                    exclude=Exclusion(count=now - goal, shot=shot),
+                )
+            )
+    if target.total != total or any(getattr(target, s) != shots[s] for s in SHOTS):
+        where = ", ".join(f"{getattr(target, s)} {SHOT_NAMES[s]}" for s in SHOTS)
+        unknown = f", {target.unknown} unknown" if target.unknown else ""
+        steps.insert(
+            0,
+            Warning(
+                "plan",
+                f"{total} image{'s' if total != 1 else ''} now. The plan below ends at "
+                f"{target.total} ({where}{unknown}): inside 20–30 with each shot type in its "
+                "share.",
+                "Take each step with its button.",
+                level="info",
+            ),
+        )
+    return steps
+
+
+def _shot_state(shot: str, shots: dict[str, int], low: float, high: float) -> str:
+    known = sum(shots[s] for s in SHOTS)
+    count = shots[shot]
+    if count < MIN_PER_SHOT:
+        return (
+            f"{count} {SHOT_NAMES[shot]} shot{'s' if count != 1 else ''}: "
+            f"at least {MIN_PER_SHOT} of each shot type."
+        )
+    share = count / known if known else 0.0
+    return (
+        f"{SHOT_NAMES[shot].capitalize()} shots are {share:.0%} of the set; "
+        f"aim for {low:.0%}–{high:.0%}."
+    )
+
+
+def _concept_notes(report: Report) -> list[Warning]:
+    notes = []
+    for entry in report.by_concept:
+        if report.total >= 5 and entry["frequency"] > COMMON_CONCEPT:
+            notes.append(
+                Warning(
+                    f"common_{entry['concept']}",
+                    f"“{entry['concept'].replace('_', ' ')}” is in {entry['frequency']:.0%} of "
+                    "captions: the LoRA will learn it as part of the character.",
+                    "Vary it in the pictures, or leave it out of the captions if it is part of "
+                    "the character.",
+                    level="info",
+                )
+            )
+    return notes
+
+
+def _old_style_steps(report: Report) -> list[Warning]:
+    """When no plan fits (most images have no shot type yet): the size alone."""
+    warnings = []
+    total = report.total
     low, high = IDEAL_IMAGES
     if total < MIN_IMAGES:
         warnings.append(
@@ -155,72 +329,4 @@ def _warnings(dataset: Dataset, report: Report) -> list[Warning]:
                 level="info",
             )
         )
-    known = sum(shots[s] for s in SHOTS)
-    for shot in SHOTS:
-        count, (share_low, share_high) = shots[shot], SHOT_SHARES[shot]
-        share = count / known if known else 0.0
-        need_min = max(0, MIN_PER_SHOT - count)
-        need_share = _to_reach(count, known, share_low) if known >= MIN_PER_SHOT else 0
-        if need_share > need_min:  # one warning per shot type: the larger need covers both
-            warnings.append(
-                Warning(
-                    f"low_{shot}",
-                    f"{SHOT_NAMES[shot].capitalize()} shots are {share:.0%} of the set; "
-                    f"aim for {share_low:.0%}–{share_high:.0%}.",
-                    f"Add {_shots(need_share, shot)}.",
-                    gap=Gap(count=need_share, shot=shot),
-                )
-            )
-        elif need_min:
-            warnings.append(
-                Warning(
-                    f"few_{shot}",
-                    f"{count} {SHOT_NAMES[shot]} shot{'s' if count != 1 else ''}: "
-                    f"at least {MIN_PER_SHOT} of each shot type.",
-                    f"Add {_shots(need_min, shot)}.",
-                    gap=Gap(count=need_min, shot=shot),
-                )
-            )
-        elif known >= MIN_PER_SHOT and share > share_high:
-            drop = _to_drop(count, known, share_high)
-            warnings.append(
-                Warning(
-                    f"high_{shot}",
-                    f"{SHOT_NAMES[shot].capitalize()} shots are {share:.0%} of the set; "
-                    f"aim for {share_low:.0%}–{share_high:.0%}.",
-                    f"Exclude {_shots(drop, shot)}, or add more of the other shot types.",
-                )
-            )
-    if shots[ShotType.UNKNOWN]:
-        n = shots[ShotType.UNKNOWN]
-        warnings.append(
-            Warning(
-                "unknown_shot",
-                f"{n} image{'s have' if n != 1 else ' has'} no shot type (no face found).",
-                "Set the shot type by hand on each one.",
-            )
-        )
-    poses = list(dataset.character.poses.all())
-    for pose in poses:
-        if report.by_pose.get(pose.key, 0) == 0 and report.total:
-            warnings.append(
-                Warning(
-                    f"missing_pose_{pose.key}",
-                    f"No image of the {pose.label} pose.",
-                    f"Add 2 {pose.label} images.",
-                    gap=Gap(count=2, pose=pose.key),
-                )
-            )
-    for entry in report.by_concept:
-        if total >= 5 and entry["frequency"] > COMMON_CONCEPT:
-            warnings.append(
-                Warning(
-                    f"common_{entry['concept']}",
-                    f"“{entry['concept'].replace('_', ' ')}” is in {entry['frequency']:.0%} of "
-                    "captions: the LoRA will learn it as part of the character.",
-                    "Vary it in the pictures, or leave it out of the captions if it is part of "
-                    "the character.",
-                    level="info",
-                )
-            )
     return warnings

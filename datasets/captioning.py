@@ -8,15 +8,13 @@ dataset gets it without paying again).
 
 import logging
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from characters.models import CAPTION_MAX_LENGTH, Image
 from generation import runs
 from generation.calls import register_output_handler, register_task_builder
 from generation.inputs import build_task, file_ref
-from generation.models import GenerationRun, Provider, Task
-from generation.providers import unavailable_reason
+from generation.models import GenerationRun, Task
 from generation.providers.catalog import model_for
 
 from .captions import clean_captioner_text
@@ -31,22 +29,25 @@ class CaptioningRefused(runs.RunRefused):
     """Nothing to caption, or a provider that cannot."""
 
 
+SCOPES = ("uploads", "uncaptioned")
+
+
 def plan_captions(
-    *, dataset: Dataset, provider: str | None = None, overwrite: bool = False
+    *, dataset: Dataset, provider: str | None = None, overwrite: bool = False, scope="uploads"
 ) -> runs.Plan:
-    """One caption call per upload of the dataset still without a caption (every upload
-    with `overwrite`), with its price; nothing is saved."""
-    provider = provider or settings.PROVIDER
-    if provider not in Provider.values:
-        raise CaptioningRefused(f"Unknown provider “{provider}”: use {', '.join(Provider.values)}.")
-    reason = unavailable_reason(provider)
-    if reason:
-        raise CaptioningRefused(f"{Provider(provider).label} cannot be used: {reason}")
-    items = dataset.items.filter(included=True, image__kind=Image.Kind.UPLOAD).select_related(
-        "image"
-    )
-    if not overwrite:
-        items = items.filter(caption="")
+    """One caption call per image to describe, with its price; nothing is saved.
+
+    `scope="uploads"`: the included uploads still without a caption (every upload with
+    `overwrite`). `scope="uncaptioned"`: every included image without a caption, whatever
+    its kind (the caption check's “caption these”)."""
+    if scope not in SCOPES:
+        raise CaptioningRefused(f"Unknown scope “{scope}”: use {' or '.join(SCOPES)}.")
+    provider = runs.usable_provider(provider)
+    items = dataset.items.filter(included=True).select_related("image")
+    if scope == "uploads":
+        items = items.filter(image__kind=Image.Kind.UPLOAD)
+    if not overwrite or scope == "uncaptioned":
+        items = items.filter(caption__regex=r"^\s*$")
     model = model_for(provider, Task.CAPTION)
     plan = runs.Plan(kind=GenerationRun.Kind.CAPTIONS, provider=provider)
     for item in items.order_by("order", "id"):
@@ -61,6 +62,8 @@ def plan_captions(
                 purpose=PURPOSE,
             )
         )
+    if not plan.calls and scope == "uncaptioned":
+        raise CaptioningRefused("Every included image has a caption: nothing to send.")
     if not plan.calls:
         raise CaptioningRefused(
             "Every included upload already has a caption: nothing to send. Tick “caption "
@@ -70,14 +73,24 @@ def plan_captions(
 
 
 def launch_captions(
-    *, dataset: Dataset, plan: runs.Plan, created_by: AbstractBaseUser | None, overwrite: bool
+    *,
+    dataset: Dataset,
+    plan: runs.Plan,
+    created_by: AbstractBaseUser | None,
+    overwrite: bool,
+    scope: str = "uploads",
 ) -> GenerationRun:
     """Start the priced caption run."""
     return runs.launch_run(
         plan=plan,
         character=dataset.character,
         created_by=created_by,
-        params={"dataset_id": dataset.id, "provider": plan.provider, "overwrite": overwrite},
+        params={
+            "dataset_id": dataset.id,
+            "provider": plan.provider,
+            "overwrite": overwrite,
+            "scope": scope,
+        },
     )
 
 

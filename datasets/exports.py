@@ -40,7 +40,7 @@ from . import captions, training_configs
 from .balance import balance_report
 from .concepts import current_taxonomy
 from .models import DEFAULT_RESOLUTION, Dataset, DatasetExport
-from .selectors import dataset_items, pose_word, rendered_caption
+from .selectors import dataset_items, export_warnings, pose_word, rendered_caption
 
 log = logging.getLogger(__name__)
 FORMAT = "lorastudio-export/1"
@@ -77,11 +77,15 @@ def start_export(
     created_by: AbstractBaseUser | None = None,
     resolution: int = DEFAULT_RESOLUTION,
     enqueue: bool = True,
+    accept_warnings: bool = False,
 ) -> DatasetExport:
     """Freeze what the dataset holds now and queue the zip to be built by a worker.
 
     If nothing changed since an export that is ready or being built, that export is returned
-    (`reused` is True) and nothing new is built or counted against the user's quota."""
+    (`reused` is True) and nothing new is built or counted against the user's quota.
+
+    Empty captions, captions without the trigger word exactly once and unknown shot types
+    refuse the export until `accept_warnings` says the user has seen them."""
     low, high = RESOLUTION_RANGE
     if not low <= resolution <= high:
         raise ExportRefused(f"Choose a resolution from {low} to {high} pixels (1024 is usual).")
@@ -89,16 +93,27 @@ def start_export(
     if not items:
         raise ExportRefused("This dataset has no included images: include some, then export.")
     trigger = dataset.character.trigger_word
-    problems = []
-    for item in items:
-        problem = captions.trigger_problem(rendered_caption(dataset, item), trigger)
-        if problem:
-            problems.append(f"image #{item.image_id}: {problem}")
-    if problems:
+    warnings = export_warnings(dataset, items)
+    if warnings and not accept_warnings:
         raise ExportRefused(
-            f"Fix {len(problems)} caption{'s' if len(problems) != 1 else ''} first (the trigger "
-            f"word must appear exactly once): " + "; ".join(problems[:5]) + ".",
-            extra={"problems": problems},
+            "Before exporting: "
+            + " ".join(w.message for w in warnings)
+            + " Fix them, or tick “Export anyway” (API: accept_warnings) to go on.",
+            extra={
+                "warnings": [
+                    {"code": w.code, "message": w.message, "image_ids": w.image_ids}
+                    for w in warnings
+                ],
+                "problems": [
+                    f"image #{item.image_id}: {problem}"
+                    for item in items
+                    if (
+                        problem := captions.trigger_problem(
+                            rendered_caption(dataset, item), trigger
+                        )
+                    )
+                ],
+            },
         )
     taxonomy = current_taxonomy()
     entries = []
@@ -136,6 +151,7 @@ def start_export(
         "resolution": resolution,
         "taxonomy": [key for key, _ in taxonomy.categories],
         "warnings": [w.message for w in report.warnings],
+        "accepted_warnings": [w.message for w in warnings],
         "images": entries,
     }
     fingerprint = hashlib.sha256(
@@ -201,7 +217,8 @@ def _read(entry: dict, resolution: int):
     except FileNotFoundError:
         return None, "its file is missing from storage"
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        return None, f"it could not be read as an image ({exc})"
+        log.warning("Export: %s could not be read as an image: %s", entry["storage_name"], exc)
+        return None, "it could not be read as an image (damaged or cut short)"
 
 
 def _json(value) -> bytes:

@@ -4,14 +4,17 @@ from django.conf import settings
 from generation.models import Provider
 
 from .gaps import MAX_GAP_IMAGES
-from .models import DEFAULT_RESOLUTION
+from .models import DEFAULT_RESOLUTION, Dataset
 
 
 class DatasetForm(forms.Form):
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(
+        max_length=100, required=False, help_text="Blank: the next free “set N”."
+    )
     caption_template = forms.CharField(
         max_length=300,
         required=False,
+        initial=Dataset._meta.get_field("caption_template").default,
         help_text="{trigger}, {caption}, {pose} and {shot} are filled in; the trigger must "
         "end up exactly once in every caption.",
     )
@@ -29,6 +32,12 @@ class ReplaceForm(forms.Form):
 class CaptionRunForm(forms.Form):
     provider = forms.ChoiceField(choices=Provider.choices, required=False)
     overwrite = forms.BooleanField(required=False)
+    scope = forms.ChoiceField(
+        choices=[("uploads", "uploads"), ("uncaptioned", "uncaptioned")], required=False
+    )
+
+    def clean_scope(self):
+        return self.cleaned_data["scope"] or "uploads"
 
     def clean_provider(self):
         return self.cleaned_data["provider"] or settings.PROVIDER
@@ -48,3 +57,4 @@ class GapForm(forms.Form):
 
 class ExportForm(forms.Form):
     resolution = forms.IntegerField(min_value=256, max_value=4096, initial=DEFAULT_RESOLUTION)
+    accept_warnings = forms.BooleanField(required=False)

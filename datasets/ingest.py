@@ -196,8 +196,12 @@ def _decode(content: bytes) -> tuple[PILImage.Image, str]:
             "name says."
         ) from exc
     except (OSError, ValueError, RuntimeError, SyntaxError, EOFError, struct.error) as exc:
-        # Pillow: "image file is truncated", broken data streams; libheif: ValueError.
-        raise Refused(f"The picture is damaged or cut short ({exc}).") from exc
+        # Pillow: "image file is truncated", broken data streams; libheif: ValueError. Their
+        # own words ("broken data stream when reading image file") help no one here.
+        raise Refused(
+            "The picture is damaged or cut short: open it on your computer, save or export "
+            "it again, and upload the new file."
+        ) from exc
     upright = _eight_bit(_in_srgb(ImageOps.exif_transpose(picture)))
     if upright.mode not in ("RGB", "RGBA", "L"):
         upright = upright.convert("RGB")

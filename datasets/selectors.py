@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from characters.models import Anchor, Character, Image
+from generation.models import GenerationRun
 
 from . import captions
 from .models import Dataset, DatasetExport, DatasetItem
@@ -31,7 +32,7 @@ def dataset_items_by_id() -> QuerySet[DatasetItem]:
     """Items with what a tile or an item endpoint shows (dataset, character, image, pose)."""
     return DatasetItem.objects.select_related(
         "dataset__character", "image__pose", "image__variation"
-    )
+    ).annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("image_id"))))
 
 
 def exports_ready() -> QuerySet[DatasetExport]:
@@ -51,13 +52,18 @@ def datasets_of(character: Character) -> QuerySet[Dataset]:
     )
 
 
-def dataset_items(dataset: Dataset, *, included_only: bool = False) -> QuerySet[DatasetItem]:
-    """Items in order, with what the grid, the report and the export read of their image."""
+def dataset_items(
+    dataset: Dataset, *, included_only: bool = False, ids: list[int] | None = None
+) -> QuerySet[DatasetItem]:
+    """Items in order, with what the grid, the report and the export read of their image
+    (only the items `ids`, when given)."""
     items = (
         dataset.items.select_related("image__pose", "image__variation")
         .annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("image_id"))))
         .order_by("order", "id")
     )
+    if ids is not None:
+        items = items.filter(id__in=ids)
     return items.filter(included=True) if included_only else items
 
 
@@ -106,6 +112,69 @@ def caption_warnings(dataset: Dataset, items=None) -> list[CaptionWarning]:
     return warnings
 
 
+@dataclass(frozen=True)
+class ExportWarning:
+    """Something an export would ship that a trainer learns badly from; ticked to go on."""
+
+    code: str  # empty_captions, trigger, unknown_shots
+    message: str
+    image_ids: list[int]
+
+
+def export_warnings(dataset: Dataset, items=None) -> list[ExportWarning]:
+    """What to confirm before exporting the included items: empty captions, captions without
+    the trigger word exactly once, shot types still unknown."""
+    trigger = dataset.character.trigger_word
+    items = items if items is not None else dataset_items(dataset, included_only=True)
+    empty, trigger_off, unknown = [], [], []
+    for item in items:
+        if not item.included:
+            continue
+        if not item.caption.strip():
+            empty.append(item.image_id)
+        if captions.trigger_problem(rendered_caption(dataset, item), trigger):
+            trigger_off.append(item.image_id)
+        if item.image.shot_type in ("", "unknown"):
+            unknown.append(item.image_id)
+    warnings = []
+
+    def ids(found: list[int]) -> str:
+        shown = ", ".join(f"#{i}" for i in found[:6])
+        return shown + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+
+    if empty:
+        n = len(empty)
+        warnings.append(
+            ExportWarning(
+                "empty_captions",
+                f"{n} image{'s have' if n != 1 else ' has'} no caption ({ids(empty)}): "
+                f"nothing but the trigger word describes {'them' if n != 1 else 'it'}.",
+                empty,
+            )
+        )
+    if trigger_off:
+        n = len(trigger_off)
+        warnings.append(
+            ExportWarning(
+                "trigger",
+                f"{n} caption{'s' if n != 1 else ''} do{'' if n != 1 else 'es'} not have the "
+                f"trigger word “{trigger}” exactly once ({ids(trigger_off)}).",
+                trigger_off,
+            )
+        )
+    if unknown:
+        n = len(unknown)
+        warnings.append(
+            ExportWarning(
+                "unknown_shots",
+                f"{n} image{'s have' if n != 1 else ' has'} no shot type ({ids(unknown)}): the "
+                "balance counts and the export's shots.json leave them out.",
+                unknown,
+            )
+        )
+    return warnings
+
+
 def approved_ids_not_in(dataset: Dataset) -> list[int]:
     return list(approved_not_in(dataset).values_list("id", flat=True))
 
@@ -118,6 +187,59 @@ def approved_not_in(dataset: Dataset) -> QuerySet[Image]:
         .filter(kept)
         .exclude(dataset_items__dataset=dataset)
         .distinct()
+    )
+
+
+@dataclass(frozen=True)
+class GapAwaiting:
+    """Images a gap run made for this dataset that no one has reviewed yet."""
+
+    run_id: int
+    shot: str
+    pose_label: str
+    count: int
+
+    @property
+    def words(self) -> str:
+        if self.shot:
+            name = {"close": "close-up", "mid": "mid shot", "far": "far shot"}[self.shot]
+        else:
+            name = f"{self.pose_label} image"
+        return f"{self.count} {name}{'s' if self.count != 1 else ''}"
+
+
+def gaps_awaiting_review(dataset: Dataset) -> list[GapAwaiting]:
+    """Per gap run of the dataset, its images still unreviewed (newest run first)."""
+    gap_runs = list(
+        GenerationRun.objects.filter(
+            character_id=dataset.character_id,
+            params__dataset_id=dataset.id,
+            params__has_key="gap",
+        )
+        .order_by("-created_at")
+        .values_list("id", "params")
+    )
+    if not gap_runs:
+        return []
+    waiting = Image.objects.filter(
+        call__run_id__in=[run_id for run_id, _ in gap_runs],
+        review=Image.Review.UNREVIEWED,
+        anchor_for__isnull=True,  # an anchor counts as approved
+    ).values_list("call__run_id", "pose__label")
+    per_run: dict[int, list[str]] = {}
+    for run_id, pose_label in waiting:
+        per_run.setdefault(run_id, []).append(pose_label or "")
+    return [
+        GapAwaiting(run_id, params["gap"].get("shot", ""), per_run[run_id][0], len(per_run[run_id]))
+        for run_id, params in gap_runs
+        if run_id in per_run
+    ]
+
+
+def uploads_awaiting_review(character: Character) -> QuerySet[Image]:
+    """Uploads no one has approved or rejected yet: they stay out of datasets until then."""
+    return Image.objects.filter(
+        character=character, kind=Image.Kind.UPLOAD, review=Image.Review.UNREVIEWED
     )
 
 

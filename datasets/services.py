@@ -28,16 +28,13 @@ class DatasetConflict(Conflict):
 
 
 def starting_images(character: Character) -> list[Image]:
-    """What a new dataset starts with: approved images, every anchor, and the uploads
-    (not the ones a person rejected). Anchors first, then by pose, then uploads."""
+    """What a new dataset starts with: the approved images (uploads too: like generated ones,
+    they enter a dataset once a person approved them) and every anchor. Anchors first, then
+    by pose, then uploads."""
     anchors = set(Anchor.objects.filter(character=character).values_list("image_id", flat=True))
     images = (
         Image.objects.filter(character=character)
-        .filter(
-            Q(review=Image.Review.APPROVED)
-            | Q(id__in=anchors)
-            | (Q(kind=Image.Kind.UPLOAD) & ~Q(review=Image.Review.REJECTED))
-        )
+        .filter(Q(review=Image.Review.APPROVED) | Q(id__in=anchors))
         .select_related("pose")
     )
     return sorted(
@@ -52,9 +49,17 @@ def starting_images(character: Character) -> list[Image]:
     )
 
 
-def _initial_captions(character: Character, images: list[Image]) -> dict[int, str]:
-    """A caption for each image: its own if it has one, else one from its prompt."""
+def _initial_captions(
+    character: Character, images: list[Image], *, alongside: list[str] = ()
+) -> dict[int, str]:
+    """A caption for each image: its own if it has one, else one from its prompt.
+
+    What counts as boilerplate is read from every generated prompt of the dataset
+    (`alongside`: those of the images already in it), so images added later are captioned
+    as they would have been at creation; a batch of one gap run, whose prompts are all the
+    same, would otherwise lose its whole prompt as “shared by every image”."""
     prompts = [i.prompt for i in images if i.prompt and i.kind != Image.Kind.UPLOAD]
+    prompts += list(alongside)
     boilerplate = captions.shared_boilerplate(prompts, base_prompt=character.base_prompt)
     result = {}
     for image in images:
@@ -71,7 +76,12 @@ def _initial_captions(character: Character, images: list[Image]) -> dict[int, st
 
 def _new_items(dataset: Dataset, images: list[Image], start: int) -> list[DatasetItem]:
     taxonomy = current_taxonomy()
-    texts = _initial_captions(dataset.character, images)
+    alongside = list(
+        dataset.items.exclude(image__kind=Image.Kind.UPLOAD)
+        .exclude(image__prompt="")
+        .values_list("image__prompt", flat=True)
+    )
+    texts = _initial_captions(dataset.character, images, alongside=alongside)
     return [
         DatasetItem(
             dataset=dataset,
@@ -84,21 +94,29 @@ def _new_items(dataset: Dataset, images: list[Image], start: int) -> list[Datase
     ]
 
 
+def default_dataset_name(character: Character) -> str:
+    """“Fit set 3”: the first free name of that shape (a new dataset needs no typing)."""
+    taken = set(Dataset.objects.filter(character=character).values_list("name", flat=True))
+    n = len(taken) + 1
+    while f"{character.name} set {n}"[:100] in taken:
+        n += 1
+    return f"{character.name} set {n}"[:100]
+
+
 @transaction.atomic
 def create_dataset(
     *,
     character: Character,
-    name: str,
+    name: str | None = None,
     created_by: AbstractBaseUser | None = None,
     caption_template: str | None = None,
     notes: str = "",
     image_ids: list[int] | None = None,
 ) -> Dataset:
-    """A new dataset of the character, holding its approved images, anchors and uploads
-    (or exactly `image_ids`, images of the character, e.g. the photos of one folder)."""
-    name = (name or "").strip()
-    if not name:
-        raise DatasetRefused("Give the dataset a name.")
+    """A new dataset of the character, holding its approved images and anchors (or exactly
+    `image_ids`, images of the character, e.g. the photos of one folder). Without a name it
+    gets the next “<character> set N”."""
+    name = (name or "").strip() or default_dataset_name(character)
     if len(name) > 100:
         raise DatasetRefused("A dataset name has at most 100 characters.")
     if Dataset.objects.filter(character=character, name=name).exists():
@@ -212,6 +230,49 @@ def _checked_caption(caption: str) -> str:
             extra={"field": "caption"},
         )
     return caption
+
+
+@transaction.atomic
+def set_included(*, dataset: Dataset, item_ids: list[int], included: bool) -> list[DatasetItem]:
+    """Include or exclude many items of the dataset at once; returns the items changed."""
+    items = list(
+        dataset.items.select_for_update()
+        .filter(id__in=[int(i) for i in item_ids])
+        .exclude(included=included)
+    )
+    for item in items:
+        item.included = included
+    DatasetItem.objects.bulk_update(items, ["included", "updated_at"])
+    return items
+
+
+@transaction.atomic
+def exclude_shots(*, dataset: Dataset, shot: str, count: int) -> list[DatasetItem]:
+    """A balance plan's step: leave out `count` included images of a shot type, the ones a
+    set misses least first (not anchors, not starred, generated before uploads, the most
+    recently added first). Each can be included again with its toggle."""
+    if shot not in ShotType.values or count < 1:
+        raise DatasetRefused("Say which shot type to leave out, and how many.")
+    anchors = Anchor.objects.filter(character_id=dataset.character_id).values("image_id")
+    candidates = list(
+        dataset.items.select_for_update(of=("self",))
+        .filter(included=True, image__shot_type=shot)
+        .select_related("image")
+    )
+    anchor_ids = {row["image_id"] for row in anchors}
+    candidates.sort(
+        key=lambda i: (
+            i.image_id in anchor_ids,
+            i.image.starred,
+            i.image.kind == Image.Kind.UPLOAD,
+            -i.order,
+        )
+    )
+    chosen = candidates[:count]
+    for item in chosen:
+        item.included = False
+    DatasetItem.objects.bulk_update(chosen, ["included", "updated_at"])
+    return chosen
 
 
 def find_and_replace(

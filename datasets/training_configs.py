@@ -86,7 +86,7 @@ PRESETS = {
         Preset(
             "character",
             "Character",
-            "Face and body identity across poses (seed 004): lr 1e-4, rank 16, 512–1024 px.",
+            "Face and body identity across poses: lr 1e-4, rank 16, 512–1024 px.",
             Decimal("0.0001"),
             16,
             "512,768,1024",
@@ -105,7 +105,7 @@ PRESETS = {
         Preset(
             "style",
             "Style",
-            "A look rather than a person (seed 002): rank 32 for more capacity, lr 1e-4, 1024 px.",
+            "A look rather than a person: rank 32 for more capacity, lr 1e-4, 1024 px.",
             Decimal("0.0001"),
             32,
             "1024",

@@ -26,6 +26,8 @@ class UploadOut(Schema):
     thumbnail_url: str | None
     shot_type: str | None
     shot_source: str | None
+    warnings: list[str]
+    review: str | None
 
     @staticmethod
     def resolve_file(upload: Upload) -> str:
@@ -38,6 +40,17 @@ class UploadOut(Schema):
     @staticmethod
     def resolve_shot_source(upload: Upload) -> str | None:
         return upload.image.get_shot_source_display() if upload.image else None
+
+    @staticmethod
+    def resolve_warnings(upload: Upload) -> list[str]:
+        """What ingest noticed about an accepted photo (small, blurry, looks like #N)."""
+        if upload.outcome != Upload.Outcome.ACCEPTED or upload.image is None:
+            return []
+        return list(upload.image.warnings or [])
+
+    @staticmethod
+    def resolve_review(upload: Upload) -> str | None:
+        return upload.image.review if upload.image else None
 
     @staticmethod
     def resolve_thumbnail_url(upload: Upload) -> str | None:

@@ -1,10 +1,12 @@
 """Dataset pages: a character's datasets, the dataset page (items, balance, captions,
 exports) and its htmx partials. Each view parses input, calls one service and renders."""
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -12,7 +14,6 @@ from django.views.decorators.http import require_POST
 
 from characters.models import Character, ShotType
 from generation import runs
-from generation.forms import RunForm
 from generation.providers import available as available_providers
 from lorastudio.errors import Refusal
 
@@ -30,7 +31,9 @@ def dataset_list(request):
 def character_datasets(request, slug):
     """A character's datasets, and the form that starts a new one."""
     character = get_object_or_404(Character, slug=slug)
-    form = DatasetForm(request.POST or None)
+    form = DatasetForm(
+        request.POST or None, initial={"name": services.default_dataset_name(character)}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             dataset = services.create_dataset(
@@ -51,6 +54,7 @@ def character_datasets(request, slug):
             "datasets": selectors.datasets_of(character),
             "form": form,
             "starting": len(services.starting_images(character)),
+            "uploads_waiting": selectors.uploads_awaiting_review(character).count(),
         },
     )
 
@@ -72,13 +76,22 @@ def _page_context(dataset: Dataset) -> dict:
         "dataset": dataset,
         "character": dataset.character,
         "items": items,
+        "uncaptioned": sum(1 for i in items if i.included and not i.caption.strip()),
         "report": balance_report(dataset, items),
         "caption_warnings": warnings,
-        **_exports_context(dataset),
+        **_exports_context(dataset, items),
         "shot_types": ShotType.choices,
+        "sources": ["anchor", "candidate", "variation", "upload", "reference"],
+        "flags": [
+            ("included", "Included"),
+            ("excluded", "Excluded"),
+            ("caption", "Caption to check"),
+            ("warnings", "Photo warnings"),
+        ],
         "providers": available_providers(),
         "default_provider": settings.PROVIDER,
         "missing_approved": selectors.approved_not_in(dataset).count(),
+        "gaps_waiting": selectors.gaps_awaiting_review(dataset),
         "settings_form": DatasetForm(
             initial={"name": dataset.name, "caption_template": dataset.caption_template},
         ),
@@ -142,10 +155,73 @@ def _tile(request, item: DatasetItem, *, editing: bool = False):
     }
     html = render_to_string("datasets/detail.html#item", context, request)
     if not editing:
-        html += render_to_string(
-            "datasets/detail.html#report", {**_page_context(dataset), "oob": True}, request
-        )
+        html += _follow_ups(request, dataset)
     return HttpResponse(html)
+
+
+def _follow_ups(request, dataset: Dataset) -> str:
+    """What moves when items change, as out-of-band swaps: the header's counts, the balance
+    report and its plan, the export's warnings."""
+    page = {**_page_context(dataset), "oob": True}
+    return "".join(
+        render_to_string(f"datasets/detail.html#{name}", page, request)
+        for name in ("counts", "report", "exports")
+    )
+
+
+def _items_changed(request, dataset: Dataset, items: list[DatasetItem], message: str):
+    """After a bulk change: the changed tiles and the follow-ups (htmx), or back to the page."""
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect("datasets:detail", dataset_id=dataset.id)
+    html = ""
+    for item in selectors.dataset_items(dataset, ids=[i.id for i in items]):
+        item.dataset = dataset
+        item.rendered = selectors.rendered_caption(dataset, item)
+        item.flagged = bool(selectors.caption_warnings(dataset, [item]))
+        context = {"item": item, "dataset": dataset, "shot_types": ShotType.choices, "oob": True}
+        html += render_to_string("datasets/detail.html#item", context, request)
+    response = HttpResponse(html + _follow_ups(request, dataset))
+    response["HX-Trigger"] = json.dumps({"notice": {"message": message}})
+    return response
+
+
+@require_POST
+def items_include(request, dataset_id):
+    """Include or exclude many items at once (the images the filters show, or ticked)."""
+    dataset = _dataset(dataset_id)
+    ids = [i for i in request.POST.getlist("item_ids") if i.isdigit()]
+    if not ids:
+        return refused(request, "No images chosen: filter or tick some first.")
+    included = request.POST.get("included") == "on"
+    changed = services.set_included(dataset=dataset, item_ids=ids, included=included)
+    word = "Included" if included else "Excluded"
+    return _items_changed(
+        request, dataset, changed, f"{word} {len(changed)} image{'s' if len(changed) != 1 else ''}."
+    )
+
+
+@require_POST
+def exclude_shots(request, dataset_id):
+    """A balance plan's “exclude” step."""
+    dataset = _dataset(dataset_id)
+    count = request.POST.get("count", "")
+    if not count.isdigit():
+        return refused(request, "Say how many images to leave out.")
+    try:
+        changed = services.exclude_shots(
+            dataset=dataset, shot=request.POST.get("shot", ""), count=int(count)
+        )
+    except Refusal as exc:
+        return refused(request, exc.message)
+    ids = ", ".join(f"#{i.image_id}" for i in changed)
+    return _items_changed(
+        request,
+        dataset,
+        changed,
+        f"Left out {len(changed)} image{'s' if len(changed) != 1 else ''} ({ids}); tick "
+        "“included” on any to take it back.",
+    )
 
 
 def item_tile(request, item_id):
@@ -212,8 +288,11 @@ def caption_run(request, dataset_id):
         messages.error(request, f"Captioning cannot start: {form.errors.as_text()}")
         return redirect(back)
     provider, overwrite = form.cleaned_data["provider"], form.cleaned_data["overwrite"]
+    scope = form.cleaned_data["scope"]
     try:
-        plan = captioning.plan_captions(dataset=dataset, provider=provider, overwrite=overwrite)
+        plan = captioning.plan_captions(
+            dataset=dataset, provider=provider, overwrite=overwrite, scope=scope
+        )
     except runs.RunRefused as exc:
         messages.error(request, exc.message)
         return redirect(back)
@@ -230,7 +309,7 @@ def caption_run(request, dataset_id):
             },
         )
     run = captioning.launch_captions(
-        dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite
+        dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite, scope=scope
     )
     messages.success(
         request,
@@ -242,41 +321,40 @@ def caption_run(request, dataset_id):
 
 @require_POST
 def fill_gap(request, dataset_id):
-    """From a warning: save the gap's variation spec and show the priced run to confirm.
-
-    The confirmation posts to the ordinary run launcher, like every other run."""
+    """From a warning: show the priced gap run (anchor, source, prompt, strength); launch it
+    once the user confirms."""
     dataset = _dataset(dataset_id)
     back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
     form = GapForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Cannot fill this gap: {form.errors.as_text()}")
         return redirect(back)
-    data = form.cleaned_data
     try:
-        variation = gaps.gap_variation(
-            dataset=dataset, shot=data["shot"], pose=data["pose"], count=data["count"]
-        )
-        run_data = QueryDict(mutable=True)
-        run_data.update(
-            {
-                "kind": "variations",
-                "variations": variation.key,
-                "count": str(data["count"]),
-                "provider": data["provider"],
-                "mode": "image_to_image",
-            }
-        )
-        run_form = RunForm(run_data, character=dataset.character)
-        run_form.is_valid()
-        plan = runs.plan_run(character=dataset.character, **run_form.plan_arguments())
+        gap = gaps.plan_gap(dataset=dataset, **form.cleaned_data)
     except Refusal as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    return render(
+    if request.POST.get("confirm") != "yes":
+        hidden = [(name, value) for name, value in form.cleaned_data.items()]
+        return render(
+            request,
+            "generation/run_confirm.html",
+            {
+                "character": dataset.character,
+                "plan": gap.plan,
+                "gap": gap,
+                "hidden": hidden,
+                "back": back,
+                "action": reverse("datasets:fill_gap", kwargs={"dataset_id": dataset.id}),
+            },
+        )
+    run = gaps.launch_gap(gap=gap, created_by=request.user)
+    messages.success(
         request,
-        "generation/run_confirm.html",
-        {"character": dataset.character, "plan": plan, "form": run_form, "back": back},
+        f"Run #{run.id} started: {gap.count} {gap.what}, about ${gap.plan.estimated_cost:.2f}. "
+        "Review them in the gallery; approved ones can then be added here.",
     )
+    return redirect(back)
 
 
 # --- Exports -----------------------------------------------------------------------------
@@ -289,7 +367,10 @@ def export_create(request, dataset_id):
     else:
         try:
             export = exports.start_export(
-                dataset=dataset, created_by=request.user, resolution=form.cleaned_data["resolution"]
+                dataset=dataset,
+                created_by=request.user,
+                resolution=form.cleaned_data["resolution"],
+                accept_warnings=form.cleaned_data["accept_warnings"],
             )
         except Refusal as exc:
             messages.error(request, exc.message)
@@ -317,9 +398,10 @@ def export_list(request, dataset_id):
     )
 
 
-def _exports_context(dataset: Dataset) -> dict:
+def _exports_context(dataset: Dataset, items=None) -> dict:
     exports_ = list(selectors.exports_of(dataset))
     return {
+        "export_warnings": selectors.export_warnings(dataset, items),
         "exports": exports_,
         "exports_building": any(e.status == DatasetExport.Status.BUILDING for e in exports_),
     }

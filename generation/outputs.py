@@ -32,7 +32,11 @@ def save_images(call, outputs) -> None:
             created_by_id=call.created_by_id,
         )
         attach_files(image, output.content, filename=f"{call.id}-{index}.png")
-        shot_types.assign(image, face_ratio=shot_types.face_ratio_of(output.content))
+        shot_types.assign(
+            image,
+            face_ratio=shot_types.face_ratio_of(output.content),
+            intent=meta.get("shot", ""),
+        )
         image.save()
 
 

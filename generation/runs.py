@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from characters.models import Anchor, Character, Image
-from lorastudio import audit
+from lorastudio import audit, labels
 from lorastudio.errors import Conflict, Refusal
 from lorastudio.models import AuditEvent
 
@@ -101,7 +101,20 @@ def reference_suite(*, base_prompt: str, trigger_word: str) -> list[tuple[str, s
     ]
 
 
-def _add(plan: Plan, task: str, label: str, count: int, inputs: dict, image: dict) -> None:
+def usable_provider(provider: str | None) -> str:
+    """The provider a run goes to (the default when none is named), refused when unknown or
+    not set up."""
+    provider = provider or settings.PROVIDER
+    if provider not in Provider.values:
+        raise RunRefused(f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}.")
+    reason = unavailable_reason(provider)
+    if reason:
+        raise RunRefused(f"{Provider(provider).label} cannot be used: {reason}")
+    return provider
+
+
+def add_calls(plan: Plan, task: str, label: str, count: int, inputs: dict, image: dict) -> None:
+    """Add the calls that make `count` images, split to the model's images per call."""
     model = model_for(plan.provider, task)
     for n in _chunks(count, model.max_images):
         call_inputs = {**inputs, "num_images": n, "seed": random.randrange(1, 2**31)}
@@ -129,12 +142,7 @@ def plan_run(
     `like_image_id` makes anchor candidates as light edits of one candidate ("more like this").
     A reference set renders `shots` (all five by default) with LoRA `lora_id` at `lora_scale`.
     """
-    provider = provider or settings.PROVIDER
-    if provider not in Provider.values:
-        raise RunRefused(f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}.")
-    reason = unavailable_reason(provider)
-    if reason:
-        raise RunRefused(f"{Provider(provider).label} cannot be used: {reason}")
+    provider = usable_provider(provider)
     if count is not None and not 1 <= count <= 50:
         raise RunRefused("Ask for 1 to 50 images per pose or variation.")
     # An empty list is a mistake, not "all": leave the list out to mean all of them.
@@ -179,7 +187,7 @@ def _plan_anchors(plan: Plan, character: Character, pose_keys, count: int) -> No
             "negative_prompt": character.negative_prompt,
         }
         image = {"character_id": character.id, "kind": Image.Kind.CANDIDATE, "pose_id": pose.id}
-        _add(plan, Task.TEXT_TO_IMAGE, f"{pose.label} candidates", count, inputs, image)
+        add_calls(plan, Task.TEXT_TO_IMAGE, f"{pose.label} candidates", count, inputs, image)
 
 
 def _plan_more_like(plan: Plan, character: Character, image_id: int, count: int) -> None:
@@ -197,7 +205,7 @@ def _plan_more_like(plan: Plan, character: Character, image_id: int, count: int)
         "pose_id": like.pose_id,
         "source_image_id": like.id,
     }
-    _add(
+    add_calls(
         plan, Task.IMAGE_TO_IMAGE, f"More like #{like.id} ({like.pose.label})", count, inputs, image
     )
 
@@ -244,7 +252,7 @@ def _plan_variations(plan: Plan, character: Character, variation_keys, count, mo
             "variation_id": spec.id,
             "source_image_id": source.id,
         }
-        _add(plan, task, spec.label, count or spec.count, inputs, image)
+        add_calls(plan, task, spec.label, count or spec.count, inputs, image)
 
 
 def _plan_reference_set(plan: Plan, character: Character, lora_id, count, scale, shots) -> None:
@@ -283,7 +291,7 @@ def _plan_reference_set(plan: Plan, character: Character, lora_id, count, scale,
             "lora_id": lora.id,
             "lora_scale": float(scale),
         }
-        label = f"Reference: {shot.replace('_', ' ')} (v{lora.version})"
+        label = f"Reference: {labels.label(shot)} (v{lora.version})"
         plan.calls.append(
             PlannedCall(
                 Task.LORA_TEXT_TO_IMAGE, label, count, model.estimate(images=count), inputs, image

@@ -90,6 +90,7 @@ TEMPLATES = [
                 "lorastudio.context_processors.studio",
                 "training.context_processors.notifications",
             ],
+            "builtins": ["lorastudio.templatetags.labels"],
         },
     },
 ]

@@ -4,6 +4,7 @@ from datasets.models import DatasetExport
 from generation.models import Provider
 from generation.providers.catalog import trainer_for, training_limit
 from generation.runs import REFERENCE_SHOTS
+from lorastudio import labels
 
 from . import defaults, services
 from .models import LoraModel, PinReference, TrainingPreset, WebhookEndpoint
@@ -117,7 +118,7 @@ class ReferenceSetForm(forms.Form):
     scale = forms.DecimalField(min_value=0, max_value=2, decimal_places=2, initial=1)
     shots = forms.MultipleChoiceField(
         required=False,
-        choices=[(s, s.replace("_", " ")) for s, _ in REFERENCE_SHOTS],
+        choices=[(s, labels.label(s)) for s, _ in REFERENCE_SHOTS],
         widget=forms.CheckboxSelectMultiple,
     )
 

@@ -7,6 +7,7 @@ from characters.models import Character, Image
 from datasets.models import DatasetExport
 from generation.models import GenerationRun
 from generation.runs import REFERENCE_SHOTS
+from lorastudio import labels
 
 from .models import LoraModel, Pin, TrainingJob, WebhookDelivery, WebhookEndpoint
 
@@ -66,7 +67,7 @@ def reference_images(lora: LoraModel):
 
 
 def shot_label(shot: str) -> str:
-    return shot.replace("_", " ").capitalize()
+    return labels.label(shot).capitalize()
 
 
 def shot_of(image: Image) -> str:

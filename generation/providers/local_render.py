@@ -130,6 +130,7 @@ def render(
         _limb(draw, shoulder, angle, unit * 2.3, thick, figure)
     for angle in (left_leg, right_leg):
         _limb(draw, hip, angle, unit * 3.2, thick, figure)
+    image = _framed(image, prompt, head=head, unit=unit)
     if base is not None and strength is not None:
         source = Image.open(io.BytesIO(base)).convert("RGB").resize((width, height))
         image = Image.blend(source, image, max(0.15, min(float(strength), 1.0)))
@@ -147,6 +148,28 @@ def render(
     out = io.BytesIO()
     image.save(out, "PNG", optimize=False)
     return out.getvalue()
+
+
+# A close-up shows the head and shoulders, a mid shot down to the waist (in units of the
+# figure's size, from the top of the head): the simulator frames what the prompt asks for.
+FRAMES = {"close": (2.6, 0.8), "mid": (4.6, 0.9)}
+
+
+def _framed(image: Image.Image, prompt: str, *, head, unit: float) -> Image.Image:
+    from characters.shot_types import from_prompt  # the one reading of framing words
+
+    frame = FRAMES.get(from_prompt(prompt))
+    if frame is None:
+        return image
+    tall, margin = frame
+    width, height = image.size
+    crop_h = unit * tall
+    crop_w = crop_h * width / height
+    left = min(max(0.0, head[0] - crop_w / 2), width - crop_w)
+    top = max(0.0, head[1] - unit * margin)
+    return image.crop((round(left), round(top), round(left + crop_w), round(top + crop_h))).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
 
 
 def lora_safetensors(*, rank: int, trigger_word: str, seed: int = 0) -> bytes:

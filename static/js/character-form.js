@@ -1,5 +1,18 @@
-// New character form: choosing a preset (in the list, or by clicking its card) fills in its
-// example prompts while those are empty.
+// New character form: the trigger word is offered lower-cased as it is typed (a phone's
+// capital first letter included); choosing a preset (in the list, or by clicking its card)
+// fills in its example prompts while those are empty.
+(function () {
+  const trigger = document.getElementById("id_trigger_word");
+  if (trigger) {
+    trigger.addEventListener("input", function () {
+      const lower = trigger.value.toLowerCase();
+      if (lower === trigger.value) return;
+      const at = trigger.selectionStart;
+      trigger.value = lower;
+      trigger.setSelectionRange(at, at);
+    });
+  }
+})();
 (function () {
   const select = document.getElementById("id_preset");
   const base = document.getElementById("id_base_prompt");

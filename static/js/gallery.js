@@ -332,7 +332,10 @@
       if (comparing) closeCompare();
       else openLightbox(tile);
     } else if (key in REVIEWS) {
-      change(tile, { review: REVIEWS[key] }, key !== "u");
+      // With images selected (x, shift-click), a review key judges the selection, as the
+      // bulk bar's buttons do; otherwise the image in focus.
+      if (!comparing && gallery.querySelector(".tile.selected")) bulk(REVIEWS[key]);
+      else change(tile, { review: REVIEWS[key] }, key !== "u");
     } else if (key === "s") {
       change(tile, { starred: tile.dataset.starred === "true" ? "false" : "true" }, false);
     } else {

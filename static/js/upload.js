@@ -9,6 +9,31 @@
   const list = section.querySelector(".upload-list");
   const url = section.dataset.uploadUrl;
   const csrf = section.dataset.csrf;
+  const summary = section.querySelector(".upload-summary");
+  const outcomes = new Map(); // one entry per file sent: its latest outcome
+
+  // "12 accepted, 5 with warnings, 1 duplicate, 3 rejected": the batch at a glance.
+  function summarise() {
+    const counts = { accepted: 0, warned: 0, duplicate: 0, rejected: 0, checking: 0 };
+    outcomes.forEach((result) => {
+      if (result.outcome === "accepted") {
+        counts.accepted += 1;
+        if (result.warnings && result.warnings.length) counts.warned += 1;
+      } else if (result.outcome === "duplicate" || result.outcome === "rejected") {
+        counts[result.outcome] += 1;
+      } else {
+        counts.checking += 1;
+      }
+    });
+    const parts = [counts.accepted + " accepted"];
+    if (counts.warned) parts.push(counts.warned + " with warnings");
+    if (counts.duplicate) parts.push(counts.duplicate + " duplicate" + (counts.duplicate === 1 ? "" : "s"));
+    if (counts.rejected) parts.push(counts.rejected + " rejected");
+    if (counts.checking) parts.push(counts.checking + " still being checked");
+    summary.textContent = parts.join(", ") + (counts.accepted ? ". Approve them in the gallery to use them in a dataset." : ".");
+    summary.classList.toggle("has-warnings", counts.warned > 0);
+    summary.hidden = false;
+  }
 
   function row(file) {
     const item = document.createElement("li");
@@ -28,8 +53,11 @@
   }
 
   function show(view, result) {
+    outcomes.set(view, result);
+    summarise();
     view.bar.hidden = true;
     view.item.dataset.outcome = result.outcome;
+    view.item.classList.toggle("has-warnings", Boolean(result.warnings && result.warnings.length));
     view.outcome.textContent = "";
     if (result.outcome === "queued") {
       view.outcome.textContent = "Checking…";
@@ -44,8 +72,15 @@
     }
     const text = document.createElement("span");
     if (result.outcome === "accepted") {
-      const shot = result.shot_type && result.shot_type !== "unknown" ? " · " + result.shot_type + " shot (" + result.shot_source.toLowerCase() + ")" : " · shot type unknown (no face found)";
-      text.textContent = "Accepted as image #" + result.image_id + shot + (result.reason ? ". " + result.reason : "");
+      const shots = { close: "close-up", mid: "mid shot", far: "far shot" };
+      const shot = shots[result.shot_type] ? " · " + shots[result.shot_type] + ", " + result.shot_source.toLowerCase() : " · shot type unknown (no face found)";
+      text.textContent = "Accepted as image #" + result.image_id + shot + ", waiting for review";
+      (result.warnings || []).forEach((note) => {
+        const badge = document.createElement("span");
+        badge.className = "badge warn";
+        badge.textContent = note;
+        text.append(" ", badge);
+      });
     } else if (result.outcome === "duplicate") {
       text.textContent = "Duplicate of image #" + result.image_id + ": not added again.";
     } else {
@@ -66,6 +101,8 @@
 
   function send(file) {
     const view = row(file);
+    outcomes.set(view, { outcome: "queued" });
+    summarise();
     const form = new FormData();
     form.append("files", file, file.name);
     const request = new XMLHttpRequest();
@@ -107,6 +144,8 @@
   }
 
   input.addEventListener("change", () => {
+    // Chosen from "Add photos" at the top of the page: show where their progress is.
+    if (input.files.length) section.scrollIntoView({ behavior: "smooth", block: "start" });
     sendAll(input.files);
     input.value = "";
   });

@@ -96,8 +96,9 @@ def test_a_dataset_is_captioned_fixed_balanced_exported_and_downloaded(
     # The balance report follows (htmx refresh) and says what to do.
     report = page.locator("#report")
     expect(report.locator("tr[data-shot=far] td").nth(1)).to_have_text("15")
-    expect(report.locator("[data-code=low_close]")).to_contain_text("close-up shots.")
-    expect(report.get_by_role("button", name="Fill the gap…").first).to_be_visible()
+    expect(report.locator("[data-code=few_close]")).to_contain_text("close-up shots.")
+    expect(report.get_by_role("button", name=re.compile(r"^Make \d+ close-ups…$"))).to_be_visible()
+    expect(page.locator("#ds-counts")).to_contain_text("2 close-up, 3 mid, 15 far")
     screenshot("dataset-page")
 
     # Find and replace: the preview counts, then the change is applied everywhere.

@@ -123,7 +123,7 @@ def test_from_an_export_to_a_pinned_character_that_downstream_hears_about(
         expect(page.get_by_test_id("lora-status")).to_have_text("Ready")
         page.get_by_role("button", name="Price the reference set").click()
         expect(page.get_by_role("heading", name="Spend about $0.00?")).to_be_visible()
-        page.get_by_role("button", name="Generate the reference set").click()
+        page.get_by_role("button", name="Start the run").click()
         beat(lambda: not GenerationRun.objects.filter(finished_at__isnull=True).exists())
         reopen(page)
         expect(page.locator(".reference-shot img")).to_have_count(5)

@@ -1,6 +1,8 @@
 """Uploading real photos on the character page: per-file progress and outcomes, one bad file
 spoiling nothing."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -87,13 +89,35 @@ def test_twelve_photos_to_a_downloaded_training_set(
 
     items = page.locator(".upload-item")
     expect(items).to_have_count(12)
-    expect(items.filter(has_text="Accepted as image #")).to_have_count(10)
+    expect(items.filter(has_text="Accepted as image #")).to_have_count(
+        10, timeout=30_000
+    )  # a loaded machine ingests slowly
     expect(items.filter(has_text="receipt.jpg")).to_contain_text("not a picture we can read")
     expect(items.filter(has_text="half.jpg")).to_contain_text("damaged or cut short")
-    expect(items.filter(has_text="close-1.jpg")).to_contain_text("close shot (detected")
-    expect(items.filter(has_text="far-1.jpg")).to_contain_text("far shot (detected")
+    expect(items.filter(has_text="close-1.jpg")).to_contain_text("close-up, detected")
+    expect(items.filter(has_text="far-1.jpg")).to_contain_text("far shot, detected")
+    summary = page.locator(".upload-summary")
+    expect(summary).to_have_text(
+        re.compile(r"^10 accepted, (\d+ with warnings, )?2 rejected\. Approve them in the gallery")
+    )
+    warned = page.locator(".upload-item.has-warnings")
+    if warned.count():  # in amber, with the note as a badge, and the summary in amber too
+        expect(warned.first.locator(".badge.warn").first).to_be_visible()
+        expect(summary).to_have_class(re.compile("has-warnings"))
+    page.screenshot(path=str(ARTIFACTS / "uploads-summary.png"))
 
-    # A dataset of the uploads, captioned by one priced run.
+    # Uploads wait for review like generated images: approve all ten, then build the dataset.
+    page.get_by_role("link", name="Review uploads in the gallery").click()
+    tiles = page.locator("#gallery .tile")
+    expect(tiles).to_have_count(10)
+    tiles.first.locator(".tile-select").check()
+    tiles.last.locator(".tile-select").click(modifiers=["Shift"])
+    expect(page.locator("#bulk-bar .bulk-count")).to_have_text("10 selected")
+    tiles.first.focus()
+    page.keyboard.press("a")  # a review key judges the whole selection
+    expect(page.locator("#gallery .tile")).to_have_count(0)  # none left to review
+    assert character.images.filter(kind="upload", review="approved").count() == 10
+    page.goto(f"{live_server.url}/characters/{character.slug}/")
     page.get_by_role("main").get_by_role("link", name="Datasets").click()
     page.fill("#id_name", "photos")
     page.get_by_role("button", name="Create dataset").click()
@@ -116,7 +140,13 @@ def test_twelve_photos_to_a_downloaded_training_set(
     expect(report.locator("tr[data-shot=far] td").nth(1)).to_have_text("2")
     expect(report.locator("tr[data-shot=unknown] td").nth(1)).to_have_text("1")
 
-    # Export and download the frozen training set.
+    # Export and download the frozen training set: the photo without a shot type is named
+    # first, and the export goes ahead once that is ticked.
+    warnings = page.locator(".ds-export-warnings")
+    expect(warnings).to_contain_text("1 image has no shot type")
+    page.get_by_role("button", name="Export training set").click()
+    assert not page.locator(".messages").filter(has_text="Export of").count()  # the tick is due
+    warnings.get_by_label(re.compile("Export anyway")).check()
     page.get_by_role("button", name="Export training set").click()
     expect(page.locator(".messages")).to_contain_text("Export of 10 images started")
     archive, manifest = download_export(page)

@@ -103,7 +103,7 @@ def test_two_characters_with_the_same_name_get_distinct_slugs():
     [
         ("woman", "common word"),
         ("photo", "common word"),
-        ("Emma", "lowercase"),
+        ("Emma-V", "lowercase"),  # capitals are lowered (“Emma” is “emma”); a hyphen is not
         ("the_person_emma_from_the_photos", "3–24"),
         ("ab", "3–24"),
         ("1emma", "starting with a letter"),
@@ -116,6 +116,11 @@ def test_bad_trigger_words_are_refused_with_a_reason(trigger, reason):
     assert "trigger_word" in excinfo.value.message_dict
     assert reason in " ".join(excinfo.value.message_dict["trigger_word"])
     assert not Character.objects.exists()
+
+
+def test_a_capitalised_trigger_word_is_kept_lower_cased():
+    character = services.create_character(name="E", trigger_word="EmmaV", base_prompt="a figure")
+    assert character.trigger_word == "emmav"
 
 
 def test_a_duplicate_trigger_word_is_refused_and_nothing_is_saved():

@@ -37,8 +37,8 @@ def stocked(character):
 
 
 def stock(character):
-    """The fitness character with 8 anchors (far shots), 6 approved variations and 6 uploads
-    (3 close, 3 mid), 2 unreviewed variations and 1 rejected upload."""
+    """The fitness character with 8 anchors (far shots), 6 approved variations and 6 approved
+    uploads (3 close, 3 mid), 2 unreviewed variations and 1 rejected upload."""
     poses = list(character.poses.all())
     base = character.base_prompt
     for pose in poses:
@@ -65,7 +65,7 @@ def stock(character):
     for _ in range(2):
         make_image(character, kind=Image.Kind.VARIATION, pose=hanging, prompt=f"{base}, unseen")
     for shot in ("close", "close", "close", "mid", "mid", "mid"):
-        make_image(character, shot=shot)
+        make_image(character, shot=shot, review=Image.Review.APPROVED)
     make_image(character, review=Image.Review.REJECTED)
     return character
 

@@ -21,7 +21,12 @@ def test_a_folder_of_photos_becomes_a_captioned_exported_dataset(character, tmp_
     (tmp_path / "broken.jpg").write_bytes(b"not a picture" * 20)
     out = io.StringIO()
 
-    call_command("prepare_dataset", str(tmp_path), character=character.slug, stdout=out)
+    with pytest.raises(CommandError, match="--accept-warnings exports anyway"):
+        call_command("prepare_dataset", str(tmp_path), character=character.slug, stdout=out)
+    Dataset.objects.all().delete()
+    call_command(
+        "prepare_dataset", str(tmp_path), character=character.slug, stdout=out, accept_warnings=True
+    )
 
     text = out.getvalue()
     assert "3 accepted, 0 duplicate, 1 rejected" in text

@@ -190,36 +190,40 @@ def test_editing_a_caption_updates_its_concepts(stocked):
     assert DatasetItem.objects.get(id=item.id).concepts == ["outdoor", "smiling"]
 
 
-def test_the_balance_report_counts_and_says_what_to_do(stocked):
+def test_the_balance_report_counts_and_plans_what_to_do(stocked):
     dataset = services.create_dataset(character=stocked, name="v1")
     report = balance_report(dataset)
 
     assert report.total == 20
     assert report.by_shot == {"close": 3, "mid": 3, "far": 14, "unknown": 0}
-    assert report.by_source == {"candidate": 8, "variation": 6, "upload": 6}
+    assert report.by_source == {"anchor": 8, "variation": 6, "upload": 6}
     assert report.by_pose["hanging"] == 7
-    warnings = {w.code: w for w in report.warnings}
-    assert "too_few" not in warnings
-    # 3 of 20 close: to reach 30% of the set takes 5 more close shots (8 of 25 = 32%).
-    assert warnings["low_close"].action == "Add 5 close-up shots."
-    assert warnings["low_close"].gap.shot == "close" and warnings["low_close"].gap.count == 5
-    # 14 of 20 far: leaving out 12 brings them to 2 of 8 (25%).
-    assert warnings["high_far"].action == (
-        "Exclude 12 far shots, or add more of the other shot types."
-    )
-    assert warnings["high_far"].message == "Far shots are 70% of the set; aim for 20%–30%."
+    steps = {w.code: w for w in report.warnings}
+    # 3 close, 3 mid, 14 far: the fewest changes to 20 images with every share in range.
+    assert steps["low_close"].action == "Add 3 close-up shots."
+    assert steps["low_close"].gap.shot == "close" and steps["low_close"].gap.count == 3
+    assert steps["low_mid"].action == "Add 5 mid shots."
+    assert steps["high_far"].action == "Exclude 8 far shots."
+    assert steps["high_far"].exclude.count == 8
+    assert steps["high_far"].message == "Far shots are 70% of the set; aim for 20%–30%."
+    assert "ends at 20 (6 close-up, 8 mid, 6 far)" in steps["plan"].message
 
 
-def test_a_small_set_warns_about_its_size_and_each_missing_shot_type(character):
+def test_a_small_set_gets_a_plan_to_twenty_with_every_shot_type(character):
     for _ in range(4):
-        make_image(character, shot="close")
+        make_image(character, shot="close", review="approved")
     dataset = services.create_dataset(character=character, name="tiny")
-    warnings = {w.code: w for w in balance_report(dataset).warnings}
+    steps = {w.code: w for w in balance_report(dataset).warnings}
 
-    assert warnings["too_few"].action == "Add 16 images (at least 11)."
-    assert warnings["few_far"].action == "Add 3 far shots."
-    assert warnings["few_mid"].gap.count == 3
-    assert "few_close" not in warnings
+    assert "4 images now. The plan below ends at 20" in steps["plan"].message
+    assert steps["few_mid"].gap.count == 8
+    assert steps["low_close"].action == "Add 2 close-up shots."
+    # The 6 far shots the plan needs are new takes of the first three missing poses (their
+    # anchors are far shots); the other poses would only fit by swapping images out.
+    assert "few_far" not in steps
+    in_plan = [w for w in steps.values() if w.code.startswith("missing_pose_")]
+    assert sum(w.gap.count for w in in_plan if w.level == "warning") == 6
+    assert "no room left" in steps["missing_pose_hanging"].message
 
 
 def test_excluded_items_leave_the_report(stocked):
@@ -231,15 +235,13 @@ def test_excluded_items_leave_the_report(stocked):
     assert report.total == 17
 
 
-def test_a_shot_type_below_both_minimum_and_share_gets_one_warning_asking_for_the_larger(
-    stocked,
-):
+def test_a_shot_type_below_both_minimum_and_share_gets_one_step(stocked):
     dataset = services.create_dataset(character=stocked, name="v1")
     services.update_item(
         item=dataset.items.filter(image__shot_type="close").first(), included=False
     )
     codes = [w.code for w in balance_report(dataset).warnings]
-    assert "low_close" in codes and "few_close" not in codes
+    assert codes.count("few_close") + codes.count("low_close") == 1
 
 
 def test_the_admin_extracts_concepts_again_after_the_taxonomy_changed(admin_client, stocked):

@@ -40,8 +40,8 @@ def test_the_dataset_page_shows_items_report_warnings_and_tools(logged_in, datas
     page = logged_in.get(f"/datasets/{dataset.id}/").content.decode()
 
     assert page.count('<article class="ds-item') == 20
-    assert "Add 5 close-up shots." in page
-    assert "Fill the gap…" in page
+    assert "Add 3 close-up shots." in page
+    assert "Make 3 close-ups…" in page and "Exclude 8 far shots" in page
     assert "Caption uploads…" in page
     assert "Export training set" in page
     assert "has no caption yet" in page  # uploads wait for captioning
@@ -120,24 +120,20 @@ def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset, fa
     assert (run.kind, run.params["dataset_id"]) == ("captions", dataset.id)
 
 
-def test_fill_the_gap_shows_a_priced_variations_run_that_the_run_launcher_confirms(
-    logged_in, dataset, fal_key
-):
-    confirm = logged_in.post(
-        f"/datasets/{dataset.id}/fill-gap/",
-        {"shot": "close", "pose": "", "count": "5", "provider": "fal"},
-    )
+def test_fill_the_gap_shows_a_priced_run_that_its_own_page_confirms(logged_in, dataset, fal_key):
+    url = f"/datasets/{dataset.id}/fill-gap/"
+    confirm = logged_in.post(url, {"shot": "close", "pose": "", "count": "5", "provider": "fal"})
     body = confirm.content.decode()
     assert "Spend about $0.15?" in body
-    assert f'action="/runs/new/{dataset.character.slug}/"' in body
-    assert 'name="kind" value="variations"' in body
+    assert f'action="{url}"' in body
+    assert 'name="shot" value="close"' in body
     assert not GenerationRun.objects.exists()
 
 
 def test_fill_the_gap_without_anchors_says_what_to_do(logged_in, character):
     from tests.datasets.conftest import make_image
 
-    make_image(character, shot="close")
+    make_image(character, shot="close", review="approved")
     dataset = services.create_dataset(character=character, name="v1")
     response = logged_in.post(
         f"/datasets/{dataset.id}/fill-gap/", {"shot": "far", "count": "3"}, follow=True
@@ -146,7 +142,9 @@ def test_fill_the_gap_without_anchors_says_what_to_do(logged_in, character):
 
 
 def test_exporting_from_the_page_lists_the_export_with_a_download(logged_in, dataset, eager_tasks):
-    response = logged_in.post(f"/datasets/{dataset.id}/exports/new/", {"resolution": "768"})
+    response = logged_in.post(
+        f"/datasets/{dataset.id}/exports/new/", {"resolution": "768", "accept_warnings": "on"}
+    )
     assert response.status_code == 302
     export = DatasetExport.objects.get()
     assert (export.status, export.resolution) == ("ready", 768)
@@ -164,7 +162,7 @@ def test_an_export_refused_for_captions_says_why_on_the_page(logged_in, dataset)
     page = logged_in.post(
         f"/datasets/{dataset.id}/exports/new/", {"resolution": "1024"}, follow=True
     )
-    assert "the trigger word must appear exactly once" in page.content.decode()
+    assert "do not have the trigger word" in page.content.decode()
     assert not DatasetExport.objects.exists()
 
 
@@ -178,4 +176,4 @@ def test_a_tile_change_brings_the_refreshed_report_along(logged_in, dataset):
     tile = logged_in.post(f"/datasets/items/{item.id}/shot/", {"shot_type": "far"})
     body = tile.content.decode()
     assert '<section class="card ds-report" id="report" hx-swap-oob="true">' in body
-    assert '<tr class="ds-off" data-shot="far"><td>Far</td><td class="num">15</td>' in body
+    assert '<tr class="ds-off" data-shot="far"><td>Far shot</td><td class="num">15</td>' in body

@@ -156,7 +156,7 @@ def test_failed_calls_are_sent_again_as_a_new_run_priced_first(logged_in, charac
     assert "Price sending the 1 failed call again" in page
 
     priced = logged_in.post(url).content.decode()
-    assert "Spend about $0.00?" in priced and "1 call, 2 images on local" in priced
+    assert "Spend about $0.00?" in priced and "1 call, 2 images on the local simulator" in priced
     assert GenerationRun.objects.count() == 1
 
     response = logged_in.post(url, {"confirm": "yes"})

@@ -56,7 +56,7 @@ def test_a_run_from_the_page_is_priced_first_and_starts_only_when_confirmed(
     data = {"kind": "anchors", "poses": ["front", "back"], "count": "10", "provider": "fal"}
     page = logged_in.post(url, data)
     html = page.content.decode()
-    assert "Spend about $1.20?" in html and "6 calls, 20 images on fal" in html
+    assert "Spend about $1.20?" in html and "6 calls, 20 images on fal.ai" in html
     assert not GenerationRun.objects.exists()
     response = logged_in.post(url, {**data, "confirm": "yes", "next": "/characters/fit/anchors/"})
     assert response.status_code == 302 and response["Location"] == "/characters/fit/anchors/"

@@ -103,6 +103,11 @@ class Command(BaseCommand):
         parser.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION)
         parser.add_argument("--template", default=None, help="Caption template.")
         parser.add_argument("--no-export", action="store_true")
+        parser.add_argument(
+            "--accept-warnings",
+            action="store_true",
+            help="Export even with empty captions, a missing trigger word or unknown shot types.",
+        )
         parser.add_argument("--wait", type=float, default=900, help="Seconds to wait for captions.")
 
     def handle(self, *args, folder: Path, **options):
@@ -148,10 +153,14 @@ class Command(BaseCommand):
             return
         try:
             export = exports.start_export(
-                dataset=dataset, resolution=options["resolution"], enqueue=False
+                dataset=dataset,
+                resolution=options["resolution"],
+                enqueue=False,
+                accept_warnings=options["accept_warnings"],
             )
         except Refusal as exc:
-            raise CommandError(f"Not exported: {exc.message}") from exc
+            hint = " (--accept-warnings exports anyway)" if exc.extra.get("warnings") else ""
+            raise CommandError(f"Not exported: {exc.message}{hint}") from exc
         export = exports.build_export(export.id)
         if export.status != "ready":
             raise CommandError(f"The export failed: {export.error}")
