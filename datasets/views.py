@@ -16,6 +16,7 @@ from characters.models import Character, ShotType
 from generation import runs
 from generation.providers import available as available_providers
 from lorastudio.errors import Refusal
+from lorastudio.refusals import refused
 
 from . import captioning, exports, gaps, selectors, services
 from .balance import balance_report
