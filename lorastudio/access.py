@@ -85,6 +85,8 @@ RULES: dict[str, tuple[str, str]] = {
     "datasets/<int:dataset_id>/replace/": (BROWSE, EDIT_DATASETS),
     "datasets/<int:dataset_id>/captions/": (BROWSE, LAUNCH_RUNS),
     "datasets/<int:dataset_id>/fill-gap/": (BROWSE, LAUNCH_RUNS),
+    "datasets/<int:dataset_id>/include/": (BROWSE, EDIT_DATASETS),
+    "datasets/<int:dataset_id>/exclude-shots/": (BROWSE, EDIT_DATASETS),
     "datasets/<int:dataset_id>/exports/": (BROWSE, BROWSE),
     "datasets/<int:dataset_id>/exports/new/": (BROWSE, EXPORT_DATASETS),
     "datasets/items/<int:item_id>/": (BROWSE, BROWSE),
