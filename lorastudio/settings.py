@@ -14,6 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from kombu import Queue
 
+from lorastudio.queues import queue_names
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -231,25 +233,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="lorastudio")
-# One queue per kind of work, so a busy one never starves another: provider calls (and the
-# beat pass that drives them), ingest and exports, outgoing webhooks; the rest (heartbeat,
-# housekeeping) on the default queue. The Procfile and compose start a worker per group
-# (calls with the default queue); a worker started without -Q consumes them all.
-CELERY_QUEUES = {
-    "calls": f"{CELERY_TASK_DEFAULT_QUEUE}.calls",
-    "media": f"{CELERY_TASK_DEFAULT_QUEUE}.media",
-    "webhooks": f"{CELERY_TASK_DEFAULT_QUEUE}.webhooks",
-}
+# One queue per kind of work (lorastudio.queues): provider calls, ingest and exports,
+# webhooks, and the default queue for the rest. The Procfile and compose start a worker per
+# group (calls with the default queue); a worker started without -Q consumes them all.
+CELERY_QUEUES = queue_names(CELERY_TASK_DEFAULT_QUEUE)
 CELERY_TASK_QUEUES = [
     Queue(name, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, *CELERY_QUEUES.values())
 ]
-CELERY_TASK_ROUTES = {
-    "generation.tasks.*": {"queue": CELERY_QUEUES["calls"]},
-    "training.tasks.sync_training_jobs": {"queue": CELERY_QUEUES["calls"]},
-    "datasets.tasks.*": {"queue": CELERY_QUEUES["media"]},
-    "training.tasks.deliver_webhook": {"queue": CELERY_QUEUES["webhooks"]},
-    "training.tasks.retry_due_webhooks": {"queue": CELERY_QUEUES["webhooks"]},
-}
+CELERY_TASK_ROUTES = ("lorastudio.queues.route",)
 # A message whose worker died is delivered again after this many seconds (acks_late). Longer
 # than our longest task (a submit waits up to 75 s; a 1 GiB weights download at 4 MB/s takes
 # ~4 min) so a running task is not handed to a second worker, short enough that a killed

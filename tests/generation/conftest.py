@@ -13,6 +13,7 @@ import redis
 from django.db import connection
 
 from lorastudio.celery import app
+from lorastudio.queues import queue_names
 
 
 @pytest.fixture
@@ -105,7 +106,8 @@ def queue():
     app._pool = None
     app.__dict__.pop("amqp", None)
     client = redis.Redis.from_url(BROKER)
-    client.delete(name, "unacked", "unacked_index", f"_kombu.binding.{name}")
+    names = [name, *queue_names(name).values()]
+    client.delete("unacked", "unacked_index", *names, *(f"_kombu.binding.{n}" for n in names))
     client.close()
 
 
@@ -142,8 +144,8 @@ def worker(queue, fal, settings):
                 "threads",
                 "-c",
                 str(concurrency),
-                "-Q",
-                queue,
+                # No -Q: the worker consumes every queue of CELERY_QUEUE=queue (its default,
+                # .calls, .media, .webhooks), where this process's routes send the tasks.
                 "--without-mingle",
                 "--without-gossip",
                 "-l",
@@ -169,13 +171,15 @@ def worker(queue, fal, settings):
 
 
 def unacked(queue: str) -> int:
-    """Messages of `queue` a worker has taken and not acknowledged (Redis transport)."""
+    """Messages of `queue` (and its .calls, .media, .webhooks) a worker has taken and not
+    acknowledged (Redis transport)."""
+    names = {queue, *queue_names(queue).values()}
     client = redis.Redis.from_url(BROKER)
     try:
         return sum(
             1
             for value in client.hvals("unacked")
-            if json.loads(value)[-1] == queue  # [message, exchange, routing key]
+            if json.loads(value)[-1] in names  # [message, exchange, routing key]
         )
     finally:
         client.close()
