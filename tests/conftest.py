@@ -1,4 +1,7 @@
+import logging
 import os
+import warnings
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings as django_settings
@@ -48,6 +51,71 @@ def eager_tasks(transactional_db):
     yield
     app.conf.task_always_eager = False
     app.conf.task_eager_propagates = False
+
+
+def _logging_state() -> dict:
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    return {
+        "loggers": {
+            logger: (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+            for logger in loggers
+        },
+        "showwarning": warnings.showwarning,
+        "environ": dict(os.environ),
+    }
+
+
+def _restore_logging(saved: dict) -> None:
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if not isinstance(logger, logging.Logger):
+            continue
+        # A logger made meanwhile (by the worker) goes back to how a new logger starts.
+        level, handlers, propagate, disabled = saved["loggers"].get(
+            logger, (logging.NOTSET, [], True, False)
+        )
+        logger.setLevel(level)  # also empties the loggers' cached effective levels
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+        logger.disabled = disabled
+    if warnings.showwarning is not saved["showwarning"]:
+        logging.captureWarnings(False)  # the worker turned it on: put showwarning back
+    for key in os.environ.keys() - saved["environ"].keys():
+        del os.environ[key]
+    os.environ.update(saved["environ"])
+
+
+@pytest.fixture
+def worker_in_a_thread():
+    """`with worker_in_a_thread(queues=[...]):` runs a worker of the project app in a thread.
+
+    Celery's start_worker sets logging up as a worker process would: the root logger to
+    ERROR, the task logger cut off from the root, warnings routed into logging, CELERY_LOG_*
+    in os.environ. That is process-wide: every later test in this pytest process would lose
+    its warnings (caplog sees nothing below ERROR). So each worker, as it stops, puts all of
+    it back as it found it.
+    """
+    from celery.app.log import Logging
+    from celery.contrib.testing.worker import start_worker
+
+    from lorastudio.celery import app
+
+    @contextmanager
+    def worker(queues: list[str]):
+        saved, was_set_up = _logging_state(), Logging._setup
+        try:
+            with start_worker(
+                app, queues=queues, perform_ping_check=False, shutdown_timeout=20
+            ) as started:
+                yield started
+        finally:
+            _restore_logging(saved)
+            Logging._setup = was_set_up  # as start_worker itself resets it before it begins
+
+    return worker
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """A task really travels through Redis to a Celery worker (embedded, in a thread)."""
 
+import logging
+import threading
 from uuid import uuid4
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 
 from lorastudio.celery import app
@@ -51,16 +52,12 @@ def queue(settings):
         client.close()
 
 
-def _worker(queue_name: str):
-    return start_worker(app, queues=[queue_name], perform_ping_check=False, shutdown_timeout=20)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_heartbeat_task_runs_in_a_worker_and_shows_on_health(queue):
+def test_heartbeat_task_runs_in_a_worker_and_shows_on_health(queue, worker_in_a_thread):
     """beat_heartbeat sent with delay() is run by the worker and /healthz sees it as fresh."""
     assert check_health()["celery_seen_seconds_ago"] is None
 
-    with _worker(queue):
+    with worker_in_a_thread(queues=[queue]):
         result = beat_heartbeat.delay()
         assert result.get(timeout=20) is None
 
@@ -71,20 +68,39 @@ def test_heartbeat_task_runs_in_a_worker_and_shows_on_health(queue):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_task_waits_in_the_redis_queue_until_a_worker_takes_it(queue):
+def test_a_task_waits_in_the_redis_queue_until_a_worker_takes_it(queue, worker_in_a_thread):
     """With no worker the message sits in the Redis list; a started worker drains it."""
     broker = redis.Redis.from_url(TEST_REDIS)
     result = beat_heartbeat.delay()
     assert broker.llen(queue) == 1
     assert result.state == "PENDING"
 
-    with _worker(queue):
+    with worker_in_a_thread(queues=[queue]):
         assert result.get(timeout=20) is None
         assert broker.llen(queue) == 0
 
     assert result.successful()
     result.forget()
     broker.close()
+
+
+def test_a_worker_in_a_thread_leaves_the_logging_of_this_process_as_it_found_it(
+    queue, worker_in_a_thread, caplog
+):
+    """Celery sets up logging for a worker process; later tests here must still see warnings."""
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers), logging.getLogger("celery.task").propagate)
+
+    for _ in range(2):  # the first start's Django setup puts LOGGING back; the second does not
+        with worker_in_a_thread(queues=[queue]):
+            pass
+
+    assert (root.level, root.handlers, logging.getLogger("celery.task").propagate) == before
+    # As generation.calls warns from a submitting thread, and a test reads it with caplog.
+    thread = threading.Thread(target=logging.getLogger("generation.calls").warning, args=["late"])
+    thread.start()
+    thread.join()
+    assert "late" in caplog.text
 
 
 def test_tasks_are_acked_late_and_the_heartbeat_is_scheduled_by_beat():

@@ -9,7 +9,6 @@ from uuid import uuid4
 import pytest
 import redis
 import yaml
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
 from lorastudio.celery import app
@@ -107,7 +106,7 @@ def private_queues():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_full_media_queue_does_not_hold_up_provider_calls(private_queues):
+def test_a_full_media_queue_does_not_hold_up_provider_calls(private_queues, worker_in_a_thread):
     from datasets.tasks import build_export
     from generation.tasks import tick
 
@@ -117,12 +116,7 @@ def test_a_full_media_queue_does_not_hold_up_provider_calls(private_queues):
     assert broker.llen(names["media"]) == 50
 
     # The calls worker, as the Procfile starts it: the default and the calls queue.
-    with start_worker(
-        app,
-        queues=[names["default"], names["calls"]],
-        perform_ping_check=False,
-        shutdown_timeout=20,
-    ):
+    with worker_in_a_thread(queues=[names["default"], names["calls"]]):
         result = tick.apply_async(ignore_result=False)  # keep its answer to read here
         assert isinstance(result.get(timeout=30), dict)
 
