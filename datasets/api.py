@@ -8,10 +8,13 @@ from typing import Literal
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from ninja.decorators import decorate_view
 
 from characters.models import Character
 from generation.api import PlanOut, RunOut
 from generation.api import _run as run_out
+from lorastudio.idempotency import OPENAPI as IDEMPOTENT
+from lorastudio.idempotency import idempotent
 from lorastudio.media import signed_media_url
 
 from . import captioning, exports, gaps, selectors, services
@@ -301,7 +304,12 @@ def find_and_replace(request, dataset_id: int, payload: ReplaceIn):
     }
 
 
-@router.post("/datasets/{dataset_id}/captions", response={201: RunOut, 200: PlanOut, 400: Error})
+@router.post(
+    "/datasets/{dataset_id}/captions",
+    response={201: RunOut, 200: PlanOut, 400: Error},
+    openapi_extra=IDEMPOTENT,
+)
+@decorate_view(idempotent)
 def caption_run(request, dataset_id: int, payload: CaptionRunIn):
     """Caption the uploads without a caption in one provider run; `dry_run` prices it."""
     dataset = _dataset(dataset_id)
@@ -316,7 +324,12 @@ def caption_run(request, dataset_id: int, payload: CaptionRunIn):
     return Status(201, run_out(run.id))
 
 
-@router.post("/datasets/{dataset_id}/fill-gap", response={201: RunOut, 200: PlanOut, 400: Error})
+@router.post(
+    "/datasets/{dataset_id}/fill-gap",
+    response={201: RunOut, 200: PlanOut, 400: Error},
+    openapi_extra=IDEMPOTENT,
+)
+@decorate_view(idempotent)
 def fill_gap(request, dataset_id: int, payload: GapIn):
     """A variations run that makes the missing shot type or pose; `dry_run` prices it."""
     from generation import runs

@@ -8,13 +8,15 @@ from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from characters.models import Character, ShotType
 from generation import runs
 from generation.forms import RunForm
 from generation.providers import available as available_providers
+from lorastudio import confirm
 from lorastudio.errors import Refusal
+from lorastudio.idempotency import Outcome
 from lorastudio.refusals import refused
 
 from . import captioning, exports, gaps, selectors, services
@@ -205,12 +207,14 @@ def find_replace(request, dataset_id):
 
 
 # --- Runs: captions and fill the gap, priced first ----------------------------------------
-@require_POST
+@require_http_methods(["GET", "POST"])
 def caption_run(request, dataset_id):
-    """Price the caption run; launch it only once the user confirms."""
+    """Price the caption run (a confirm page); launch it once, when the user confirms."""
+    if started := confirm.already_started(request):
+        return started
     dataset = _dataset(dataset_id)
     back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
-    form = CaptionRunForm(request.POST)
+    form = CaptionRunForm(confirm.data(request))
     if not form.is_valid():
         messages.error(request, f"Captioning cannot start: {form.errors.as_text()}")
         return redirect(back)
@@ -220,8 +224,8 @@ def caption_run(request, dataset_id):
     except runs.RunRefused as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    if request.POST.get("confirm") != "yes":
-        return render(
+    if not confirm.confirmed(request):
+        return confirm.page(
             request,
             "generation/run_confirm.html",
             {
@@ -232,9 +236,18 @@ def caption_run(request, dataset_id):
                 "action": reverse("datasets:caption_run", kwargs={"dataset_id": dataset.id}),
             },
         )
-    run = captioning.launch_captions(
-        dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite
-    )
+
+    def launch() -> Outcome:
+        run = captioning.launch_captions(
+            dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite
+        )
+        url = reverse("generation:run_detail", args=[run.id])
+        return Outcome(label=f"Captioning run #{run.id}", url=url, value=run)
+
+    spent = confirm.start_once(request, scope=f"captions {dataset.id}", start=launch)
+    if not isinstance(spent, confirm.Spent):
+        return spent
+    run = spent.outcome.value
     messages.success(
         request,
         f"Captioning run #{run.id} started: {len(plan.calls)} images, about "
@@ -243,14 +256,17 @@ def caption_run(request, dataset_id):
     return redirect(back)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def fill_gap(request, dataset_id):
     """From a warning: save the gap's variation spec and show the priced run to confirm.
 
-    The confirmation posts to the ordinary run launcher, like every other run."""
+    The confirmation posts to the ordinary run launcher (with this page's one-time token),
+    like every other run."""
+    if started := confirm.already_started(request):
+        return started
     dataset = _dataset(dataset_id)
     back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
-    form = GapForm(request.POST)
+    form = GapForm(confirm.data(request))
     if not form.is_valid():
         messages.error(request, f"Cannot fill this gap: {form.errors.as_text()}")
         return redirect(back)
@@ -275,7 +291,7 @@ def fill_gap(request, dataset_id):
     except Refusal as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    return render(
+    return confirm.page(
         request,
         "generation/run_confirm.html",
         {"character": dataset.character, "plan": plan, "form": run_form, "back": back},

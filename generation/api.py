@@ -7,8 +7,11 @@ from uuid import UUID
 
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from ninja.decorators import decorate_view
 
 from characters.selectors import characters
+from lorastudio.idempotency import OPENAPI as IDEMPOTENT
+from lorastudio.idempotency import idempotent
 
 from . import calls, runs, selectors
 from .models import GenerationRun
@@ -112,7 +115,12 @@ def _run(run_id: int) -> GenerationRun:
     return get_object_or_404(selectors.runs_in_full(), id=run_id)
 
 
-@router.post("/characters/{slug}/runs", response={201: RunOut, 200: PlanOut, 400: Error})
+@router.post(
+    "/characters/{slug}/runs",
+    response={201: RunOut, 200: PlanOut, 400: Error},
+    openapi_extra=IDEMPOTENT,
+)
+@decorate_view(idempotent)
 def launch_run(request, slug: str, payload: RunIn):
     """Launch a run, or with `dry_run` get the calls it would make and their cost."""
     character = get_object_or_404(characters(), slug=slug)
@@ -161,7 +169,10 @@ def cancel_run(request, run_id: int):
     return _run(run_id)
 
 
-@router.post("/calls/{call_id}/retry", response={200: CallOut, 409: Error})
+@router.post(
+    "/calls/{call_id}/retry", response={200: CallOut, 409: Error}, openapi_extra=IDEMPOTENT
+)
+@decorate_view(idempotent)
 def retry_call(request, call_id: UUID):
     """Send a call whose outcome is unknown again: the user accepts it may be paid twice."""
     call = get_object_or_404(selectors.calls(), id=call_id)

@@ -7,9 +7,12 @@ from typing import Literal
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
 from characters.models import Character
+from lorastudio.idempotency import OPENAPI as IDEMPOTENT
+from lorastudio.idempotency import idempotent
 
 from . import loras, outgoing, pins, selectors, services
 from .models import TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
@@ -119,7 +122,9 @@ def list_training_jobs(request, character: str | None = None):
 @router.post(
     "/training-jobs",
     response={201: TrainingJobOut, 200: TrainingPlanOut, 400: Error, 404: Error},
+    openapi_extra=IDEMPOTENT,
 )
+@decorate_view(idempotent)
 def start_training(request, payload: TrainingIn):
     """Train a LoRA on a ready export, or with `dry_run` see the settings, cost and time."""
     export = get_object_or_404(selectors.exports(), id=payload.export_id)
@@ -385,6 +390,11 @@ def delete_webhook_endpoint(request, endpoint_id: int):
     return Status(204, None)
 
 
-@router.post("/webhook-deliveries/{delivery_id}/redeliver", response={200: DeliveryOut})
+@router.post(
+    "/webhook-deliveries/{delivery_id}/redeliver",
+    response={200: DeliveryOut},
+    openapi_extra=IDEMPOTENT,
+)
+@decorate_view(idempotent)
 def redeliver_webhook(request, delivery_id: str):
     return outgoing.redeliver(delivery=get_object_or_404(WebhookDelivery, id=delivery_id))

@@ -6,10 +6,13 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from characters.models import Character
+from lorastudio import confirm
 from lorastudio.errors import Refusal
+from lorastudio.idempotency import Outcome
 
 from . import defaults, loras, notifications, outgoing, pins, reference_sets, selectors, services
 from .forms import (
@@ -41,7 +44,13 @@ def _initial(request) -> dict:
 
 
 def job_new(request):
-    """Choose the export and settings; the cost and time show before anything starts."""
+    """Choose the export and settings; the cost and time show before anything starts. The
+    page is its own confirm page: its address carries a one-time token, so coming back to it
+    after Start leads to the training it started."""
+    if not request.htmx and (started := confirm.already_started(request)):
+        return started
+    if tokened := confirm.with_token(request):
+        return tokened
     if request.method == "POST":
         form = bound = TrainingForm(request.POST)
     else:
@@ -58,18 +67,13 @@ def job_new(request):
             f"{name.replace('_', ' ')}: {' '.join(errors)}" for name, errors in bound.errors.items()
         )
     if request.method == "POST" and request.POST.get("action") == "launch" and plan is not None:
-        job = services.launch_training(plan=plan, created_by=request.user)
-        messages.success(
-            request,
-            f"Training #{job.id} started on {job.get_provider_display()}: about "
-            f"${job.estimated_cost:.2f}.",
-        )
-        return redirect(job)
+        return _launch(request, plan)
     if plan is not None:
         for name, value in plan.params.as_dict().items():
             form.fields[name].widget.attrs["placeholder"] = f"{plan.preset}: {value}"
     context = {
         "form": form,
+        "once": confirm.token(request),
         "plan": plan,
         "problem": problem,
         "presets": defaults.presets(),
@@ -78,7 +82,32 @@ def job_new(request):
     template = "training/job_new.html"
     if request.htmx:
         template += "#estimate"
-    return render(request, template, context)
+    return confirm.no_store(render(request, template, context))
+
+
+def _launch(request, plan):
+    """Start the training once per page token (a page without one gets one first)."""
+    if not confirm.token(request):
+        messages.error(request, "This form had expired: check the estimate and start again.")
+        return redirect(reverse("training:job_new") + f"?export={plan.export.id}")
+
+    def launch() -> Outcome:
+        job = services.launch_training(plan=plan, created_by=request.user)
+        return Outcome(label=f"Training #{job.id}", url=job.get_absolute_url(), value=job)
+
+    spent = confirm.start_once(request, scope="training", start=launch)
+    if isinstance(spent, confirm.Spent):
+        job = spent.outcome.value
+        messages.success(
+            request,
+            f"Training #{job.id} started on {job.get_provider_display()}: about "
+            f"${job.estimated_cost:.2f}.",
+        )
+        url = job.get_absolute_url()
+    else:
+        url = spent["Location"]
+    # The form posts through htmx: have the browser go to the job, not swap it in.
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def _bound_data(form: TrainingForm) -> dict:
@@ -176,11 +205,14 @@ def lora_detail(request, lora_id):
     return render(request, "training/lora_detail.html", context)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def reference_set(request, lora_id):
-    """Price the reference set (or one shot of it); start it once the user confirms."""
+    """Price the reference set (or one shot of it), a confirm page; start it once, when the
+    user confirms."""
+    if started := confirm.already_started(request):
+        return started
     lora = get_object_or_404(selectors.loras(), id=lora_id)
-    form = ReferenceSetForm(request.POST)
+    form = ReferenceSetForm(confirm.data(request))
     if not form.is_valid():
         messages.error(request, "Choose a provider and a LoRA scale from 0 to 2.")
         return redirect(lora)
@@ -191,15 +223,24 @@ def reference_set(request, lora_id):
     except Refusal as exc:
         messages.error(request, exc.message)
         return redirect(lora)
-    if request.POST.get("confirm") != "yes":
-        return render(
+    if not confirm.confirmed(request):
+        return confirm.page(
             request,
             "training/reference_confirm.html",
             {"lora": lora, "plan": plan, "form": form, "shots": shots},
         )
-    run = reference_sets.launch(
-        lora=lora, plan=plan, scale=scale, shots=shots, created_by=request.user
-    )
+
+    def launch() -> Outcome:
+        run = reference_sets.launch(
+            lora=lora, plan=plan, scale=scale, shots=shots, created_by=request.user
+        )
+        url = reverse("generation:run_detail", args=[run.id])
+        return Outcome(label=f"Reference set run #{run.id}", url=url, value=run)
+
+    spent = confirm.start_once(request, scope=f"reference set {lora.id}", start=launch)
+    if not isinstance(spent, confirm.Spent):
+        return spent
+    run = spent.outcome.value
     messages.success(
         request,
         f"Reference set run #{run.id} started: {len(plan.calls)} shots, about "

@@ -6,6 +6,7 @@ from characters.models import Image
 from datasets import services
 from datasets.models import Dataset, DatasetExport
 from generation.models import GenerationRun
+from tests.confirm_pages import price, start
 
 pytestmark = pytest.mark.django_db
 
@@ -108,13 +109,13 @@ def test_find_and_replace_previews_then_applies(logged_in, dataset):
 
 def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset, fal_key):
     url = f"/datasets/{dataset.id}/captions/"
-    confirm = logged_in.post(url, {"provider": "fal"})
+    confirm = price(logged_in, url, {"provider": "fal"})
     body = confirm.content.decode()
     assert "Spend about $0.01?" in body
     assert f'action="{url}"' in body
     assert not GenerationRun.objects.exists()
 
-    launched = logged_in.post(url, {"provider": "local", "confirm": "yes"})
+    launched = start(logged_in, url, {"provider": "local"})
     assert launched.status_code == 302
     run = GenerationRun.objects.get()
     assert (run.kind, run.params["dataset_id"]) == ("captions", dataset.id)
@@ -123,7 +124,8 @@ def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset, fa
 def test_fill_the_gap_shows_a_priced_variations_run_that_the_run_launcher_confirms(
     logged_in, dataset, fal_key
 ):
-    confirm = logged_in.post(
+    confirm = price(
+        logged_in,
         f"/datasets/{dataset.id}/fill-gap/",
         {"shot": "close", "pose": "", "count": "5", "provider": "fal"},
     )

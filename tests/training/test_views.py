@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.confirm_pages import token_of
 from training import pins, services
 from training.models import Notification, TrainingJob, TrainingPreset
 
@@ -9,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_new_training_page_shows_the_price_before_anything_starts(logged_in, export):
-    response = logged_in.get(f"/training/new/?export={export.id}")
+    response = logged_in.get(f"/training/new/?export={export.id}", follow=True)
     assert response.status_code == 200
     html = response.content.decode()
     assert "About $0.00" in html and "Full-body fashion" in html
@@ -39,9 +40,16 @@ def test_a_provider_without_a_key_is_refused_on_the_page(logged_in, export, sett
 
 
 def test_launching_from_the_page_opens_the_job_page(logged_in, export):
+    page = logged_in.get(f"/training/new/?export={export.id}", follow=True)
     response = logged_in.post(
         "/training/new/",
-        {"export": export.id, "provider": "local", "rank": 8, "action": "launch"},
+        {
+            "export": export.id,
+            "provider": "local",
+            "rank": 8,
+            "action": "launch",
+            "once": token_of(page),
+        },
         follow=True,
     )
     job = TrainingJob.objects.get()
@@ -66,7 +74,7 @@ def test_train_again_fills_the_form_with_the_past_settings(logged_in, export, us
         plan=services.plan_training(export=export, provider="local", steps=1700),
         created_by=user,
     )
-    html = logged_in.get(f"/training/new/?from_job={job.id}").content.decode()
+    html = logged_in.get(f"/training/new/?from_job={job.id}", follow=True).content.decode()
     assert 'value="1700"' in html
 
 
@@ -83,7 +91,7 @@ def test_saving_a_preset_from_the_page(logged_in, export):
         },
     )
     assert TrainingPreset.objects.get().steps == 800
-    assert "Saved: Our look" in logged_in.get("/training/new/").content.decode()
+    assert "Saved: Our look" in logged_in.get("/training/new/", follow=True).content.decode()
 
 
 @pytest.fixture
@@ -99,7 +107,9 @@ def test_the_lora_page_shows_lineage_and_prices_the_reference_set(logged_in, tra
     html = logged_in.get(f"/training/loras/{trained.id}/").content.decode()
     assert "Lineage" in html and f"Training #{trained.training_job_id}" in html
     response = logged_in.post(
-        f"/training/loras/{trained.id}/reference-set/", {"provider": "local", "scale": "0.8"}
+        f"/training/loras/{trained.id}/reference-set/",
+        {"provider": "local", "scale": "0.8"},
+        follow=True,
     )
     assert "Spend about $0.00?" in response.content.decode()
 
