@@ -1,12 +1,14 @@
 """The dataset pages and their htmx partials, as a logged-in user sees them."""
 
+import re
+
 import pytest
 
 from characters.models import Image
 from datasets import services
 from datasets.models import Dataset, DatasetExport
 from generation.models import GenerationRun
-from tests.confirm_pages import price, start
+from tests.confirm_pages import price, start, token_of
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +183,35 @@ def test_a_tile_change_brings_the_refreshed_report_along(logged_in, dataset):
     body = tile.content.decode()
     assert '<section class="card ds-report" id="report" hx-swap-oob="true">' in body
     assert '<tr class="ds-off" data-shot="far"><td>Far</td><td class="num">15</td>' in body
+
+
+def test_a_caption_run_confirmed_twice_starts_once(logged_in, dataset):
+    url = f"/datasets/{dataset.id}/captions/"
+    page = price(logged_in, url, {"provider": "local"})
+    assert "no-store" in page["Cache-Control"]
+    confirmed = {"provider": "local", "confirm": "yes", "once": token_of(page)}
+    logged_in.post(url, confirmed)
+    again = logged_in.post(url, confirmed, follow=True)
+    run = GenerationRun.objects.get()
+    assert f"Captioning run #{run.id} was started from this page" in again.content.decode()
+    back = logged_in.get(page.redirect_chain[-1][0], follow=True)
+    assert back.redirect_chain[-1][0] == f"/runs/{run.id}/"
+    assert GenerationRun.objects.count() == 1
+
+
+def test_coming_back_to_a_fill_the_gap_page_leads_to_the_run_it_started(logged_in, dataset):
+    page = price(
+        logged_in,
+        f"/datasets/{dataset.id}/fill-gap/",
+        {"shot": "close", "pose": "", "count": "3", "provider": "local"},
+    )
+    assert "no-store" in page["Cache-Control"]
+    body = page.content.decode()
+    start_url = f"/runs/new/{dataset.character.slug}/"
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', body))
+    for _ in range(2):
+        logged_in.post(start_url, {**fields, "variations": fields["variations"]})
+    run = GenerationRun.objects.get()
+    back = logged_in.get(page.redirect_chain[-1][0], follow=True)
+    assert back.redirect_chain[-1][0] == f"/runs/{run.id}/"
+    assert f"Run #{run.id} was started from this page" in back.content.decode()

@@ -240,3 +240,19 @@ def test_a_reference_set_can_be_priced_through_the_runs_api(api, trained, charac
     )
     assert response.status_code == 200, response.content
     assert [c["label"] for c in response.json()["calls"]] == ["Reference: side (v1)"]
+
+
+def test_a_training_sent_again_with_its_idempotency_key_starts_once(api, export):
+    def send(steps):
+        return api.post(
+            "/api/training-jobs",
+            json.dumps({"export_id": str(export.id), "provider": "local", "steps": steps}),
+            content_type="application/json",
+            headers={"Idempotency-Key": "train-1"},
+        )
+
+    first, again = send(1000), send(1000)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert TrainingJob.objects.count() == 1
+    assert send(1200).status_code == 422

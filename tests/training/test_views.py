@@ -2,6 +2,7 @@
 
 import pytest
 
+from generation.models import GenerationRun
 from tests.confirm_pages import token_of
 from training import pins, services
 from training.models import Notification, TrainingJob, TrainingPreset
@@ -191,3 +192,31 @@ def test_a_failed_delivery_can_be_sent_again_from_the_log(logged_in, settings, e
         receiver.wait_for(1)
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and delivery.attempts == 1
+
+
+def test_the_training_page_carries_a_token_and_start_twice_trains_once(logged_in, export):
+    page = logged_in.get(f"/training/new/?export={export.id}", follow=True)
+    address = page.redirect_chain[-1][0]
+    assert "once=" in address and "no-store" in page["Cache-Control"]
+    launch = {"export": export.id, "provider": "local", "action": "launch"}
+    launch["once"] = token_of(page)
+    first = logged_in.post("/training/new/", launch, headers={"HX-Request": "true"})
+    job = TrainingJob.objects.get()
+    assert first["HX-Redirect"] == f"/training/jobs/{job.id}/"  # the browser goes to the job
+    again = logged_in.post("/training/new/", launch, headers={"HX-Request": "true"})
+    assert again["HX-Redirect"] == f"/training/jobs/{job.id}/"
+    back = logged_in.get(address, follow=True)
+    assert back.redirect_chain[-1][0] == f"/training/jobs/{job.id}/"
+    assert f"Training #{job.id} was started from this page" in back.content.decode()
+    assert TrainingJob.objects.count() == 1
+
+
+def test_a_reference_set_confirmed_twice_runs_once(logged_in, trained):
+    url = f"/training/loras/{trained.id}/reference-set/"
+    page = logged_in.post(url, {"provider": "local", "scale": "0.8"}, follow=True)
+    assert "no-store" in page["Cache-Control"]
+    confirmed = {"provider": "local", "scale": "0.8", "confirm": "yes", "once": token_of(page)}
+    logged_in.post(url, confirmed)
+    again = logged_in.post(url, confirmed, follow=True)
+    run = GenerationRun.objects.get(kind="reference_set")
+    assert f"Reference set run #{run.id} was started from this page" in again.content.decode()
