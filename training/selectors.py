@@ -162,18 +162,62 @@ def lineage_of_pin(pin: Pin) -> Lineage:
     return Lineage(pins=[pin])
 
 
-def pin_candidates(character: Character) -> dict[str, list[Image]]:
-    """Images a pin may use: the reference sets, the anchors, and the approved gallery."""
+@dataclass
+class PinSource:
+    """A group of images the pin form offers; `folded` groups start closed."""
+
+    title: str
+    images: list[Image]
+    folded: bool = False
+
+
+def pin_suite(lora: LoraModel) -> dict[str, Image]:
+    """The reference set a pin made from `lora` starts with: the newest image of each shot,
+    on the provider the version was trained on when it rendered there (else the newest set)."""
+    sets = reference_sets(lora)
+    if not sets:
+        return {}
+    trained_on = lora.training_job.provider if lora.training_job else None
+    chosen = next((s for s in sets if s.provider == trained_on), sets[0])
+    return {shot: chosen.shots[shot] for shot in SHOTS if shot in chosen.shots}
+
+
+def pin_candidates(character: Character, *, suite: dict[str, Image] | None = None):
+    """Images a pin may use: the reference sets, the anchors, and the approved gallery. With a
+    LoRA's `suite`, its reference set comes first and every other source is folded away.
+    Each reference image carries `version`, the LoRA version it was rendered with."""
     base = character.images.exclude(review=Image.Review.REJECTED).select_related("call")
-    return {
-        "Reference set": list(base.filter(kind=Image.Kind.REFERENCE).order_by("-created_at")[:40]),
-        "Anchors": list(base.filter(anchor_for__isnull=False).distinct()[:20]),
-        "Gallery (approved)": list(
-            base.filter(review=Image.Review.APPROVED)
-            .exclude(kind=Image.Kind.REFERENCE)
-            .order_by("-starred", "-created_at")[:40]
-        ),
-    }
+    versions = dict(LoraModel.objects.filter(character=character).values_list("id", "version"))
+    references = list(base.filter(kind=Image.Kind.REFERENCE).order_by("-created_at")[:40])
+    for image in references:
+        image.version = versions.get(_lora_id(image))
+    anchors = list(base.filter(anchor_for__isnull=False).distinct()[:20])
+    gallery = list(
+        base.filter(review=Image.Review.APPROVED)
+        .exclude(kind=Image.Kind.REFERENCE)
+        .order_by("-starred", "-created_at")[:40]
+    )
+    if not suite:
+        return [
+            PinSource("Reference sets", references),
+            PinSource("Anchors", anchors),
+            PinSource("Gallery (approved)", gallery),
+        ]
+    chosen = list(suite.values())
+    for image in chosen:
+        image.version = versions.get(_lora_id(image))
+    ids = {image.id for image in chosen}
+    version = chosen[0].version if chosen else None
+    return [
+        PinSource(f"Reference set of v{version}", chosen),
+        PinSource("Other reference sets", [i for i in references if i.id not in ids], True),
+        PinSource("Anchors", anchors, True),
+        PinSource("Gallery (approved)", gallery, True),
+    ]
+
+
+def _lora_id(image: Image) -> int | None:
+    return ((image.call.context or {}).get("image") or {}).get("lora_id") if image.call else None
 
 
 def endpoints_with_deliveries():

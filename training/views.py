@@ -329,24 +329,48 @@ def pin_edit(request, slug):
             else:
                 messages.info(request, f"Nothing changed: version {pin.version} stays current.")
             return redirect(pin)
-    chosen_refs = {}
-    if current:
+    lora = _lora_to_pin(request, character)
+    suite = selectors.pin_suite(lora) if lora else {}
+    primary_id, lora_id, chosen_refs = None, None, {}
+    if suite:  # "Pin with vN": that version, its reference set, frontal as primary
+        primary = suite.get("frontal") or next(iter(suite.values()))
+        primary_id, lora_id = primary.id, lora.id
+        chosen_refs = {image.id: shot for shot, image in suite.items() if image.id != primary.id}
+    elif lora:
+        lora_id = lora.id
+    elif current:
+        primary_id, lora_id = current.primary_image_id, current.lora_id
         chosen_refs = {r.image_id: r.role for r in current.references.all()}
     order = {role: n for n, (role, _) in enumerate(ROLE_CHOICES)}
-    candidates = {}
-    for group, images in selectors.pin_candidates(character).items():
-        with_roles = [(image, pins.suggested_role(image)) for image in images]
-        candidates[group] = sorted(with_roles, key=lambda pair: order.get(pair[1], len(order)))
+    sources = selectors.pin_candidates(character, suite=suite)
+    for source in sources:
+        with_roles = [(image, pins.suggested_role(image)) for image in source.images]
+        source.images = sorted(with_roles, key=lambda pair: order.get(pair[1], len(order)))
     context = {
         "character": character,
         "current": current,
-        "candidates": candidates,
+        "lora": lora,
+        "sources": sources,
+        "primary_id": primary_id,
+        "lora_id": str(lora_id or ""),
         "chosen_refs": chosen_refs,
         "roles": ROLE_CHOICES,
         "loras": lora_choices(character),
         "history": selectors.pins_of(character)[:20],
     }
     return render(request, "training/pin_edit.html", context)
+
+
+def _lora_to_pin(request, character: Character) -> LoraModel | None:
+    """The approved version a "Pin with vN" link names (`?lora=`), if any."""
+    lora_id = request.GET.get("lora", "")
+    if not lora_id.isdigit():
+        return None
+    return (
+        selectors.loras_of(character)
+        .filter(id=int(lora_id), status=LoraModel.Status.APPROVED)
+        .first()
+    )
 
 
 def pin_detail(request, slug, version):
