@@ -1,9 +1,15 @@
 from django.conf import settings
 
+from .health import WORKER_MISSING_AFTER, worker_last_seen
+
 
 def studio(request):
-    """What every page shows in its shell: the default provider and whether it is simulated."""
+    """What every page shows in its shell: the default provider and whether it is simulated,
+    and whether the background worker (and beat) has gone quiet."""
+    seen = worker_last_seen()
     return {
         "default_provider": settings.PROVIDER,
         "provider_is_simulated": settings.PROVIDER == "local",
+        "worker_missing": seen is None or seen > WORKER_MISSING_AFTER,
+        "worker_seen_ago": None if seen is None else int(seen),
     }

@@ -240,7 +240,8 @@ CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=180.0
 # away, before giving up (the id is in the error log from the first failed try).
 CALL_SAVE_ID_RETRY_SECONDS = env.float("CALL_SAVE_ID_RETRY_SECONDS", default=600.0)
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 30.0},
+    # Every 10 s, so a page can say "worker not running" 30 s after the last one was seen.
+    "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 10.0},
     "provider-calls": {
         "task": "generation.tasks.tick",
         "schedule": CALL_TICK_SECONDS,

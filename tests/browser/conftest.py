@@ -84,3 +84,26 @@ def wide(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def worker_seen():
+    """The browser tests play the worker and beat themselves (walk.finish_runs): keep the
+    "Background worker not running" banner out of their pages with a heartbeat every 5 s."""
+    import threading
+
+    from lorastudio.health import record_heartbeat
+
+    stop = threading.Event()
+
+    def beat():
+        while True:
+            record_heartbeat()
+            if stop.wait(5):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
