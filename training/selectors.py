@@ -102,9 +102,51 @@ def reference_sets(lora: LoraModel) -> list[ReferenceSet]:
 def comparison(character: Character) -> list[ReferenceSet]:
     """Columns for comparing versions: each version's suite on each provider it ran on."""
     columns = []
-    for lora in loras_of(character).exclude(status=LoraModel.Status.FAILED).order_by("version"):
+    versions = loras_of(character).select_related("training_job", "export")
+    for lora in versions.exclude(status=LoraModel.Status.FAILED).order_by("version"):
         columns.extend(reference_sets(lora))
     return columns
+
+
+# What a comparison column was made with: (label, how to read it from a column).
+_SETTINGS = [
+    ("Rendered on", lambda c: c.provider),
+    ("LoRA scale", lambda c: _scale_of(c)),
+    (
+        "Trained on",
+        lambda c: c.lora.training_job.get_provider_display() if c.lora.training_job else None,
+    ),
+    ("Preset", lambda c: c.lora.training_job.preset if c.lora.training_job else None),
+    ("Images", lambda c: c.lora.export.image_count if c.lora.export else None),
+    ("Steps", lambda c: c.lora.training_job.steps if c.lora.training_job else None),
+    (
+        "Learning rate",
+        lambda c: c.lora.training_job.learning_rate.normalize() if c.lora.training_job else None,
+    ),
+    ("Rank", lambda c: c.lora.training_job.rank if c.lora.training_job else None),
+    ("Resolution", lambda c: c.lora.training_job.resolution if c.lora.training_job else None),
+    ("Batch size", lambda c: c.lora.training_job.batch_size if c.lora.training_job else None),
+]
+
+
+def _scale_of(column: ReferenceSet):
+    scales = {
+        ((image.call.context or {}).get("image") or {}).get("lora_scale")
+        for image in column.shots.values()
+        if image.call
+    }
+    scales.discard(None)
+    return ", ".join(f"{s:g}" for s in sorted(scales)) or None
+
+
+def settings_that_differ(columns: list[ReferenceSet]) -> list[tuple[str, list]]:
+    """The settings whose values are not the same in every column, each with its values."""
+    rows = []
+    for label, read in _SETTINGS:
+        values = [read(column) for column in columns]
+        if len({str(v) for v in values}) > 1:
+            rows.append((label, values))
+    return rows
 
 
 def reference_runs(lora: LoraModel):

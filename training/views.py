@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from characters.models import Character
+from characters.selectors import character_sheet
 from lorastudio import confirm
 from lorastudio.errors import Refusal
 from lorastudio.idempotency import Outcome
@@ -290,12 +291,18 @@ def compare(request, slug):
     """Each version's prompt-and-seed suite side by side (arrow keys flip between them)."""
     character = get_object_or_404(Character, slug=slug)
     columns = selectors.comparison(character)
-    rows = [(shot, [column.shots.get(shot) for column in columns]) for shot in selectors.SHOTS]
-    return render(
-        request,
-        "training/compare.html",
-        {"character": character, "columns": columns, "rows": rows},
-    )
+    rows = [
+        (selectors.shot_label(shot), [column.shots.get(shot) for column in columns])
+        for shot in selectors.SHOTS
+    ]
+    context = {
+        "character": character,
+        "columns": columns,
+        "rows": rows,
+        "differ": selectors.settings_that_differ(columns),
+        "sheet": [(pose, image) for pose, image in character_sheet(character) if image],
+    }
+    return render(request, "training/compare.html", context)
 
 
 def pin_edit(request, slug):
