@@ -8,7 +8,9 @@ from datasets.models import DatasetExport
 from generation.models import GenerationRun
 from generation.runs import REFERENCE_SHOTS
 
+from .loss_curve import LossCurve, loss_curve
 from .models import LoraModel, Pin, TrainingJob, WebhookDelivery, WebhookEndpoint
+from .progress import loss_points
 
 SHOTS = [shot for shot, _ in REFERENCE_SHOTS]
 
@@ -38,6 +40,22 @@ def job_detail(job_id: int) -> TrainingJob:
     return TrainingJob.objects.select_related(
         "character", "export__dataset", "call", "created_by"
     ).get(id=job_id)
+
+
+def sample_rows(job: TrainingJob) -> list[tuple[int, list]]:
+    """The job's samples by step, newest first: each step with its image per reference shot."""
+    by_step: dict[int, dict] = {}
+    for sample in job.samples.all():
+        by_step.setdefault(sample.step, {})[sample.shot] = sample
+    return [
+        (step, [(shot_label(shot), by_step[step].get(shot)) for shot in SHOTS])
+        for step in sorted(by_step, reverse=True)
+    ]
+
+
+def loss_curve_of(job: TrainingJob) -> LossCurve | None:
+    """The loss curve, where the trainer's log lines carry the loss."""
+    return loss_curve(loss_points(job.logs, total_steps=job.steps), steps=job.steps)
 
 
 def loras():

@@ -127,7 +127,13 @@ def job_detail(request, job_id):
         job = selectors.job_detail(job_id)
     except TrainingJob.DoesNotExist:
         raise Http404("No such training job.") from None
-    context = {"job": job, "lineage": selectors.lineage_of_job(job)}
+    context = {
+        "job": job,
+        "lineage": selectors.lineage_of_job(job),
+        "samples": selectors.sample_rows(job),
+        "shots": [selectors.shot_label(shot) for shot in selectors.SHOTS],
+        "loss": selectors.loss_curve_of(job),
+    }
     if request.htmx:
         response = render(request, "training/job_detail.html#job-progress", context)
         if request.GET.get("live") and not job.is_live:
