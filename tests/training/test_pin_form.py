@@ -38,7 +38,7 @@ def test_pin_with_a_version_preselects_it_and_its_reference_set(logged_in, chara
     first_image = html.index('class="pin-choice"')
     assert html.index("Pin as a new version") < first_image  # the choice and Save on top
     assert html.index("id_lora") < first_image
-    assert html.count("<details") == 3  # other sets, anchors and the gallery folded away
+    assert html.count("<details") == 1  # the other version's set folded away (no anchors yet)
 
 
 def test_saving_the_preselected_pin_pins_the_version_and_its_shots(logged_in, character):
