@@ -281,7 +281,7 @@ class CharacterNotFound(Refusal):
 
 
 def _character(slug: str) -> Character:
-    character = Character.objects.filter(slug=slug).first()
+    character = selectors.character_by_slug(slug)
     if character is None:
         raise CharacterNotFound(
             f"There is no character “{slug}”: GET /api/characters lists their slugs."

@@ -242,6 +242,27 @@ def pin_suite(lora: LoraModel) -> dict[str, Image]:
     return {shot: chosen.shots[shot] for shot in SHOTS if shot in chosen.shots}
 
 
+def approved_lora(character: Character, lora_id: str) -> LoraModel | None:
+    """The approved version `lora_id` of the character (from a "Pin with vN" link), or None."""
+    if not str(lora_id).isdigit():
+        return None
+    return loras_of(character).filter(id=int(lora_id), status=LoraModel.Status.APPROVED).first()
+
+
+def pin_preselection(suite: dict[str, Image]) -> tuple[Image | None, dict[int, str]]:
+    """From a version's reference set: the primary (frontal, else the first shot) and the
+    other shots as references, each with its shot as role."""
+    primary = suite.get("frontal") or next((image for image in suite.values()), None)
+    references = {
+        image.id: shot for shot, image in suite.items() if primary and image.id != primary.id
+    }
+    return primary, references
+
+
+def character_by_slug(slug: str) -> Character | None:
+    return Character.objects.filter(slug=slug).first()
+
+
 def pin_candidates(character: Character, *, suite: dict[str, Image] | None = None):
     """Images a pin may use: the reference sets, the anchors, and the approved gallery. With a
     LoRA's `suite`, its reference set comes first and every other source is folded away.

@@ -342,13 +342,12 @@ def pin_edit(request, slug):
             else:
                 messages.info(request, f"Nothing changed: version {pin.version} stays current.")
             return redirect(pin)
-    lora = _lora_to_pin(request, character)
+    lora = selectors.approved_lora(character, request.GET.get("lora", ""))
     suite = selectors.pin_suite(lora) if lora else {}
     primary_id, lora_id, chosen_refs = None, None, {}
     if suite:  # "Pin with vN": that version, its reference set, frontal as primary
-        primary = suite.get("frontal") or next(iter(suite.values()))
+        primary, chosen_refs = selectors.pin_preselection(suite)
         primary_id, lora_id = primary.id, lora.id
-        chosen_refs = {image.id: shot for shot, image in suite.items() if image.id != primary.id}
     elif lora:
         lora_id = lora.id
     elif current:
@@ -372,18 +371,6 @@ def pin_edit(request, slug):
         "history": selectors.pins_of(character)[:20],
     }
     return render(request, "training/pin_edit.html", context)
-
-
-def _lora_to_pin(request, character: Character) -> LoraModel | None:
-    """The approved version a "Pin with vN" link names (`?lora=`), if any."""
-    lora_id = request.GET.get("lora", "")
-    if not lora_id.isdigit():
-        return None
-    return (
-        selectors.loras_of(character)
-        .filter(id=int(lora_id), status=LoraModel.Status.APPROVED)
-        .first()
-    )
 
 
 def pin_detail(request, slug, version):
