@@ -18,12 +18,14 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
+from django.utils import timezone
 
 from .errors import Refusal
 from .models import IdempotencyKey
@@ -31,6 +33,7 @@ from .tokens import user_for_api_key
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+KEPT_FOR = timedelta(days=30)  # a key (or a confirm page's token) answers this long
 
 
 class KeyReused(Refusal):
@@ -126,6 +129,12 @@ def spend_once(
             row.response_body = outcome.response.content.decode()
         row.save()
     return Spent(outcome=outcome, first=True)
+
+
+def prune_keys() -> int:
+    """Forget keys older than KEPT_FOR: what they started stays, the key no longer answers."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - KEPT_FOR).delete()
+    return deleted
 
 
 # --- The API door: the Idempotency-Key header ----------------------------------------------

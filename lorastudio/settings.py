@@ -251,6 +251,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lorastudio.tasks.prune_expired_api_tokens",
         "schedule": crontab(minute=17, hour=3),
     },
+    "prune-idempotency-keys": {
+        "task": "lorastudio.tasks.prune_idempotency_keys",
+        "schedule": crontab(minute=27, hour=3),
+    },
 }
 
 # --- Providers ---------------------------------------------------------------------------

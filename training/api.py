@@ -62,6 +62,12 @@ class LoraRef(Schema):
     status: str
 
 
+class SampleOut(Schema):
+    step: int
+    shot: str
+    url: str
+
+
 class TrainingJobOut(Schema):
     id: int
     character: str
@@ -86,6 +92,12 @@ class TrainingJobOut(Schema):
     estimated_seconds: int
     actual_cost: Decimal | None
     lora: LoraRef | None
+    samples: list[SampleOut] = Field(
+        description="The reference suite as the trainer rendered it while training, by step."
+    )
+    loss: list[tuple[int, float]] = Field(
+        description="(step, loss) from the trainer's log lines, where they carry the loss."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -105,6 +117,17 @@ class TrainingJobOut(Schema):
     @staticmethod
     def resolve_lora(job):
         return selectors.lora_of_job(job)
+
+    @staticmethod
+    def resolve_samples(job, context):
+        return [
+            {"step": s.step, "shot": s.shot, "url": _absolute(context["request"], s.image.url)}
+            for s in job.samples.all()
+        ]
+
+    @staticmethod
+    def resolve_loss(job):
+        return selectors.loss_of(job)
 
 
 def _job(job_id: int) -> TrainingJob:

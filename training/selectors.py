@@ -30,7 +30,9 @@ def ready_exports(*, character: Character | None = None):
 
 
 def jobs_list(*, character: Character | None = None):
-    jobs = TrainingJob.objects.select_related("character", "export__dataset", "lora", "call")
+    jobs = TrainingJob.objects.select_related(
+        "character", "export__dataset", "lora", "call"
+    ).prefetch_related("samples")
     if character is not None:
         jobs = jobs.filter(character=character)
     return jobs.order_by("-created_at")
@@ -53,9 +55,14 @@ def sample_rows(job: TrainingJob) -> list[tuple[int, list]]:
     ]
 
 
+def loss_of(job: TrainingJob) -> list[tuple[int, float]]:
+    """(step, loss) points, where the trainer's log lines carry the loss."""
+    return loss_points(job.logs, total_steps=job.steps)
+
+
 def loss_curve_of(job: TrainingJob) -> LossCurve | None:
     """The loss curve, where the trainer's log lines carry the loss."""
-    return loss_curve(loss_points(job.logs, total_steps=job.steps), steps=job.steps)
+    return loss_curve(loss_of(job), steps=job.steps)
 
 
 def loras():

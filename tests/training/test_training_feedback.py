@@ -129,3 +129,21 @@ def test_no_queue_time_once_it_runs(logged_in, export, user):
     )
     html = logged_in.get(f"/training/jobs/{job.id}/").content.decode()
     assert "Training" in html and "Queued for" not in html
+
+
+def test_the_api_gives_the_samples_and_the_loss(api, export, user):
+    job = _launch(export, user)
+    ProviderCall.objects.filter(id=job.call_id).update(
+        status="running", external_id="x-5", logs="Step 100/1000, loss 0.2\nStep 200/1000, loss 0.1"
+    )
+    from training.samples import keep_samples
+
+    keep_samples(
+        ProviderCall.objects.get(id=job.call_id), [Sample(200, "side", content=png_bytes())]
+    )
+    body = api.get(f"/api/training-jobs/{job.id}").json()
+    assert body["loss"] == [[100, 0.2], [200, 0.1]]
+    [sample] = body["samples"]
+    assert (sample["step"], sample["shot"]) == (200, "side") and "sig=" in sample["url"]
+    listed = api.get("/api/training-jobs").json()
+    assert listed["items"][0]["samples"][0]["shot"] == "side"
