@@ -31,14 +31,20 @@ class TokenForm(forms.Form):
     )
 
 
+NEW_TOKEN = "new_api_token"  # session key: a key just made, shown on the next page once
+
+
 @never_cache
 def api_tokens(request):
-    """The user's own API tokens: create one (its key is shown once, here), revoke one."""
+    """The user's own API tokens: create one (its key is shown once), revoke one. Creating
+    redirects (so a reload makes no second token); the key rides in the server-side session
+    to that one page view and is dropped there."""
     form = TokenForm(request.POST or None)
-    key = None
     if request.method == "POST" and form.is_valid():
-        token, key = tokens.issue_api_token(user=request.user, name=form.cleaned_data["name"])
-        form = TokenForm()
+        _, key = tokens.issue_api_token(user=request.user, name=form.cleaned_data["name"])
+        request.session[NEW_TOKEN] = key
+        return redirect("api_tokens")
+    key = request.session.pop(NEW_TOKEN, None)
     context = {"form": form, "key": key, "tokens": tokens.tokens_of(request.user)}
     return render(request, "account/api_tokens.html", context)
 

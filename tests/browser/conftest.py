@@ -87,12 +87,20 @@ def wide(browser):
 
 
 @pytest.fixture(autouse=True)
-def worker_seen():
+def worker_seen(request):
     """The browser tests play the worker and beat themselves (walk.finish_runs): keep the
-    "Background worker not running" banner out of their pages with a heartbeat every 5 s."""
+    "Background worker not running" banner out of their pages with a heartbeat every 5 s
+    (not for a test marked `worker_stopped`)."""
     import threading
 
-    from lorastudio.health import record_heartbeat
+    from django.core.cache import cache
+
+    from lorastudio.health import HEARTBEAT_KEY, record_heartbeat
+
+    if request.node.get_closest_marker("worker_stopped"):
+        cache.delete(HEARTBEAT_KEY)
+        yield
+        return
 
     stop = threading.Event()
 

@@ -12,7 +12,7 @@ from tests.factories import UserFactory
 def test_a_token_is_created_shown_once_and_opens_the_api(logged_in, user):
     page = logged_in.get("/account/api-tokens/")
     assert "Create a token" in page.content.decode()
-    created = logged_in.post("/account/api-tokens/", {"name": "video pipeline"})
+    created = logged_in.post("/account/api-tokens/", {"name": "video pipeline"}, follow=True)
     html = created.content.decode()
     key = re.search(r'data-testid="token-key">(ls_[^<]+)<', html)[1]
     assert "no-store" in created["Cache-Control"]
