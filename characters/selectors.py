@@ -139,9 +139,17 @@ def _step_urls(character: Character) -> dict[str, str | None]:
         "curate": reverse("characters:gallery", args=slug),
         "dataset": reverse("datasets:character", args=slug),
         "train": reverse("training:character", args=slug),
-        "reference_set": reverse("training:character", args=slug),
+        "reference_set": _reference_set_url(character),
         "pin": reverse("training:pin_edit", args=slug),
     }
+
+
+def _reference_set_url(character: Character) -> str:
+    """The newest usable version's page (its reference set and Approve), else training."""
+    lora = character.loras.filter(status__in=["ready", "approved"]).order_by("-version").first()
+    if lora is not None:
+        return reverse("training:lora_detail", args=[lora.id])
+    return reverse("training:character", args=[character.slug])
 
 
 def step_url(character: Character, key: str) -> str | None:
@@ -166,9 +174,6 @@ def pipeline_progress(character: Character) -> list[Step]:
         candidates=Count("id", filter=Q(kind=Image.Kind.CANDIDATE)),
         variations=Count("id", filter=Q(kind=Image.Kind.VARIATION)),
         references=Count("id", filter=Q(kind=Image.Kind.REFERENCE)),
-        approved_references=Count(
-            "id", filter=Q(kind=Image.Kind.REFERENCE, review=Image.Review.APPROVED)
-        ),
     )
     approved_count = approved(character.images.all()).count()
     poses = character.poses.count()
@@ -176,8 +181,13 @@ def pipeline_progress(character: Character) -> list[Step]:
     specs = character.variations.count()
     exports = character.datasets.filter(exports__status="ready").count()
     job = character.training_jobs.order_by("-created_at").first()
-    ready_loras = character.loras.filter(status="ready").count()
-    pinned = hasattr(character, "pin")
+    # Training is done once it made a LoRA, whatever has become of it since (approved, retired).
+    loras = character.loras.aggregate(
+        trained=Count("id", filter=Q(status__in=["ready", "approved", "retired"])),
+        ready=Count("id", filter=Q(status="ready")),
+        approved=Count("id", filter=Q(status="approved")),
+    )
+    pins = character.pins.count()
     low, high = APPROVED_TARGET
 
     done = [
@@ -185,19 +195,34 @@ def pipeline_progress(character: Character) -> list[Step]:
         images["variations"] > 0,
         approved_count >= low,
         exports > 0,
-        ready_loras > 0,
-        images["approved_references"] > 0,
-        pinned,
+        loras["trained"] > 0,
+        # A version is approved on its LoRA page, after its reference set has been judged.
+        loras["approved"] > 0,
+        pins > 0,
     ]
+    trained = ", ".join(
+        f"{n} {word}"
+        for n, word in ((loras["ready"], "ready"), (loras["approved"], "approved"))
+        if n
+    )
+    if images["references"] == 0:
+        reference_summary = "No reference set yet"
+    else:
+        reference_summary = f"{_plural(images['references'], 'reference image')}"
+        reference_summary += (
+            f" · {_plural(loras['approved'], 'version')} approved"
+            if loras["approved"]
+            else " · approve a version on its LoRA page"
+        )
     summaries = [
         f"{anchors} of {poses} anchors picked · {_plural(images['candidates'], 'candidate')}",
         f"{_plural(images['variations'], 'variation image')} from {_plural(specs, 'spec')}",
         f"{approved_count} approved (target {low}–{high})",
         f"{_plural(exports, 'training set')} exported",
         (f"Last job {job.get_status_display().lower()}" if job else "No training yet")
-        + (f" · {ready_loras} LoRA ready" if ready_loras else ""),
-        f"{images['approved_references']} of {images['references']} references approved",
-        "Pinned for downstream pipelines" if pinned else "Not pinned",
+        + (f" · LoRA {trained}" if trained else ""),
+        reference_summary,
+        f"Pinned: version {pins}" if pins else "Not pinned",
     ]
     urls = _step_urls(character)
     current = next((i for i, d in enumerate(done) if not d), None)

@@ -8,11 +8,14 @@ from typing import Annotated, Literal
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from ninja.decorators import decorate_view
 
 from characters.models import CAPTION_MAX_LENGTH, Character
 from generation import budgets
 from generation.api import PlanOut, RunOut
 from generation.api import _run as run_out
+from lorastudio.idempotency import OPENAPI as IDEMPOTENT
+from lorastudio.idempotency import idempotent
 from lorastudio.media import signed_media_url
 
 from . import captioning, exports, gaps, selectors, services
@@ -336,7 +339,12 @@ def find_and_replace(request, dataset_id: int, payload: ReplaceIn):
     }
 
 
-@router.post("/datasets/{dataset_id}/captions", response={201: RunOut, 200: PlanOut, 400: Error})
+@router.post(
+    "/datasets/{dataset_id}/captions",
+    response={201: RunOut, 200: PlanOut, 400: Error},
+    openapi_extra=IDEMPOTENT,
+)
+@decorate_view(idempotent)
 def caption_run(request, dataset_id: int, payload: CaptionRunIn):
     """Caption the uploads without a caption (or, `scope: uncaptioned`, every included image
     without one) in one provider run; `dry_run` prices it."""
@@ -356,7 +364,12 @@ def caption_run(request, dataset_id: int, payload: CaptionRunIn):
     return Status(201, run_out(run.id))
 
 
-@router.post("/datasets/{dataset_id}/fill-gap", response={201: RunOut, 200: GapPlanOut, 400: Error})
+@router.post(
+    "/datasets/{dataset_id}/fill-gap",
+    response={201: RunOut, 200: GapPlanOut, 400: Error, 402: Error},
+    openapi_extra=IDEMPOTENT,
+)
+@decorate_view(idempotent)
 def fill_gap(request, dataset_id: int, payload: GapIn):
     """A run that makes the missing shot type (edits of a crop of the closest anchor) or
     pose (new takes of its anchor); `dry_run` prices it. No variation spec is made."""

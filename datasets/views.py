@@ -10,12 +10,14 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from characters.models import Character, ShotType
 from generation import runs
 from generation.providers import available as available_providers
+from lorastudio import confirm
 from lorastudio.errors import Refusal
+from lorastudio.idempotency import Outcome
 from lorastudio.refusals import refused
 
 from . import captioning, exports, gaps, selectors, services
@@ -279,12 +281,14 @@ def find_replace(request, dataset_id):
 
 
 # --- Runs: captions and fill the gap, priced first ----------------------------------------
-@require_POST
+@require_http_methods(["GET", "POST"])
 def caption_run(request, dataset_id):
-    """Price the caption run; launch it only once the user confirms."""
+    """Price the caption run (a confirm page); launch it once, when the user confirms."""
+    if started := confirm.already_started(request):
+        return started
     dataset = _dataset(dataset_id)
     back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
-    form = CaptionRunForm(request.POST)
+    form = CaptionRunForm(confirm.data(request))
     if not form.is_valid():
         messages.error(request, f"Captioning cannot start: {form.errors.as_text()}")
         return redirect(back)
@@ -297,8 +301,8 @@ def caption_run(request, dataset_id):
     except runs.RunRefused as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    if request.POST.get("confirm") != "yes":
-        return render(
+    if not confirm.confirmed(request):
+        return confirm.page(
             request,
             "generation/run_confirm.html",
             {
@@ -309,9 +313,18 @@ def caption_run(request, dataset_id):
                 "action": reverse("datasets:caption_run", kwargs={"dataset_id": dataset.id}),
             },
         )
-    run = captioning.launch_captions(
-        dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite, scope=scope
-    )
+
+    def launch() -> Outcome:
+        run = captioning.launch_captions(
+            dataset=dataset, plan=plan, created_by=request.user, overwrite=overwrite, scope=scope
+        )
+        url = reverse("generation:run_detail", args=[run.id])
+        return Outcome(label=f"Captioning run #{run.id}", url=url, value=run)
+
+    spent = confirm.start_once(request, scope=f"captions {dataset.id}", start=launch)
+    if not isinstance(spent, confirm.Spent):
+        return spent
+    run = spent.outcome.value
     messages.success(
         request,
         f"Captioning run #{run.id} started: {len(plan.calls)} images, about "
@@ -320,13 +333,15 @@ def caption_run(request, dataset_id):
     return redirect(back)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def fill_gap(request, dataset_id):
-    """From a warning: show the priced gap run (anchor, source, prompt, strength); launch it
-    once the user confirms."""
+    """From a warning: show the priced gap run (anchor, source, prompt, strength) on a confirm
+    page; launch it once per page when the user confirms."""
+    if started := confirm.already_started(request):
+        return started
     dataset = _dataset(dataset_id)
     back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
-    form = GapForm(request.POST)
+    form = GapForm(confirm.data(request))
     if not form.is_valid():
         messages.error(request, f"Cannot fill this gap: {form.errors.as_text()}")
         return redirect(back)
@@ -335,21 +350,29 @@ def fill_gap(request, dataset_id):
     except Refusal as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    if request.POST.get("confirm") != "yes":
-        hidden = [(name, value) for name, value in form.cleaned_data.items()]
-        return render(
+    if not confirm.confirmed(request):
+        return confirm.page(
             request,
             "generation/run_confirm.html",
             {
                 "character": dataset.character,
                 "plan": gap.plan,
                 "gap": gap,
-                "hidden": hidden,
+                "hidden": list(form.cleaned_data.items()),
                 "back": back,
                 "action": reverse("datasets:fill_gap", kwargs={"dataset_id": dataset.id}),
             },
         )
-    run = gaps.launch_gap(gap=gap, created_by=request.user)
+
+    def launch() -> Outcome:
+        run = gaps.launch_gap(gap=gap, created_by=request.user)
+        url = reverse("generation:run_detail", args=[run.id])
+        return Outcome(label=f"Run #{run.id}", url=url, value=run)
+
+    spent = confirm.start_once(request, scope=f"gap {dataset.id}", start=launch)
+    if not isinstance(spent, confirm.Spent):
+        return spent
+    run = spent.outcome.value
     messages.success(
         request,
         f"Run #{run.id} started: {gap.count} {gap.what}, about ${gap.plan.estimated_cost:.2f}. "

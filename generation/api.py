@@ -9,9 +9,12 @@ from uuid import UUID
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from ninja.decorators import decorate_view
 
 from characters.selectors import characters
 from lorastudio.errors import Refusal
+from lorastudio.idempotency import OPENAPI as IDEMPOTENT
+from lorastudio.idempotency import idempotent
 
 from . import budgets, calls, runs, selectors, usage
 from .models import GenerationRun
@@ -120,8 +123,11 @@ def _run(run_id: int) -> GenerationRun:
 
 
 @router.post(
-    "/characters/{slug}/runs", response={201: RunOut, 200: PlanOut, 400: Error, 402: Error}
+    "/characters/{slug}/runs",
+    response={201: RunOut, 200: PlanOut, 400: Error, 402: Error},
+    openapi_extra=IDEMPOTENT,
 )
+@decorate_view(idempotent)
 def launch_run(request, slug: str, payload: RunIn):
     """Launch a run, or with `dry_run` get the calls it would make and their cost."""
     character = get_object_or_404(characters(), slug=slug)
@@ -171,7 +177,10 @@ def cancel_run(request, run_id: int):
     return _run(run_id)
 
 
-@router.post("/calls/{call_id}/retry", response={200: CallOut, 409: Error})
+@router.post(
+    "/calls/{call_id}/retry", response={200: CallOut, 409: Error}, openapi_extra=IDEMPOTENT
+)
+@decorate_view(idempotent)
 def retry_call(request, call_id: UUID):
     """Send a call whose outcome is unknown again: the user accepts it may be paid twice."""
     call = get_object_or_404(selectors.calls(), id=call_id)

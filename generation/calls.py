@@ -70,6 +70,8 @@ _output_handlers: dict[str, OutputHandler] = {}
 # Turn a call's stored inputs into the provider task (resolving our file references to URLs).
 TaskBuilder = Callable[[ProviderCall], object]
 _task_builders: dict[str, TaskBuilder] = {}
+# Keep what a running call shows on the way (training samples): purpose → handler(call, samples).
+_sample_handlers: dict[str, Callable] = {}
 
 
 def register_output_handler(purpose: str, handler: OutputHandler) -> None:
@@ -78,6 +80,12 @@ def register_output_handler(purpose: str, handler: OutputHandler) -> None:
 
 def register_task_builder(purpose: str, builder: TaskBuilder) -> None:
     _task_builders[purpose] = builder
+
+
+def register_sample_handler(purpose: str, handler: Callable[[ProviderCall, list], None]) -> None:
+    """`handler(call, samples)` keeps the images a call shows while it runs (training
+    samples); it is called after the poll's transaction, and must be idempotent."""
+    _sample_handlers[purpose] = handler
 
 
 def _backoff(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> timedelta:
@@ -371,6 +379,8 @@ def apply_poll(call_id, result: Poll) -> None:
         else:
             _finish(call, Status.FAILED, error=result.error or "The provider reported a failure.")
             freed = True
+    if result.samples and (keep := _sample_handlers.get(call.context.get("purpose", ""))):
+        keep(ProviderCall.objects.get(id=call_id), result.samples)
     if freed:
         dispatch(call.provider)
 

@@ -5,9 +5,11 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from characters.selectors import characters
+from lorastudio import confirm
+from lorastudio.idempotency import Outcome
 from lorastudio.refusals import refused
 
 from . import budgets, calls, runs, selectors, usage
@@ -74,12 +76,15 @@ def call_retry(request, call_id):
     return redirect("generation:run_detail", run_id=call.run_id)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def run_new(request, slug):
-    """Show what a run will cost; launch it only once the user confirms."""
+    """Show what a run will cost (a confirm page); launch it once, when the user confirms."""
+    if started := confirm.already_started(request):
+        return started
     character = get_object_or_404(characters(), slug=slug)
-    form = RunForm(request.POST, character=character)
-    back = request.POST.get("next", "")
+    data = confirm.data(request)
+    form = RunForm(data, character=character)
+    back = data.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = character.get_absolute_url()
     if not form.is_valid():
@@ -92,14 +97,14 @@ def run_new(request, slug):
         messages.error(request, str(exc))
         return redirect(back)
     request.session["provider"] = plan.provider  # preselected next time
-    if request.POST.get("confirm") != "yes":
+    if not confirm.confirmed(request):
         hidden = [
             (name, value)
             for name, values in form.data.lists()
-            if name not in ("csrfmiddlewaretoken", "confirm", "next")
+            if name not in ("csrfmiddlewaretoken", "confirm", "next", confirm.TOKEN)
             for value in values
         ]
-        return render(
+        return confirm.page(
             request,
             "generation/run_confirm.html",
             {
@@ -111,22 +116,35 @@ def run_new(request, slug):
                 "back": back,
             },
         )
-    run = runs.launch_run(
-        plan=plan,
-        character=character,
-        created_by=request.user,
-        params={k: v for k, v in arguments.items() if v is not None},
-    )
+
+    def launch() -> Outcome:
+        run = runs.launch_run(
+            plan=plan,
+            character=character,
+            created_by=request.user,
+            params={k: v for k, v in arguments.items() if v is not None},
+        )
+        return Outcome(label=f"Run #{run.id}", url=_run_url(run), value=run)
+
+    spent = confirm.start_once(request, scope="run", start=launch)
+    if not isinstance(spent, confirm.Spent):
+        return spent
     messages.success(
         request,
-        f"Run #{run.id} started: {_run_summary(plan)}, about ${plan.estimated_cost:.2f}.",
+        f"{spent.outcome.label} started: {_run_summary(plan)}, about ${plan.estimated_cost:.2f}.",
     )
     return redirect(back)
 
 
-@require_POST
+def _run_url(run) -> str:
+    return reverse("generation:run_detail", args=[run.id])
+
+
+@require_http_methods(["GET", "POST"])
 def run_retry(request, run_id):
     """Send a run's failed calls again as a new run: priced first, launched once confirmed."""
+    if started := confirm.already_started(request):
+        return started
     run = get_object_or_404(selectors.runs(), id=run_id)
     back = reverse("generation:run_detail", args=[run.id])
     try:
@@ -134,8 +152,8 @@ def run_retry(request, run_id):
     except runs.RunRefused as exc:
         messages.error(request, str(exc))
         return redirect(back)
-    if request.POST.get("confirm") != "yes":
-        return render(
+    if not confirm.confirmed(request):
+        return confirm.page(
             request,
             "generation/run_confirm.html",
             {
@@ -148,12 +166,20 @@ def run_retry(request, run_id):
                 "retry_of": run,
             },
         )
-    retry = runs.launch_run(
-        plan=plan,
-        character=run.character,
-        created_by=request.user,
-        params={"retry_of": run.id, **{k: v for k, v in run.params.items() if k != "retry_of"}},
-    )
+
+    def launch() -> Outcome:
+        retry = runs.launch_run(
+            plan=plan,
+            character=run.character,
+            created_by=request.user,
+            params={"retry_of": run.id, **{k: v for k, v in run.params.items() if k != "retry_of"}},
+        )
+        return Outcome(label=f"Run #{retry.id}", url=_run_url(retry), value=retry)
+
+    spent = confirm.start_once(request, scope=f"retry {run.id}", start=launch)
+    if not isinstance(spent, confirm.Spent):
+        return spent
+    retry = spent.outcome.value
     _dismiss(request, run.id)
     messages.success(
         request,

@@ -35,6 +35,20 @@ def _heartbeat_age() -> float | None:
     return None if seen is None else round(time.time() - seen, 1)
 
 
+WORKER_MISSING_AFTER = 30  # seconds: three heartbeats missed
+
+
+def worker_last_seen() -> float | None:
+    """Seconds since beat and a worker were last seen together (None: never, or no Redis)."""
+    return _heartbeat_age()
+
+
+def worker_missing() -> bool:
+    """Whether queued work would wait: no heartbeat within WORKER_MISSING_AFTER seconds."""
+    age = _heartbeat_age()
+    return age is None or age > WORKER_MISSING_AFTER
+
+
 def check_health() -> dict:
     """DB and Redis must answer for ok; the Celery heartbeat age is reported, not required."""
     checks = {}

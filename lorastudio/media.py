@@ -39,9 +39,13 @@ def _signature(name: str, expires: int) -> str:
     return _signer.signature(f"{name}:{expires}")
 
 
-def signed_media_url(name: str, *, ttl: int | None = None, absolute: bool = False) -> str:
-    """A link to `name` that works without a session until it expires."""
-    expires = int(time.time()) + (ttl if ttl is not None else settings.MEDIA_URL_TTL)
+def signed_media_url(
+    name: str, *, ttl: int | None = None, absolute: bool = False, expires: int | None = None
+) -> str:
+    """A link to `name` that works without a session until it expires (`ttl` seconds from
+    now, or at the unix time `expires`)."""
+    if expires is None:
+        expires = int(time.time()) + (ttl if ttl is not None else settings.MEDIA_URL_TTL)
     query = urlencode({"expires": expires, "sig": _signature(name, expires)})
     path = f"{reverse('media', kwargs={'path': name})}?{query}"
     if absolute and settings.PUBLIC_BASE_URL:

@@ -135,3 +135,31 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or 'system'}: {self.summary}"
+
+
+class IdempotencyKey(TimeStamped):
+    """A request that spends money, made once per user and key: a confirm page's one-time
+    token, or the `Idempotency-Key` header of an API POST (lorastudio.idempotency).
+
+    The row is inserted in the same transaction as what the request starts, so the unique
+    constraint is what makes two identical submits racing from two connections start one
+    thing: the second waits for the first to commit, then reads what it started.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of what was asked.")
+    label = models.CharField(max_length=200, blank=True, help_text="What it started: “Run #2”.")
+    url = models.CharField(max_length=300, blank=True, help_text="Where that lives.")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_type = models.CharField(max_length=100, blank=True)
+    response_body = models.TextField(blank=True, help_text="The API's first answer, replayed.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]}… → {self.label or self.response_status}"

@@ -266,7 +266,8 @@ CALL_SUBMIT_LEASE_SECONDS = env.float("CALL_SUBMIT_LEASE_SECONDS", default=180.0
 # away, before giving up (the id is in the error log from the first failed try).
 CALL_SAVE_ID_RETRY_SECONDS = env.float("CALL_SAVE_ID_RETRY_SECONDS", default=600.0)
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 30.0},
+    # Every 10 s, so a page can say "worker not running" 30 s after the last one was seen.
+    "heartbeat": {"task": "lorastudio.tasks.beat_heartbeat", "schedule": 10.0},
     "provider-calls": {
         "task": "generation.tasks.tick",
         "schedule": CALL_TICK_SECONDS,
@@ -275,6 +276,10 @@ CELERY_BEAT_SCHEDULE = {
     "prune-expired-api-tokens": {
         "task": "lorastudio.tasks.prune_expired_api_tokens",
         "schedule": crontab(minute=17, hour=3),
+    },
+    "prune-idempotency-keys": {
+        "task": "lorastudio.tasks.prune_idempotency_keys",
+        "schedule": crontab(minute=27, hour=3),
     },
 }
 

@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .health import record_heartbeat
+from .idempotency import prune_keys
 from .models import ApiToken
 
 
@@ -22,3 +23,9 @@ def prune_expired_api_tokens() -> int:
         Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)
     ).delete()
     return deleted
+
+
+@shared_task
+def prune_idempotency_keys() -> int:
+    """Forget one-time tokens and Idempotency-Keys older than 30 days."""
+    return prune_keys()

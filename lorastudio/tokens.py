@@ -59,3 +59,16 @@ def user_for_api_key(key: str):
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+def tokens_of(user: AbstractBaseUser):
+    """A user's own tokens, newest first (revoked ones included, marked)."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at")
+
+
+def revoke_api_token(*, token: ApiToken) -> ApiToken:
+    """Stop a token from working, at once; it stays listed as revoked."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at", "updated_at"])
+    return token

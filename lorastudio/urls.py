@@ -13,6 +13,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("media/<path:path>", media.serve_media, name="media"),
+    path("account/api-tokens/", views.api_tokens, name="api_tokens"),
+    path(
+        "account/api-tokens/<int:token_id>/revoke/",
+        views.api_token_revoke,
+        name="api_token_revoke",
+    ),
     path("admin/", admin.site.urls),
     path("webhooks/fal", webhooks.fal_webhook, name="webhook-fal"),
     path("webhooks/replicate", webhooks.replicate_webhook, name="webhook-replicate"),

@@ -7,10 +7,14 @@ from typing import Literal
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
 from characters.models import Character
 from generation import budgets
+from lorastudio.errors import Refusal
+from lorastudio.idempotency import OPENAPI as IDEMPOTENT
+from lorastudio.idempotency import idempotent
 
 from . import loras, outgoing, pins, selectors, services
 from .models import TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
@@ -68,6 +72,12 @@ class LoraRef(Schema):
     status: str
 
 
+class SampleOut(Schema):
+    step: int
+    shot: str
+    url: str
+
+
 class TrainingJobOut(Schema):
     id: int
     character: str
@@ -92,6 +102,12 @@ class TrainingJobOut(Schema):
     estimated_seconds: int
     actual_cost: Decimal | None
     lora: LoraRef | None
+    samples: list[SampleOut] = Field(
+        description="The reference suite as the trainer rendered it while training, by step."
+    )
+    loss: list[tuple[int, float]] = Field(
+        description="(step, loss) from the trainer's log lines, where they carry the loss."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -112,6 +128,17 @@ class TrainingJobOut(Schema):
     def resolve_lora(job):
         return selectors.lora_of_job(job)
 
+    @staticmethod
+    def resolve_samples(job, context):
+        return [
+            {"step": s.step, "shot": s.shot, "url": _absolute(context["request"], s.image.url)}
+            for s in job.samples.all()
+        ]
+
+    @staticmethod
+    def resolve_loss(job):
+        return selectors.loss_of(job)
+
 
 def _job(job_id: int) -> TrainingJob:
     services.sync_job(get_object_or_404(TrainingJob, id=job_id).id)
@@ -129,7 +156,9 @@ def list_training_jobs(request, character: str | None = None):
 @router.post(
     "/training-jobs",
     response={201: TrainingJobOut, 200: TrainingPlanOut, 400: Error, 404: Error},
+    openapi_extra=IDEMPOTENT,
 )
+@decorate_view(idempotent)
 def start_training(request, payload: TrainingIn):
     """Train a LoRA on a ready export, or with `dry_run` see the settings, cost and time."""
     export = get_object_or_404(selectors.exports(), id=payload.export_id)
@@ -263,7 +292,7 @@ class PinLoraOut(Schema):
     id: int
     version: int
     status: str
-    scale: Decimal
+    scale: float = Field(description="The LoRA scale, a number from 0 to 2.")
     weights_url: str
     sha256: str
 
@@ -280,13 +309,28 @@ class PinOut(Schema):
     references: list[PinImageOut]
     lora: PinLoraOut | None
     pack_url: str | None
-    links_expire_in: int
+    links_expire_in: int = Field(description="Seconds until every link in this answer expires.")
+    links_expire_at: datetime
+
+
+class CharacterNotFound(Refusal):
+    status_code = 404
+
+
+def _character(slug: str) -> Character:
+    character = selectors.character_by_slug(slug)
+    if character is None:
+        raise CharacterNotFound(
+            f"There is no character “{slug}”: GET /api/characters lists their slugs."
+        )
+    return character
 
 
 def _pin_response(request, pin, status: int = 200):
-    document = pins.pin_document(pin, absolute=request.build_absolute_uri)
+    window = pins.link_window()
+    document = pins.pin_document(pin, absolute=request.build_absolute_uri, window=window)
     response = JsonResponse(PinOut(**document).model_dump(mode="json"), status=status)
-    response["ETag"] = pins.etag(pin)
+    response["ETag"] = pins.etag(pin, window)
     response["Cache-Control"] = "private, no-cache"
     return response
 
@@ -294,14 +338,23 @@ def _pin_response(request, pin, status: int = 200):
 @router.get("/characters/{slug}/pin", response={200: PinOut, 304: None, 404: Error})
 def get_pin(request, slug: str):
     """The current pin for downstream pipelines. Send `If-None-Match` with the last `ETag`
-    to get a bodiless 304 while nothing changed. Links are signed and work without a login."""
-    character = get_object_or_404(Character, slug=slug)
+    to get a bodiless 304 while nothing changed and the links you hold stay good for at
+    least half an hour; past that the tag changes and the answer brings fresh links. Links
+    are signed and work without a login."""
+    character = _character(slug)
     pin = pins.current_pin(character)
     if pin is None:
-        return Status(404, {"detail": f"{character.name} has no pin yet."})
-    if pins.etag_matches(request.headers.get("If-None-Match", ""), pin):
+        return Status(
+            404,
+            {
+                "detail": f"{character.name} has no pin yet: pin it on its Training & pin page "
+                f"or with PUT /api/characters/{slug}/pin."
+            },
+        )
+    window = pins.link_window()
+    if pins.etag_matches(request.headers.get("If-None-Match", ""), pin, window):
         response = HttpResponse(status=304)
-        response["ETag"] = pins.etag(pin)
+        response["ETag"] = pins.etag(pin, window)
         return response
     return _pin_response(request, pin)
 
@@ -309,7 +362,7 @@ def get_pin(request, slug: str):
 @router.put("/characters/{slug}/pin", response={200: PinOut, 201: PinOut, 400: Error, 404: Error})
 def put_pin(request, slug: str, payload: PinIn):
     """Make a new pin version (the same pin again changes nothing and answers 200)."""
-    character = get_object_or_404(Character, slug=slug)
+    character = _character(slug)
     pin, created = pins.pin_character(
         character=character,
         primary_image_id=payload.primary_image_id,
@@ -323,10 +376,10 @@ def put_pin(request, slug: str, payload: PinIn):
     return _pin_response(request, pin, status=201 if created else 200)
 
 
-@router.get("/characters/{slug}/pins", response=list[PinOut])
+@router.get("/characters/{slug}/pins", response={200: list[PinOut], 404: Error})
 def list_pins(request, slug: str):
     """Every pin version of the character, newest first."""
-    character = get_object_or_404(Character, slug=slug)
+    character = _character(slug)
     return [
         pins.pin_document(pin, absolute=request.build_absolute_uri)
         for pin in selectors.pins_of(character)
@@ -401,6 +454,11 @@ def delete_webhook_endpoint(request, endpoint_id: int):
     return Status(204, None)
 
 
-@router.post("/webhook-deliveries/{delivery_id}/redeliver", response={200: DeliveryOut})
+@router.post(
+    "/webhook-deliveries/{delivery_id}/redeliver",
+    response={200: DeliveryOut},
+    openapi_extra=IDEMPOTENT,
+)
+@decorate_view(idempotent)
 def redeliver_webhook(request, delivery_id: str):
     return outgoing.redeliver(delivery=get_object_or_404(WebhookDelivery, id=delivery_id))

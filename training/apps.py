@@ -5,12 +5,17 @@ class TrainingConfig(AppConfig):
     name = "training"
 
     def ready(self):
-        from generation.calls import register_output_handler, register_task_builder
+        from generation.calls import (
+            register_output_handler,
+            register_sample_handler,
+            register_task_builder,
+        )
         from generation.inputs import build_task
 
-        from . import loras, services
+        from . import loras, samples, services
 
         # A training is a ProviderCall of its own purpose: same inputs-to-task path as
         # pictures, its own result handler.
         register_task_builder(services.PURPOSE, build_task)
         register_output_handler(services.PURPOSE, loras.save_trained_lora)
+        register_sample_handler(services.PURPOSE, samples.keep_samples)

@@ -137,12 +137,39 @@ class TrainingJob(TimeStamped, TrainingParams):
         return self.status not in self.ENDED
 
     @property
+    def queued_seconds(self) -> int | None:
+        """How long it has waited for the provider to start it (while queued)."""
+        if self.status != self.Status.QUEUED:
+            return None
+        return max(0, int((timezone.now() - self.created_at).total_seconds()))
+
+    @property
     def elapsed_seconds(self) -> int | None:
         """Time at the provider so far (or in all, once ended)."""
         if self.started_at is None:
             return None
         end = self.finished_at or timezone.now()
         return max(0, int((end - self.started_at).total_seconds()))
+
+
+class TrainingSample(TimeStamped):
+    """An image of the reference suite the trainer rendered at a step while it trained."""
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="samples")
+    step = models.PositiveIntegerField()
+    shot = models.CharField(max_length=20, help_text="Which prompt of the reference suite.")
+    image = models.ImageField(upload_to="training-samples/%Y/%m/")
+
+    class Meta:
+        ordering = ["job", "-step", "shot"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "step", "shot"], name="training_sample_once_per_step"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} · step {self.step} · {self.shot}"
 
 
 class TrainingPreset(TimeStamped, TrainingParams):

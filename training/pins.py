@@ -9,8 +9,10 @@ version (a PUT is idempotent), so a pipeline's ETag stays valid.
 import hashlib
 import io
 import json
+import time
 import zipfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -31,6 +33,10 @@ from .models import LoraModel, Pin, PinReference
 
 Role = PinReference.Role
 PACK_LINK_TTL = 3600
+# The pin's signed links are minted per window of half their lifetime and all expire at the
+# end of the next window; the window is part of the ETag. A poller answered 304 still holds
+# links minted in the current window, so they stay good for at least LINK_WINDOW seconds.
+LINK_WINDOW = PACK_LINK_TTL // 2
 
 
 class PinRefused(Refusal):
@@ -241,13 +247,24 @@ def build_pack(pin: Pin) -> Pin:
 
 
 # --- What downstream reads -----------------------------------------------------------------
-def etag(pin: Pin) -> str:
-    # Weak: the signed links inside change with time, what they point at does not.
-    return f'W/"pin-{pin.character_id}-v{pin.version}"'
+def link_window(now: float | None = None) -> int:
+    return int(time.time() if now is None else now) // LINK_WINDOW
 
 
-def etag_matches(header: str, pin: Pin) -> bool:
-    tag = etag(pin)
+def links_expire_at(window: int) -> int:
+    """When links minted in `window` expire: the end of the next window."""
+    return (window + 2) * LINK_WINDOW
+
+
+def etag(pin: Pin, window: int | None = None) -> str:
+    """The pin version and the window its links were minted in: a new window is a new tag,
+    so an `If-None-Match` poller gets fresh links before the ones it holds expire."""
+    window = link_window() if window is None else window
+    return f'W/"pin-{pin.character_id}-v{pin.version}-w{window}"'
+
+
+def etag_matches(header: str, pin: Pin, window: int | None = None) -> bool:
+    tag = etag(pin, window)
     candidates = [c.strip() for c in (header or "").split(",")]
     return "*" in candidates or any(
         c.removeprefix("W/") == tag.removeprefix("W/") for c in candidates
@@ -265,13 +282,16 @@ def _image_out(image: Image, role: str, link: Callable[[str], str]) -> dict:
     }
 
 
-def pin_document(pin: Pin, *, absolute: Callable[[str], str], ttl: int = PACK_LINK_TTL) -> dict:
-    """The pin as downstream pipelines read it: signed links that work without a login."""
+def pin_document(pin: Pin, *, absolute: Callable[[str], str], window: int | None = None) -> dict:
+    """The pin as downstream pipelines read it: signed links that work without a login, all
+    expiring together at the end of the window after `window` (the current one)."""
+    now = int(time.time())
+    expires = links_expire_at(link_window(now) if window is None else window)
 
     def link(name: str) -> str:
         if settings.PUBLIC_BASE_URL:  # the address downstream knows us by, behind any proxy
-            return signed_media_url(name, ttl=ttl, absolute=True)
-        return absolute(signed_media_url(name, ttl=ttl))
+            return signed_media_url(name, expires=expires, absolute=True)
+        return absolute(signed_media_url(name, expires=expires))
 
     lora = pin.lora
     return {
@@ -300,5 +320,6 @@ def pin_document(pin: Pin, *, absolute: Callable[[str], str], ttl: int = PACK_LI
             else None
         ),
         "pack_url": link(pin.pack.name) if pin.pack else None,
-        "links_expire_in": ttl,
+        "links_expire_in": expires - now,
+        "links_expire_at": datetime.fromtimestamp(expires, tz=UTC),
     }

@@ -6,6 +6,9 @@ Trainers print progress in a few shapes; the last line that matches wins:
   (percent, step/total, and the time left after `<`);
 - plain step lines (fal's trainer, the simulator): `Step 250/1000, loss 0.12`, `step 250 of 1000`;
 - a bare percentage: `Training 42%`.
+
+Where a line also carries the loss (`loss 0.12`, `loss: 3.6e-01`), `loss_points` reads the
+curve from the same lines.
 """
 
 import re
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 STEP = re.compile(r"\b(?:steps?\s*:?\s*)?(\d+)\s*(?:/|\bof\b)\s*(\d+)\b", re.IGNORECASE)
 PERCENT = re.compile(r"(\d{1,3})(?:\.\d+)?\s*%")
 TQDM_LEFT = re.compile(r"\[(?:[\d:]+)<((?:\d+:)?\d+:\d+)")
+LOSS = re.compile(r"\bloss\b\s*[:=]?\s*(\d*\.?\d+(?:e[-+]?\d+)?)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,14 @@ def parse_logs(logs: str, *, total_steps: int | None = None) -> Progress:
         if found is not None:
             return found
     return Progress()
+
+
+def loss_points(logs: str, *, total_steps: int | None = None) -> list[tuple[int, float]]:
+    """(step, loss) from every line that gives both, in step order, one point per step."""
+    points: dict[int, float] = {}
+    for line in logs.splitlines():
+        loss = LOSS.search(line)
+        progress = parse_line(line, total_steps=total_steps) if loss else None
+        if progress is not None and progress.step is not None:
+            points[progress.step] = float(loss[1])
+    return sorted(points.items())

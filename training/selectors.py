@@ -9,7 +9,9 @@ from generation.models import GenerationRun
 from generation.runs import REFERENCE_SHOTS
 from lorastudio import labels
 
+from .loss_curve import LossCurve, loss_curve
 from .models import LoraModel, Pin, TrainingJob, WebhookDelivery, WebhookEndpoint
+from .progress import loss_points
 
 SHOTS = [shot for shot, _ in REFERENCE_SHOTS]
 
@@ -29,7 +31,9 @@ def ready_exports(*, character: Character | None = None):
 
 
 def jobs_list(*, character: Character | None = None):
-    jobs = TrainingJob.objects.select_related("character", "export__dataset", "lora", "call")
+    jobs = TrainingJob.objects.select_related(
+        "character", "export__dataset", "lora", "call"
+    ).prefetch_related("samples")
     if character is not None:
         jobs = jobs.filter(character=character)
     return jobs.order_by("-created_at")
@@ -39,6 +43,27 @@ def job_detail(job_id: int) -> TrainingJob:
     return TrainingJob.objects.select_related(
         "character", "export__dataset", "call", "created_by"
     ).get(id=job_id)
+
+
+def sample_rows(job: TrainingJob) -> list[tuple[int, list]]:
+    """The job's samples by step, newest first: each step with its image per reference shot."""
+    by_step: dict[int, dict] = {}
+    for sample in job.samples.all():
+        by_step.setdefault(sample.step, {})[sample.shot] = sample
+    return [
+        (step, [(shot_label(shot), by_step[step].get(shot)) for shot in SHOTS])
+        for step in sorted(by_step, reverse=True)
+    ]
+
+
+def loss_of(job: TrainingJob) -> list[tuple[int, float]]:
+    """(step, loss) points, where the trainer's log lines carry the loss."""
+    return loss_points(job.logs, total_steps=job.steps)
+
+
+def loss_curve_of(job: TrainingJob) -> LossCurve | None:
+    """The loss curve, where the trainer's log lines carry the loss."""
+    return loss_curve(loss_of(job), steps=job.steps)
 
 
 def loras():
@@ -103,9 +128,51 @@ def reference_sets(lora: LoraModel) -> list[ReferenceSet]:
 def comparison(character: Character) -> list[ReferenceSet]:
     """Columns for comparing versions: each version's suite on each provider it ran on."""
     columns = []
-    for lora in loras_of(character).exclude(status=LoraModel.Status.FAILED).order_by("version"):
+    versions = loras_of(character).select_related("training_job", "export")
+    for lora in versions.exclude(status=LoraModel.Status.FAILED).order_by("version"):
         columns.extend(reference_sets(lora))
     return columns
+
+
+# What a comparison column was made with: (label, how to read it from a column).
+_SETTINGS = [
+    ("Rendered on", lambda c: c.provider),
+    ("LoRA scale", lambda c: _scale_of(c)),
+    (
+        "Trained on",
+        lambda c: c.lora.training_job.get_provider_display() if c.lora.training_job else None,
+    ),
+    ("Preset", lambda c: c.lora.training_job.preset if c.lora.training_job else None),
+    ("Images", lambda c: c.lora.export.image_count if c.lora.export else None),
+    ("Steps", lambda c: c.lora.training_job.steps if c.lora.training_job else None),
+    (
+        "Learning rate",
+        lambda c: c.lora.training_job.learning_rate.normalize() if c.lora.training_job else None,
+    ),
+    ("Rank", lambda c: c.lora.training_job.rank if c.lora.training_job else None),
+    ("Resolution", lambda c: c.lora.training_job.resolution if c.lora.training_job else None),
+    ("Batch size", lambda c: c.lora.training_job.batch_size if c.lora.training_job else None),
+]
+
+
+def _scale_of(column: ReferenceSet):
+    scales = {
+        ((image.call.context or {}).get("image") or {}).get("lora_scale")
+        for image in column.shots.values()
+        if image.call
+    }
+    scales.discard(None)
+    return ", ".join(f"{s:g}" for s in sorted(scales)) or None
+
+
+def settings_that_differ(columns: list[ReferenceSet]) -> list[tuple[str, list]]:
+    """The settings whose values are not the same in every column, each with its values."""
+    rows = []
+    for label, read in _SETTINGS:
+        values = [read(column) for column in columns]
+        if len({str(v) for v in values}) > 1:
+            rows.append((label, values))
+    return rows
 
 
 def reference_runs(lora: LoraModel):
@@ -163,18 +230,83 @@ def lineage_of_pin(pin: Pin) -> Lineage:
     return Lineage(pins=[pin])
 
 
-def pin_candidates(character: Character) -> dict[str, list[Image]]:
-    """Images a pin may use: the reference sets, the anchors, and the approved gallery."""
-    base = character.images.exclude(review=Image.Review.REJECTED).select_related("call")
-    return {
-        "Reference set": list(base.filter(kind=Image.Kind.REFERENCE).order_by("-created_at")[:40]),
-        "Anchors": list(base.filter(anchor_for__isnull=False).distinct()[:20]),
-        "Gallery (approved)": list(
-            base.filter(review=Image.Review.APPROVED)
-            .exclude(kind=Image.Kind.REFERENCE)
-            .order_by("-starred", "-created_at")[:40]
-        ),
+@dataclass
+class PinSource:
+    """A group of images the pin form offers; `folded` groups start closed."""
+
+    title: str
+    images: list[Image]
+    folded: bool = False
+
+
+def pin_suite(lora: LoraModel) -> dict[str, Image]:
+    """The reference set a pin made from `lora` starts with: the newest image of each shot,
+    on the provider the version was trained on when it rendered there (else the newest set)."""
+    sets = reference_sets(lora)
+    if not sets:
+        return {}
+    trained_on = lora.training_job.provider if lora.training_job else None
+    chosen = next((s for s in sets if s.provider == trained_on), sets[0])
+    return {shot: chosen.shots[shot] for shot in SHOTS if shot in chosen.shots}
+
+
+def approved_lora(character: Character, lora_id: str) -> LoraModel | None:
+    """The approved version `lora_id` of the character (from a "Pin with vN" link), or None."""
+    if not str(lora_id).isdigit():
+        return None
+    return loras_of(character).filter(id=int(lora_id), status=LoraModel.Status.APPROVED).first()
+
+
+def pin_preselection(suite: dict[str, Image]) -> tuple[Image | None, dict[int, str]]:
+    """From a version's reference set: the primary (frontal, else the first shot) and the
+    other shots as references, each with its shot as role."""
+    primary = suite.get("frontal") or next((image for image in suite.values()), None)
+    references = {
+        image.id: shot for shot, image in suite.items() if primary and image.id != primary.id
     }
+    return primary, references
+
+
+def character_by_slug(slug: str) -> Character | None:
+    return Character.objects.filter(slug=slug).first()
+
+
+def pin_candidates(character: Character, *, suite: dict[str, Image] | None = None):
+    """Images a pin may use: the reference sets, the anchors, and the approved gallery. With a
+    LoRA's `suite`, its reference set comes first and every other source is folded away.
+    Each reference image carries `version`, the LoRA version it was rendered with."""
+    base = character.images.exclude(review=Image.Review.REJECTED).select_related("call")
+    versions = dict(LoraModel.objects.filter(character=character).values_list("id", "version"))
+    references = list(base.filter(kind=Image.Kind.REFERENCE).order_by("-created_at")[:40])
+    for image in references:
+        image.version = versions.get(_lora_id(image))
+    anchors = list(base.filter(anchor_for__isnull=False).distinct()[:20])
+    gallery = list(
+        base.filter(review=Image.Review.APPROVED)
+        .exclude(kind=Image.Kind.REFERENCE)
+        .order_by("-starred", "-created_at")[:40]
+    )
+    if not suite:
+        return [
+            PinSource("Reference sets", references),
+            PinSource("Anchors", anchors),
+            PinSource("Gallery (approved)", gallery),
+        ]
+    chosen = list(suite.values())
+    for image in chosen:
+        image.version = versions.get(_lora_id(image))
+    ids = {image.id for image in chosen}
+    version = chosen[0].version if chosen else None
+    return [
+        PinSource(f"Reference set of v{version}", chosen),
+        PinSource("Other reference sets", [i for i in references if i.id not in ids], True),
+        PinSource("Anchors", anchors, True),
+        PinSource("Gallery (approved)", gallery, True),
+    ]
+
+
+def _lora_id(image: Image) -> int | None:
+    return ((image.call.context or {}).get("image") or {}).get("lora_id") if image.call else None
 
 
 def endpoints_with_deliveries():

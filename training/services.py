@@ -372,7 +372,7 @@ def _seconds_left(job: TrainingJob, progress, now) -> int | None:
     if progress.seconds_left is not None:
         return progress.seconds_left
     if job.started_at is None:
-        return job.estimated_seconds or None
+        return None  # still queued: how long the provider takes to start it is not known
     elapsed = (now - job.started_at).total_seconds()
     if progress.step and progress.total:
         return max(0, round(elapsed * (progress.total - progress.step) / progress.step))
@@ -408,7 +408,7 @@ def sync_job(job_id) -> TrainingJob:
             "progress": max(job.progress, min(100, percent or 0)),
             "step": progress.step if progress.step is not None else job.step,
         }
-        job.started_at = call.submitted_at
+        job.started_at = call.submitted_at if status == JobStatus.TRAINING else None
         fields["eta_seconds"] = _seconds_left(job, progress, now)
     if status == JobStatus.FAILED and call.status == CallStatus.DONE:
         fields["error"] = job.error or (

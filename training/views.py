@@ -6,10 +6,14 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from characters.models import Character
+from characters.selectors import character_sheet
+from lorastudio import confirm
 from lorastudio.errors import Refusal
+from lorastudio.idempotency import Outcome
 
 from . import defaults, loras, notifications, outgoing, pins, reference_sets, selectors, services
 from .forms import (
@@ -41,7 +45,13 @@ def _initial(request) -> dict:
 
 
 def job_new(request):
-    """Choose the export and settings; the cost and time show before anything starts."""
+    """Choose the export and settings; the cost and time show before anything starts. The
+    page is its own confirm page: its address carries a one-time token, so coming back to it
+    after Start leads to the training it started."""
+    if not request.htmx and (started := confirm.already_started(request)):
+        return started
+    if tokened := confirm.with_token(request):
+        return tokened
     if request.method == "POST":
         form = bound = TrainingForm(request.POST)
     else:
@@ -58,18 +68,13 @@ def job_new(request):
             f"{name.replace('_', ' ')}: {' '.join(errors)}" for name, errors in bound.errors.items()
         )
     if request.method == "POST" and request.POST.get("action") == "launch" and plan is not None:
-        job = services.launch_training(plan=plan, created_by=request.user)
-        messages.success(
-            request,
-            f"Training #{job.id} started on {job.get_provider_display()}: about "
-            f"${job.estimated_cost:.2f}.",
-        )
-        return redirect(job)
+        return _launch(request, plan)
     if plan is not None:
         for name, value in plan.params.as_dict().items():
             form.fields[name].widget.attrs["placeholder"] = f"{plan.preset}: {value}"
     context = {
         "form": form,
+        "once": confirm.token(request),
         "plan": plan,
         "problem": problem,
         "presets": defaults.presets(),
@@ -78,7 +83,32 @@ def job_new(request):
     template = "training/job_new.html"
     if request.htmx:
         template += "#estimate"
-    return render(request, template, context)
+    return confirm.no_store(render(request, template, context))
+
+
+def _launch(request, plan):
+    """Start the training once per page token (a page without one gets one first)."""
+    if not confirm.token(request):
+        messages.error(request, "This form had expired: check the estimate and start again.")
+        return redirect(reverse("training:job_new") + f"?export={plan.export.id}")
+
+    def launch() -> Outcome:
+        job = services.launch_training(plan=plan, created_by=request.user)
+        return Outcome(label=f"Training #{job.id}", url=job.get_absolute_url(), value=job)
+
+    spent = confirm.start_once(request, scope="training", start=launch)
+    if isinstance(spent, confirm.Spent):
+        job = spent.outcome.value
+        messages.success(
+            request,
+            f"Training #{job.id} started on {job.get_provider_display()}: about "
+            f"${job.estimated_cost:.2f}.",
+        )
+        url = job.get_absolute_url()
+    else:
+        url = spent["Location"]
+    # The form posts through htmx: have the browser go to the job, not swap it in.
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def _bound_data(form: TrainingForm) -> dict:
@@ -97,7 +127,13 @@ def job_detail(request, job_id):
         job = selectors.job_detail(job_id)
     except TrainingJob.DoesNotExist:
         raise Http404("No such training job.") from None
-    context = {"job": job, "lineage": selectors.lineage_of_job(job)}
+    context = {
+        "job": job,
+        "lineage": selectors.lineage_of_job(job),
+        "samples": selectors.sample_rows(job),
+        "shots": [selectors.shot_label(shot) for shot in selectors.SHOTS],
+        "loss": selectors.loss_curve_of(job),
+    }
     if request.htmx:
         response = render(request, "training/job_detail.html#job-progress", context)
         if request.GET.get("live") and not job.is_live:
@@ -176,11 +212,14 @@ def lora_detail(request, lora_id):
     return render(request, "training/lora_detail.html", context)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def reference_set(request, lora_id):
-    """Price the reference set (or one shot of it); start it once the user confirms."""
+    """Price the reference set (or one shot of it), a confirm page; start it once, when the
+    user confirms."""
+    if started := confirm.already_started(request):
+        return started
     lora = get_object_or_404(selectors.loras(), id=lora_id)
-    form = ReferenceSetForm(request.POST)
+    form = ReferenceSetForm(confirm.data(request))
     if not form.is_valid():
         messages.error(request, "Choose a provider and a LoRA scale from 0 to 2.")
         return redirect(lora)
@@ -191,15 +230,24 @@ def reference_set(request, lora_id):
     except Refusal as exc:
         messages.error(request, exc.message)
         return redirect(lora)
-    if request.POST.get("confirm") != "yes":
-        return render(
+    if not confirm.confirmed(request):
+        return confirm.page(
             request,
             "training/reference_confirm.html",
             {"lora": lora, "plan": plan, "form": form, "shots": shots},
         )
-    run = reference_sets.launch(
-        lora=lora, plan=plan, scale=scale, shots=shots, created_by=request.user
-    )
+
+    def launch() -> Outcome:
+        run = reference_sets.launch(
+            lora=lora, plan=plan, scale=scale, shots=shots, created_by=request.user
+        )
+        url = reverse("generation:run_detail", args=[run.id])
+        return Outcome(label=f"Reference set run #{run.id}", url=url, value=run)
+
+    spent = confirm.start_once(request, scope=f"reference set {lora.id}", start=launch)
+    if not isinstance(spent, confirm.Spent):
+        return spent
+    run = spent.outcome.value
     messages.success(
         request,
         f"Reference set run #{run.id} started: {len(plan.calls)} shots, about "
@@ -249,12 +297,18 @@ def compare(request, slug):
     """Each version's prompt-and-seed suite side by side (arrow keys flip between them)."""
     character = get_object_or_404(Character, slug=slug)
     columns = selectors.comparison(character)
-    rows = [(shot, [column.shots.get(shot) for column in columns]) for shot in selectors.SHOTS]
-    return render(
-        request,
-        "training/compare.html",
-        {"character": character, "columns": columns, "rows": rows},
-    )
+    rows = [
+        (selectors.shot_label(shot), [column.shots.get(shot) for column in columns])
+        for shot in selectors.SHOTS
+    ]
+    context = {
+        "character": character,
+        "columns": columns,
+        "rows": rows,
+        "differ": selectors.settings_that_differ(columns),
+        "sheet": [(pose, image) for pose, image in character_sheet(character) if image],
+    }
+    return render(request, "training/compare.html", context)
 
 
 def pin_edit(request, slug):
@@ -288,18 +342,29 @@ def pin_edit(request, slug):
             else:
                 messages.info(request, f"Nothing changed: version {pin.version} stays current.")
             return redirect(pin)
-    chosen_refs = {}
-    if current:
+    lora = selectors.approved_lora(character, request.GET.get("lora", ""))
+    suite = selectors.pin_suite(lora) if lora else {}
+    primary_id, lora_id, chosen_refs = None, None, {}
+    if suite:  # "Pin with vN": that version, its reference set, frontal as primary
+        primary, chosen_refs = selectors.pin_preselection(suite)
+        primary_id, lora_id = primary.id, lora.id
+    elif lora:
+        lora_id = lora.id
+    elif current:
+        primary_id, lora_id = current.primary_image_id, current.lora_id
         chosen_refs = {r.image_id: r.role for r in current.references.all()}
     order = {role: n for n, (role, _) in enumerate(ROLE_CHOICES)}
-    candidates = {}
-    for group, images in selectors.pin_candidates(character).items():
-        with_roles = [(image, pins.suggested_role(image)) for image in images]
-        candidates[group] = sorted(with_roles, key=lambda pair: order.get(pair[1], len(order)))
+    sources = selectors.pin_candidates(character, suite=suite)
+    for source in sources:
+        with_roles = [(image, pins.suggested_role(image)) for image in source.images]
+        source.images = sorted(with_roles, key=lambda pair: order.get(pair[1], len(order)))
     context = {
         "character": character,
         "current": current,
-        "candidates": candidates,
+        "lora": lora,
+        "sources": sources,
+        "primary_id": primary_id,
+        "lora_id": str(lora_id or ""),
         "chosen_refs": chosen_refs,
         "roles": ROLE_CHOICES,
         "loras": lora_choices(character),

@@ -108,11 +108,23 @@ class Output:
 
 
 @dataclass
+class Sample:
+    """An image a trainer renders while it trains (ai-toolkit's `sample_every`), to watch the
+    LoRA learn: at `step`, for one prompt of the suite (`shot`)."""
+
+    step: int
+    shot: str
+    url: str = ""
+    content: bytes | None = None
+
+
+@dataclass
 class Poll:
     state: str
     logs: list[str] = field(default_factory=list)
     progress: int | None = None
     outputs: list[Output] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     error: str = ""
     raw: dict | None = None
     units: Decimal | None = None  # billed units when the provider reports them

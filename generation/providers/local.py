@@ -8,13 +8,14 @@ A prompt containing "simulate:fail" ends in failure, for trying out error handli
 import time
 import uuid
 from dataclasses import asdict
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 
 from . import local_render
-from .base import Output, Poll, ProviderTask, Request, State
+from .base import Output, Poll, ProviderTask, Request, Sample, State
 from .catalog import model_for
 
 
@@ -36,6 +37,33 @@ def _training_logs(request: Request, progress: int) -> list[str]:
     return lines + [f"Step {done}/{steps}, loss 0.{180 - done * 80 // steps:03d}"]
 
 
+SAMPLE_CHECKPOINTS = (25, 50, 75, 100)  # percent of the steps, like ai-toolkit's sample_every
+
+
+@lru_cache(maxsize=64)
+def _sample_png(prompt: str, seed: int, step: int) -> bytes:
+    return local_render.render(prompt, seed=seed, width=256, height=341, label=f"step {step}")
+
+
+def _training_samples(request: Request, progress: int) -> list[Sample]:
+    """The reference suite rendered at each checkpoint passed so far (its fixed seeds), as
+    a trainer with sample prompts emits them while it trains."""
+    from generation.runs import REFERENCE_SEEDS, REFERENCE_SHOTS
+
+    steps = int(request.input.get("steps") or 1000)
+    trigger = request.input.get("trigger_word", "")
+    checkpoints = [steps * percent // 100 for percent in SAMPLE_CHECKPOINTS if progress >= percent]
+    return [
+        Sample(
+            step=step,
+            shot=shot,
+            content=_sample_png(f"{trigger}, {prompt}", REFERENCE_SEEDS[shot], step),
+        )
+        for step in checkpoints
+        for shot, prompt in REFERENCE_SHOTS
+    ]
+
+
 class LocalProvider:
     name = "local"
     download_hosts: tuple[str, ...] = ()
@@ -54,19 +82,25 @@ class LocalProvider:
         if elapsed < delay:
             progress = int(100 * elapsed / delay) if delay else 100
             if request.endpoint.endswith("train-lora"):
-                return Poll(State.RUNNING, logs=_training_logs(request, progress))
+                return Poll(
+                    State.RUNNING,
+                    logs=_training_logs(request, progress),
+                    samples=_training_samples(request, progress),
+                )
             return Poll(State.RUNNING, logs=[f"Simulating… {progress}%"], progress=progress)
         prompt = request.input.get("prompt", "")
         if "simulate:fail" in prompt:
             return Poll(State.FAILED, error="The simulator was asked to fail (simulate:fail).")
-        logs = ["Done (simulator)"]
+        logs, samples = ["Done (simulator)"], []
         if request.endpoint.endswith("train-lora"):
             logs = _training_logs(request, 100) + ["Saved lora.safetensors (simulator)"]
+            samples = _training_samples(request, 100)
         return Poll(
             State.SUCCEEDED,
             logs=logs,
             progress=100,
             outputs=self._outputs(request, external_id),
+            samples=samples,
         )
 
     def cancel(self, request: Request, external_id: str) -> None:

@@ -25,7 +25,26 @@
     root.dataset.mode = root.dataset.mode === "flip" ? "grid" : "flip";
     show();
   });
+  // Click to zoom: the full image in a dialog (Escape or Close puts it away).
+  const dialog = document.querySelector("[data-zoom-dialog]");
+  root.addEventListener("click", (event) => {
+    const link = event.target.closest("[data-zoom]");
+    if (!link || !dialog) return;
+    event.preventDefault();
+    const cell = link.closest("[data-col]");
+    const version = cell ? heads[Number(cell.dataset.col)].textContent.trim() : "";
+    dialog.querySelector("img").src = link.href;
+    dialog.querySelector("img").alt = link.dataset.caption;
+    dialog.querySelector("[data-zoom-caption]").textContent =
+      version ? `${link.dataset.caption} · ${version}` : link.dataset.caption;
+    dialog.showModal();
+  });
+  if (dialog) dialog.addEventListener("click", (event) => {
+    if (event.target === dialog) dialog.close();  // a click beside the picture
+  });
+
   document.addEventListener("keydown", (event) => {
+    if (dialog && dialog.open) return;
     if (event.target.closest("input, textarea, select")) return;
     if (event.key === "ArrowRight") flip(1);
     else if (event.key === "ArrowLeft") flip(-1);

@@ -84,3 +84,34 @@ def wide(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def worker_seen(request):
+    """The browser tests play the worker and beat themselves (walk.finish_runs): keep the
+    "Background worker not running" banner out of their pages with a heartbeat every 5 s
+    (not for a test marked `worker_stopped`)."""
+    import threading
+
+    from django.core.cache import cache
+
+    from lorastudio.health import HEARTBEAT_KEY, record_heartbeat
+
+    if request.node.get_closest_marker("worker_stopped"):
+        cache.delete(HEARTBEAT_KEY)
+        yield
+        return
+
+    stop = threading.Event()
+
+    def beat():
+        while True:
+            record_heartbeat()
+            if stop.wait(5):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)

@@ -160,7 +160,7 @@ def test_from_an_export_to_a_pinned_character_that_downstream_hears_about(
         assert response.ok
         pin = response.json()
         assert pin["version"] == 1 and pin["trigger_word"] == "fitmannequin"
-        assert pin["lora"]["version"] == 1 and pin["lora"]["scale"] == "0.90"
+        assert pin["lora"]["version"] == 1 and pin["lora"]["scale"] == 0.9
         assert [r["role"] for r in pin["references"]] == [
             "side",
             "three_quarter",

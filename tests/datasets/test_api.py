@@ -281,3 +281,22 @@ def test_a_caption_run_on_a_provider_without_its_key_is_refused_before_anything_
     assert response.status_code == 400
     assert "FAL_KEY is not set" in response.json()["detail"]
     assert not GenerationRun.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["captions", "fill-gap"])
+def test_a_caption_or_gap_run_sent_again_with_its_idempotency_key_starts_once(api, stocked, path):
+    dataset = services.create_dataset(character=stocked, name="v1")
+    body = {"provider": "local"} | ({"shot": "close", "count": 3} if path == "fill-gap" else {})
+
+    def send():
+        return api.post(
+            f"/api/datasets/{dataset.id}/{path}",
+            json.dumps(body),
+            content_type="application/json",
+            headers={"Idempotency-Key": f"{path}-1"},
+        )
+
+    first, again = send(), send()
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert GenerationRun.objects.count() == 1

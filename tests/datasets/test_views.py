@@ -1,11 +1,14 @@
 """The dataset pages and their htmx partials, as a logged-in user sees them."""
 
+import re
+
 import pytest
 
 from characters.models import Image
 from datasets import services
 from datasets.models import Dataset, DatasetExport
 from generation.models import GenerationRun
+from tests.confirm_pages import price, start, token_of
 
 pytestmark = pytest.mark.django_db
 
@@ -108,13 +111,13 @@ def test_find_and_replace_previews_then_applies(logged_in, dataset):
 
 def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset, fal_key):
     url = f"/datasets/{dataset.id}/captions/"
-    confirm = logged_in.post(url, {"provider": "fal"})
+    confirm = price(logged_in, url, {"provider": "fal"})
     body = confirm.content.decode()
     assert "Spend about $0.01?" in body
     assert f'action="{url}"' in body
     assert not GenerationRun.objects.exists()
 
-    launched = logged_in.post(url, {"provider": "local", "confirm": "yes"})
+    launched = start(logged_in, url, {"provider": "local"})
     assert launched.status_code == 302
     run = GenerationRun.objects.get()
     assert (run.kind, run.params["dataset_id"]) == ("captions", dataset.id)
@@ -122,7 +125,7 @@ def test_the_caption_run_shows_its_price_before_launching(logged_in, dataset, fa
 
 def test_fill_the_gap_shows_a_priced_run_that_its_own_page_confirms(logged_in, dataset, fal_key):
     url = f"/datasets/{dataset.id}/fill-gap/"
-    confirm = logged_in.post(url, {"shot": "close", "pose": "", "count": "5", "provider": "fal"})
+    confirm = price(logged_in, url, {"shot": "close", "pose": "", "count": "5", "provider": "fal"})
     body = confirm.content.decode()
     assert "Spend about $0.15?" in body
     assert f'action="{url}"' in body
@@ -177,3 +180,35 @@ def test_a_tile_change_brings_the_refreshed_report_along(logged_in, dataset):
     body = tile.content.decode()
     assert '<section class="card ds-report" id="report" hx-swap-oob="true">' in body
     assert '<tr class="ds-off" data-shot="far"><td>Far shot</td><td class="num">15</td>' in body
+
+
+def test_a_caption_run_confirmed_twice_starts_once(logged_in, dataset):
+    url = f"/datasets/{dataset.id}/captions/"
+    page = price(logged_in, url, {"provider": "local"})
+    assert "no-store" in page["Cache-Control"]
+    confirmed = {"provider": "local", "confirm": "yes", "once": token_of(page)}
+    logged_in.post(url, confirmed)
+    again = logged_in.post(url, confirmed, follow=True)
+    run = GenerationRun.objects.get()
+    assert f"Captioning run #{run.id} was started from this page" in again.content.decode()
+    back = logged_in.get(page.redirect_chain[-1][0], follow=True)
+    assert back.redirect_chain[-1][0] == f"/runs/{run.id}/"
+    assert GenerationRun.objects.count() == 1
+
+
+def test_coming_back_to_a_fill_the_gap_page_leads_to_the_run_it_started(logged_in, dataset):
+    page = price(
+        logged_in,
+        f"/datasets/{dataset.id}/fill-gap/",
+        {"shot": "close", "pose": "", "count": "3", "provider": "local"},
+    )
+    assert "no-store" in page["Cache-Control"]
+    body = page.content.decode()
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', body))
+    assert fields["once"] and fields["confirm"] == "yes"
+    for _ in range(2):
+        logged_in.post(f"/datasets/{dataset.id}/fill-gap/", fields)
+    run = GenerationRun.objects.get()
+    back = logged_in.get(page.redirect_chain[-1][0], follow=True)
+    assert back.redirect_chain[-1][0] == f"/runs/{run.id}/"
+    assert f"Run #{run.id} was started from this page" in back.content.decode()

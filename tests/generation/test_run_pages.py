@@ -10,6 +10,7 @@ from django.utils import timezone
 from generation import providers, runs
 from generation.models import GenerationRun, ProviderCall
 from generation.selectors import preferred_provider
+from tests.confirm_pages import price, start
 from tests.factories import AnchorFactory, ImageFactory, ProviderCallFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +38,7 @@ def test_no_variation_ticked_is_a_form_error_not_every_variation(logged_in, char
 def test_more_like_this_needs_no_pose_ticked(logged_in, character, new_run):
     pose = character.poses.get(key="front")
     image = ImageFactory(character=character, kind="candidate", pose=pose)
-    response = logged_in.post(new_run, {"kind": "anchors", "like_image_id": image.id})
+    response = price(logged_in, new_run, {"kind": "anchors", "like_image_id": image.id})
     assert "Spend about $0.00?" in response.content.decode()
 
 
@@ -71,10 +72,8 @@ def test_the_provider_chosen_last_is_preselected(logged_in, character, new_run, 
 
 
 def test_one_call_one_image_is_said_in_the_singular(logged_in, character, new_run):
-    response = logged_in.post(
-        new_run,
-        {"kind": "anchors", "poses": ["front"], "count": "1", "confirm": "yes"},
-        follow=True,
+    response = start(
+        logged_in, new_run, {"kind": "anchors", "poses": ["front"], "count": "1"}, follow=True
     )
     assert "1 call, 1 image, about $0.00" in response.content.decode()
     run = GenerationRun.objects.get()
@@ -155,11 +154,11 @@ def test_failed_calls_are_sent_again_as_a_new_run_priced_first(logged_in, charac
     page = logged_in.get(reverse("generation:run_detail", args=[run.id])).content.decode()
     assert "Price sending the 1 failed call again" in page
 
-    priced = logged_in.post(url).content.decode()
+    priced = price(logged_in, url).content.decode()
     assert "Spend about $0.00?" in priced and "1 call, 2 images on the local simulator" in priced
     assert GenerationRun.objects.count() == 1
 
-    response = logged_in.post(url, {"confirm": "yes"})
+    response = start(logged_in, url)
     retry = GenerationRun.objects.exclude(id=run.id).get()
     assert response["Location"] == reverse("generation:run_detail", args=[retry.id])
     assert retry.params["retry_of"] == run.id

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from generation.models import GenerationRun, ProviderCall
+from tests.confirm_pages import token_of
 from tests.factories import ProviderCallFactory
 
 pytestmark = pytest.mark.django_db
@@ -54,11 +55,12 @@ def test_a_run_from_the_page_is_priced_first_and_starts_only_when_confirmed(
     settings.FAL_KEY = "fal-key"  # nothing is sent: the test's transaction never commits
     url = reverse("generation:run_new", args=[character.slug])
     data = {"kind": "anchors", "poses": ["front", "back"], "count": "10", "provider": "fal"}
-    page = logged_in.post(url, data)
+    page = logged_in.post(url, data, follow=True)
     html = page.content.decode()
     assert "Spend about $1.20?" in html and "6 calls, 20 images on fal.ai" in html
     assert not GenerationRun.objects.exists()
-    response = logged_in.post(url, {**data, "confirm": "yes", "next": "/characters/fit/anchors/"})
+    confirmed = {**data, "confirm": "yes", "next": "/characters/fit/anchors/"}
+    response = logged_in.post(url, {**confirmed, "once": token_of(page)})
     assert response.status_code == 302 and response["Location"] == "/characters/fit/anchors/"
     run = GenerationRun.objects.get()
     assert (run.provider, run.estimated_cost, run.calls.count()) == ("fal", Decimal("1.20"), 6)
@@ -76,7 +78,7 @@ def test_variations_without_their_anchors_are_refused_on_the_page(logged_in, cha
 def test_an_outside_next_url_is_not_followed(logged_in, character):
     url = reverse("generation:run_new", args=[character.slug])
     response = logged_in.post(
-        url, {"kind": "anchors", "poses": ["front"], "next": "https://evil.example/"}
+        url, {"kind": "anchors", "poses": ["front"], "next": "https://evil.example/"}, follow=True
     )
     assert response.status_code == 200  # the confirmation page, with a safe way back
     assert "https://evil.example/" not in response.content.decode()

@@ -1,6 +1,7 @@
 """The training, LoRA, pin and webhook endpoints, as ARCHITECTURE.md lists them."""
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -123,7 +124,7 @@ def test_a_pin_is_versioned_readable_without_login_and_cached_by_etag(
     assert response.status_code == 201, response.content
     pin = response.json()
     assert pin["version"] == 1 and pin["trigger_word"] == "fitmannequin"
-    assert pin["references"][0]["role"] == "side" and pin["lora"]["scale"] == "0.80"
+    assert pin["references"][0]["role"] == "side" and pin["lora"]["scale"] == 0.8
     # The same pin again makes no new version.
     assert post(api, f"/api/characters/{character.slug}/pin", body, "put").status_code == 200
 
@@ -240,3 +241,71 @@ def test_a_reference_set_can_be_priced_through_the_runs_api(api, trained, charac
     )
     assert response.status_code == 200, response.content
     assert [c["label"] for c in response.json()["calls"]] == ["Reference: side (v1)"]
+
+
+def test_a_training_sent_again_with_its_idempotency_key_starts_once(api, export):
+    def send(steps):
+        return api.post(
+            "/api/training-jobs",
+            json.dumps({"export_id": str(export.id), "provider": "local", "steps": steps}),
+            content_type="application/json",
+            headers={"Idempotency-Key": "train-1"},
+        )
+
+    first, again = send(1000), send(1000)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert TrainingJob.objects.count() == 1
+    assert send(1200).status_code == 422
+
+
+def _pinned(api, trained, character):
+    api.post(f"/api/loras/{trained.id}/approve")
+    post(api, f"/api/characters/{character.slug}/pin", pin_body(trained, character), "put")
+
+
+def test_a_poller_answered_304_never_holds_dead_links(api, trained, character):
+    import time_machine
+
+    from training.pins import LINK_WINDOW
+
+    _pinned(api, trained, character)
+    url = f"/api/characters/{character.slug}/pin"
+    anonymous = Client()
+    with time_machine.travel(1_800_000_000 + 10, tick=False) as traveller:
+        first = api.get(url)
+        held, etag = first.json(), first["ETag"]
+        assert held["links_expire_in"] > LINK_WINDOW
+        expires = int(held["primary"]["url"].split("expires=")[1].split("&")[0])
+        # Poll every five minutes for five hours: a 304 only while the held links have at
+        # least LINK_WINDOW seconds left; a 200 brings fresh ones.
+        for _ in range(60):
+            traveller.shift(300)
+            answer = api.get(url, headers={"If-None-Match": etag})
+            if answer.status_code == 200:
+                held, etag = answer.json(), answer["ETag"]
+                expires = int(held["primary"]["url"].split("expires=")[1].split("&")[0])
+            else:
+                assert answer.status_code == 304
+            assert expires - time.time() >= LINK_WINDOW
+            link = held["primary"]["url"].replace("http://testserver", "")
+            assert anonymous.get(link).status_code == 200
+
+
+def test_the_pin_scale_is_a_number_and_a_missing_character_is_said_so(api, trained, character):
+    _pinned(api, trained, character)
+    assert api.get(f"/api/characters/{character.slug}/pin").json()["lora"]["scale"] == 0.8
+    listed = api.get(f"/api/characters/{character.slug}/pins").json()
+    assert listed[0]["lora"]["scale"] == 0.8
+    missing = api.get("/api/characters/nobody/pin")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == (
+        "There is no character “nobody”: GET /api/characters lists their slugs."
+    )
+    assert api.get("/api/characters/nobody/pins").status_code == 404
+
+
+def test_a_character_without_a_pin_says_how_to_make_one(api, character):
+    response = api.get(f"/api/characters/{character.slug}/pin")
+    assert response.status_code == 404
+    assert "has no pin yet: pin it on its Training & pin page" in response.json()["detail"]

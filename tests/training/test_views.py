@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from generation.models import GenerationRun
+from tests.confirm_pages import token_of
 from training import pins, services
 from training.models import Notification, TrainingJob, TrainingPreset
 
@@ -11,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_new_training_page_shows_the_price_before_anything_starts(logged_in, export):
-    response = logged_in.get(f"/training/new/?export={export.id}")
+    response = logged_in.get(f"/training/new/?export={export.id}", follow=True)
     assert response.status_code == 200
     html = response.content.decode()
     assert "About $0.00" in html and "Full-body fashion" in html
@@ -41,9 +43,16 @@ def test_a_provider_without_a_key_is_refused_on_the_page(logged_in, export, sett
 
 
 def test_launching_from_the_page_opens_the_job_page(logged_in, export):
+    page = logged_in.get(f"/training/new/?export={export.id}", follow=True)
     response = logged_in.post(
         "/training/new/",
-        {"export": export.id, "provider": "local", "rank": 8, "action": "launch"},
+        {
+            "export": export.id,
+            "provider": "local",
+            "rank": 8,
+            "action": "launch",
+            "once": token_of(page),
+        },
         follow=True,
     )
     job = TrainingJob.objects.get()
@@ -68,7 +77,7 @@ def test_train_again_fills_the_form_with_the_past_settings(logged_in, export, us
         plan=services.plan_training(export=export, provider="local", steps=1700),
         created_by=user,
     )
-    html = logged_in.get(f"/training/new/?from_job={job.id}").content.decode()
+    html = logged_in.get(f"/training/new/?from_job={job.id}", follow=True).content.decode()
     assert 'value="1700"' in html
 
 
@@ -85,7 +94,7 @@ def test_saving_a_preset_from_the_page(logged_in, export):
         },
     )
     assert TrainingPreset.objects.get().steps == 800
-    assert "Saved: Our look" in logged_in.get("/training/new/").content.decode()
+    assert "Saved: Our look" in logged_in.get("/training/new/", follow=True).content.decode()
 
 
 @pytest.fixture
@@ -101,7 +110,9 @@ def test_the_lora_page_shows_lineage_and_prices_the_reference_set(logged_in, tra
     html = logged_in.get(f"/training/loras/{trained.id}/").content.decode()
     assert "Lineage" in html and f"Training #{trained.training_job_id}" in html
     response = logged_in.post(
-        f"/training/loras/{trained.id}/reference-set/", {"provider": "local", "scale": "0.8"}
+        f"/training/loras/{trained.id}/reference-set/",
+        {"provider": "local", "scale": "0.8"},
+        follow=True,
     )
     assert "Spend about $0.00?" in response.content.decode()
 
@@ -221,3 +232,31 @@ def test_a_learning_rate_posted_for_fal_is_refused_on_the_page(logged_in, export
     )
     assert "does not take the learning rate" in response.content.decode()
     assert not TrainingJob.objects.exists()
+
+
+def test_the_training_page_carries_a_token_and_start_twice_trains_once(logged_in, export):
+    page = logged_in.get(f"/training/new/?export={export.id}", follow=True)
+    address = page.redirect_chain[-1][0]
+    assert "once=" in address and "no-store" in page["Cache-Control"]
+    launch = {"export": export.id, "provider": "local", "action": "launch"}
+    launch["once"] = token_of(page)
+    first = logged_in.post("/training/new/", launch, headers={"HX-Request": "true"})
+    job = TrainingJob.objects.get()
+    assert first["HX-Redirect"] == f"/training/jobs/{job.id}/"  # the browser goes to the job
+    again = logged_in.post("/training/new/", launch, headers={"HX-Request": "true"})
+    assert again["HX-Redirect"] == f"/training/jobs/{job.id}/"
+    back = logged_in.get(address, follow=True)
+    assert back.redirect_chain[-1][0] == f"/training/jobs/{job.id}/"
+    assert f"Training #{job.id} was started from this page" in back.content.decode()
+    assert TrainingJob.objects.count() == 1
+
+
+def test_a_reference_set_confirmed_twice_runs_once(logged_in, trained):
+    url = f"/training/loras/{trained.id}/reference-set/"
+    page = logged_in.post(url, {"provider": "local", "scale": "0.8"}, follow=True)
+    assert "no-store" in page["Cache-Control"]
+    confirmed = {"provider": "local", "scale": "0.8", "confirm": "yes", "once": token_of(page)}
+    logged_in.post(url, confirmed)
+    again = logged_in.post(url, confirmed, follow=True)
+    run = GenerationRun.objects.get(kind="reference_set")
+    assert f"Reference set run #{run.id} was started from this page" in again.content.decode()
