@@ -50,6 +50,9 @@ OPEN = {
 
 RULES: dict[str, tuple[str, str]] = {
     "": (BROWSE, BROWSE),
+    # a login's own API tokens: every role reads the API, so every role makes its tokens
+    "account/api-tokens/": (BROWSE, BROWSE),
+    "account/api-tokens/<int:token_id>/revoke/": (BROWSE, BROWSE),
     # characters
     "characters/": (BROWSE, BROWSE),
     "characters/new/": (EDIT_CHARACTERS, EDIT_CHARACTERS),
