@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from characters import shot_types
 from characters.imaging import attach_files
+from characters.likeness import scoring as likeness
 from characters.models import Image
 
 from .calls import register_output_handler, register_task_builder
@@ -34,6 +35,7 @@ def save_images(call, outputs) -> None:
         attach_files(image, output.content, filename=f"{call.id}-{index}.png")
         shot_types.assign(image, face_ratio=shot_types.face_ratio_of(output.content))
         image.save()
+        likeness.measure_later([image.id])
 
 
 def register() -> None:

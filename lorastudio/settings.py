@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # ArrayField: likeness vectors
     "django_htmx",
     "ninja",
     "axes",
@@ -249,6 +250,13 @@ CELERY_BEAT_SCHEDULE = {
     "prune-expired-api-tokens": {
         "task": "lorastudio.tasks.prune_expired_api_tokens",
         "schedule": crontab(minute=17, hour=3),
+    },
+    # Likeness: images whose measuring task was lost, characters scored against an old
+    # identity (characters.likeness.sweep).
+    "likeness-sweep": {
+        "task": "characters.tasks.sweep_likeness",
+        "schedule": 60.0,
+        "options": {"expires": 50},
     },
 }
 
