@@ -1,0 +1,165 @@
+"""Likeness scores on images: measured once in the worker, against the sheet, an anchor, the
+pin or (uploads only) the consensus, with the flag that goes with the distance."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from characters.likeness import calibration, scoring, sweep
+from characters.models import Image, ImageEmbedding, LikenessFlag, LikenessScore
+from characters.services import pick_anchor
+from tests.factories import (
+    AnchorFactory,
+    CharacterFactory,
+    ImageFactory,
+    PoseFactory,
+    photo_file,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def photo_image(character, person, change=None, **fields):
+    rgb = calibration.photo(person)
+    if change:
+        rgb = calibration.changes(person)[change](rgb)
+    return ImageFactory(character=character, file=photo_file(rgb, f"{person}.png"), **fields)
+
+
+def primary(image) -> LikenessScore:
+    return LikenessScore.objects.get(image=image, primary=True)
+
+
+def test_an_upload_is_measured_once_by_each_offline_measure():
+    image = photo_image(CharacterFactory(), "astronaut")
+    scoring.measure_image(image_id=image.id)
+    first = {e.measure: e.updated_at for e in ImageEmbedding.objects.filter(image=image)}
+    scoring.measure_image(image_id=image.id)  # a redelivered task
+    again = {e.measure: e.updated_at for e in ImageEmbedding.objects.filter(image=image)}
+    assert first == again
+    assert set(first) == {"face", "rough"}
+    face = ImageEmbedding.objects.get(image=image, measure="face")
+    assert face.flag == LikenessFlag.OK and len(face.vector) == 128 and face.face_px > 64
+
+
+def test_uploads_alone_are_judged_by_their_consensus_flagging_exactly_the_foreign_person():
+    character = CharacterFactory()
+    own = [
+        photo_image(character, "astronaut"),
+        photo_image(character, "astronaut", "head and shoulders"),
+        photo_image(character, "astronaut", "mirror"),
+        photo_image(character, "astronaut", "rotated 15°"),
+    ]
+    stranger = photo_image(character, "grace_hopper")
+    cup = photo_image(character, "coffee")
+    for image in [*own, stranger, cup]:
+        scoring.measure_image(image_id=image.id)
+
+    flags = {image.id: primary(image).flag for image in [*own, stranger, cup]}
+    assert flags == {
+        **{image.id: LikenessFlag.OK for image in own},
+        stranger.id: LikenessFlag.OTHER_PERSON,
+        cup.id: LikenessFlag.NO_FACE,
+    }
+    row = primary(stranger)
+    assert (row.measure, row.reference) == ("face", "consensus")
+    assert row.distance > 0.6 and row.score < 0.5
+    assert primary(cup).score is None and primary(cup).distance is None
+
+
+def test_variations_are_scored_against_the_sheet_and_their_source_anchor():
+    character = CharacterFactory()
+    pose = PoseFactory(character=character, key="front")
+    anchor = AnchorFactory(
+        character=character,
+        pose=pose,
+        image=photo_image(character, "astronaut", kind=Image.Kind.CANDIDATE, pose=pose),
+    )
+    variation = photo_image(
+        character, "astronaut", "rotated −20°", kind="variation", source_image=anchor.image
+    )
+    for image in (anchor.image, variation):
+        scoring.measure_image(image_id=image.id)
+
+    rows = {r.reference: r for r in LikenessScore.objects.filter(image=variation)}
+    assert set(rows) == {"sheet", "anchor:front"}
+    assert rows["sheet"].primary and rows["sheet"].flag == LikenessFlag.OK
+    assert rows["anchor:front"].distance == rows["sheet"].distance  # one anchor on the sheet
+
+
+def test_picking_another_person_as_the_anchor_rescores_every_image():
+    character = CharacterFactory()
+    pose = PoseFactory(character=character, key="front")
+    astronaut = photo_image(character, "astronaut", kind=Image.Kind.CANDIDATE, pose=pose)
+    grace = photo_image(character, "grace_hopper", kind=Image.Kind.CANDIDATE, pose=pose)
+    upload = photo_image(character, "astronaut", "mirror")
+    pick_anchor(character=character, pose_key="front", image_id=astronaut.id, picked_by=None)
+    for image in (astronaut, grace, upload):
+        scoring.measure_image(image_id=image.id)
+    assert primary(upload).flag == LikenessFlag.OK
+
+    pick_anchor(character=character, pose_key="front", image_id=grace.id, picked_by=None)
+    scoring.score_character(character_id=character.id)  # the task pick_anchor queues
+
+    assert primary(upload).flag == LikenessFlag.OTHER_PERSON
+    assert primary(upload).reference == "sheet"
+    # A candidate is compared with the other anchors, not with the one it may replace.
+    assert primary(astronaut).distance is None
+
+
+def test_once_pinned_the_pin_is_the_reference():
+    from training.pins import pin_character
+
+    character = CharacterFactory()
+    pose = PoseFactory(character=character, key="front")
+    AnchorFactory(
+        character=character,
+        pose=pose,
+        image=photo_image(character, "grace_hopper", kind=Image.Kind.CANDIDATE, pose=pose),
+    )
+    primary_image = photo_image(character, "astronaut")
+    upload = photo_image(character, "astronaut", "grey")
+    for image in Image.objects.filter(character=character):
+        scoring.measure_image(image_id=image.id)
+    assert primary(upload).flag == LikenessFlag.OTHER_PERSON  # vs the sheet (Grace Hopper)
+
+    pin, _ = pin_character(character=character, primary_image_id=primary_image.id)
+    scoring.score_character(character_id=character.id)
+
+    assert primary(upload).reference == f"pin:{pin.version}"
+    assert primary(upload).flag == LikenessFlag.OK
+    sheet = LikenessScore.objects.get(image=upload, reference="sheet")
+    assert not sheet.primary and sheet.flag == LikenessFlag.OTHER_PERSON
+
+
+def test_the_sweep_measures_images_whose_task_was_lost(eager_tasks, time_machine):
+    image = photo_image(CharacterFactory(), "astronaut")
+    assert sweep.sweep() == {"images": 0, "characters": 0}  # still within its grace
+    time_machine.move_to(timezone.now() + timedelta(seconds=120))
+    assert sweep.sweep()["images"] == 1
+    assert ImageEmbedding.objects.filter(image=image).count() == 2
+
+
+def test_a_stale_identity_is_found_by_the_sweep():
+    character = CharacterFactory()
+    pose = PoseFactory(character=character, key="front")
+    images = [photo_image(character, "astronaut", change) for change in (None, "mirror", "grey")]
+    for image in images:
+        scoring.measure_image(image_id=image.id)
+    assert sweep.stale_characters() == []
+    images[0].kind, images[0].pose = Image.Kind.CANDIDATE, pose
+    images[0].save()
+    AnchorFactory(character=character, pose=pose, image=images[0])  # picked, task lost
+    assert sweep.stale_characters() == [character.id]
+
+
+def test_backfill_measures_old_images_with_progress(capsys):
+    character = CharacterFactory()
+    for change in (None, "mirror"):
+        photo_image(character, "astronaut", change)
+    call_command("backfill_likeness")
+    out = capsys.readouterr().out
+    assert "2/2 images measured (100 %)" in out
+    assert LikenessScore.objects.filter(image__character=character, primary=True).count() == 2
