@@ -89,7 +89,7 @@ def test_variations_are_scored_against_the_sheet_and_their_source_anchor():
     assert rows["anchor:front"].distance == rows["sheet"].distance  # one anchor on the sheet
 
 
-def test_picking_another_person_as_the_anchor_rescores_every_image():
+def test_picking_another_person_as_the_anchor_rescores_every_image(eager_tasks):
     character = CharacterFactory()
     pose = PoseFactory(character=character, key="front")
     astronaut = photo_image(character, "astronaut", kind=Image.Kind.CANDIDATE, pose=pose)
@@ -101,7 +101,6 @@ def test_picking_another_person_as_the_anchor_rescores_every_image():
     assert primary(upload).flag == LikenessFlag.OK
 
     pick_anchor(character=character, pose_key="front", image_id=grace.id, picked_by=None)
-    scoring.score_character(character_id=character.id)  # the task pick_anchor queues
 
     assert primary(upload).flag == LikenessFlag.OTHER_PERSON
     assert primary(upload).reference == "sheet"
@@ -109,7 +108,7 @@ def test_picking_another_person_as_the_anchor_rescores_every_image():
     assert primary(astronaut).distance is None
 
 
-def test_once_pinned_the_pin_is_the_reference():
+def test_once_pinned_the_pin_is_the_reference(eager_tasks):
     from training.pins import pin_character
 
     character = CharacterFactory()
@@ -126,7 +125,6 @@ def test_once_pinned_the_pin_is_the_reference():
     assert primary(upload).flag == LikenessFlag.OTHER_PERSON  # vs the sheet (Grace Hopper)
 
     pin, _ = pin_character(character=character, primary_image_id=primary_image.id)
-    scoring.score_character(character_id=character.id)
 
     assert primary(upload).reference == f"pin:{pin.version}"
     assert primary(upload).flag == LikenessFlag.OK
