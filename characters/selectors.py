@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from django.db.models import (
     Count,
     Exists,
+    F,
+    FilteredRelation,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -230,7 +232,44 @@ GALLERY_SORTS = {
     "oldest": ("created_at", "id"),
     "pose": ("pose__order", "-created_at"),
     "variation": ("variation__order", "-created_at"),
+    # Least alike first (outliers to look at), or most alike first; unmeasured last.
+    "likeness": (F("likeness_score").asc(nulls_last=True), "-created_at", "-id"),
+    "-likeness": (F("likeness_score").desc(nulls_last=True), "-created_at", "-id"),
 }
+LIKENESS_COLUMNS = ("measure", "model", "score", "distance", "reference", "flag")
+
+
+def with_likeness(images):
+    """`images` with their shown likeness (the primary score row) as likeness_* columns:
+    one join, no query per image."""
+    images = images.annotate(
+        primary_likeness=FilteredRelation(
+            "likeness_scores", condition=Q(likeness_scores__primary=True)
+        )
+    )
+    return images.annotate(
+        **{f"likeness_{column}": F(f"primary_likeness__{column}") for column in LIKENESS_COLUMNS}
+    )
+
+
+def likeness_of(image: Image) -> dict | None:
+    """An image's likeness as the API shows it (measure, score, distance, reference, flag),
+    from with_likeness() columns when the image came through it, else from its row."""
+    if hasattr(image, "likeness_measure"):
+        values = {column: getattr(image, f"likeness_{column}") for column in LIKENESS_COLUMNS}
+    else:
+        row = image.likeness_scores.filter(primary=True).values(*LIKENESS_COLUMNS).first()
+        values = row or {"measure": None}
+    if values["measure"] is None:
+        return None
+    values["flag"] = values["flag"] or None
+    values["reference"] = None if values["reference"] == "none" else values["reference"]
+    return values
+
+
+def likeness_scores_of(image: Image) -> list:
+    """Every score of an image (sheet, its source anchor, the pin), primary first."""
+    return list(image.likeness_scores.order_by("-primary", "reference"))
 
 
 def gallery_images(
@@ -242,6 +281,7 @@ def gallery_images(
     review: str | None = None,
     starred: bool | None = None,
     run: int | None = None,
+    flag: str | None = None,
     sort: str = "newest",
 ):
     """The character's images for the gallery grid: filtered, sorted, only grid columns.
@@ -281,6 +321,9 @@ def gallery_images(
         )
         .annotate(is_anchor=is_anchor())
     )
+    images = with_likeness(images)
+    if flag:
+        images = images.filter(likeness_flag=flag)
     if kind:
         images = images.filter(kind=kind)
     if pose:

@@ -161,3 +161,42 @@ def test_backfill_measures_old_images_with_progress(capsys):
     out = capsys.readouterr().out
     assert "2/2 images measured (100 %)" in out
     assert LikenessScore.objects.filter(image__character=character, primary=True).count() == 2
+
+
+def test_the_api_shows_likeness_on_an_image_and_lists_sort_and_filter_by_it(api):
+    character = CharacterFactory()
+    own = [photo_image(character, "astronaut", c) for c in (None, "mirror", "head crop")]
+    stranger = photo_image(character, "cameraman")
+    cup = photo_image(character, "coffee")
+    unmeasured = ImageFactory(character=character)
+    for image in [*own, stranger, cup]:
+        scoring.measure_image(image_id=image.id)
+
+    body = api.get(f"/api/images/{stranger.id}").json()
+    assert body["likeness"]["measure"] == "face"
+    assert body["likeness"]["reference"] == "consensus"
+    assert body["likeness"]["flag"] == "other_person"
+    assert 0 <= body["likeness"]["score"] < 0.5 and body["likeness"]["distance"] > 0.6
+    assert api.get(f"/api/images/{unmeasured.id}").json()["likeness"] is None
+    cup_body = api.get(f"/api/images/{cup.id}").json()["likeness"]
+    assert (cup_body["flag"], cup_body["score"]) == ("no_face", None)
+
+    url = f"/api/characters/{character.slug}/images"
+    least = [i["id"] for i in api.get(url, {"sort": "likeness"}).json()["items"]]
+    assert least[0] == stranger.id and set(least[-2:]) == {cup.id, unmeasured.id}
+    most = [i["id"] for i in api.get(url, {"sort": "-likeness"}).json()["items"]]
+    assert most[:3] != least[:3] and most[3] == stranger.id
+    flagged = api.get(url, {"flag": "other_person"}).json()["items"]
+    assert [i["id"] for i in flagged] == [stranger.id]
+    assert api.get(url, {"flag": "purple"}).status_code == 422
+
+
+def test_an_image_list_reads_likeness_without_a_query_per_image(
+    api, django_assert_max_num_queries
+):
+    character = CharacterFactory()
+    for change in (None, "mirror", "grey", "head crop"):
+        scoring.measure_image(image_id=photo_image(character, "astronaut", change).id)
+    with django_assert_max_num_queries(8):
+        items = api.get(f"/api/characters/{character.slug}/images").json()["items"]
+    assert all(i["likeness"]["flag"] == "ok" for i in items)
