@@ -1,0 +1,104 @@
+"""LoRA versions carry their reference set's likeness to the sheet, per shot and overall,
+and rank by it: computed here from fixed vectors, so the order is known."""
+
+import numpy as np
+import pytest
+
+from characters.likeness import scoring
+from characters.models import Image, ImageEmbedding
+from tests.factories import (
+    AnchorFactory,
+    CharacterFactory,
+    ImageFactory,
+    PoseFactory,
+    ProviderCallFactory,
+)
+from training import likeness, selectors
+from training.models import LoraModel
+
+pytestmark = pytest.mark.django_db
+SHOTS = ["front_face", "three_quarter"]
+
+
+def face_vector(offset: float) -> list[float]:
+    """A 128-d vector at Euclidean distance `offset` from the sheet's."""
+    vector = np.zeros(128)
+    vector[0] = 1.0
+    vector[1] = offset
+    return vector.tolist()
+
+
+def embedded(image, offset: float):
+    ImageEmbedding.objects.create(
+        image=image,
+        measure="face",
+        model="dlib_face_recognition_resnet_model_v1",
+        flag="ok",
+        vector=face_vector(offset),
+        face_px=200,
+    )
+    return image
+
+
+def version(character, number, offsets, *, provider="local"):
+    lora = LoraModel.objects.create(
+        character=character, version=number, status=LoraModel.Status.TRAINING, trigger_word="x"
+    )
+    for shot, offset in zip(SHOTS, offsets, strict=True):
+        call = ProviderCallFactory(
+            run__character=character,
+            provider=provider,
+            context={"image": {"lora_id": lora.id, "shot": shot, "kind": "reference"}},
+        )
+        embedded(ImageFactory(character=character, kind=Image.Kind.REFERENCE, call=call), offset)
+    return lora
+
+
+@pytest.fixture
+def versions():
+    character = CharacterFactory()
+    pose = PoseFactory(character=character, key="front")
+    anchor = AnchorFactory(character=character, pose=pose)
+    embedded(anchor.image, 0.0)
+    loras = {
+        "close": version(character, 1, [0.1, 0.3]),
+        "far": version(character, 2, [0.5, 0.7]),
+        "closest": version(character, 3, [0.05, 0.05], provider="replicate"),
+    }
+    scoring.score_character(character_id=character.id)
+    return character, loras
+
+
+def test_each_version_carries_per_shot_and_overall_likeness_in_the_api(api, versions):
+    character, loras = versions
+    body = {v["version"]: v for v in api.get(f"/api/characters/{character.slug}/loras").json()}
+    close = body[1]["likeness"]
+    assert close["measure"] == "face"
+    # 0.1 and 0.3 from the sheet; score = 1 − d / 1.2 (0.5 at the 0.6 threshold).
+    assert close["per_shot"] == {
+        "front_face": pytest.approx(0.9167, abs=1e-3),
+        "three_quarter": pytest.approx(0.75, abs=1e-3),
+    }
+    assert close["overall"] == pytest.approx((0.9167 + 0.75) / 2, abs=1e-3)
+    assert body[2]["likeness"]["overall"] < close["overall"] < body[3]["likeness"]["overall"]
+
+
+def test_versions_rank_by_likeness_across_providers_in_one_table(versions):
+    character, loras = versions
+    ranked = likeness.rank_columns(selectors.comparison(character))
+    assert [(r.rank, r.column.lora.version, r.column.provider) for r in ranked] == [
+        (1, 3, "replicate"),
+        (2, 1, "local"),
+        (3, 2, "local"),
+    ]
+    far = ranked[2]
+    assert far.summary.flags == {"front_face": "drift", "three_quarter": "other_person"}
+    assert all(image.likeness.reference == "sheet" for image in far.column.shots.values())
+
+
+def test_a_version_without_measured_references_has_no_likeness(api):
+    character = CharacterFactory()
+    version(character, 1, [0.1, 0.2])
+    ImageEmbedding.objects.all().delete()
+    body = api.get(f"/api/characters/{character.slug}/loras").json()
+    assert body[0]["likeness"] is None
