@@ -1,7 +1,7 @@
 from django import forms
 from django.urls import reverse
 
-from .models import Character, Image, Preset, Variation
+from .models import Character, Image, LikenessFlag, Preset, Variation
 
 
 class CharacterForm(forms.ModelForm):
@@ -87,8 +87,11 @@ class GalleryFilterForm(forms.Form):
             ("oldest", "Oldest"),
             ("pose", "By pose"),
             ("variation", "By variation"),
+            ("likeness", "Least alike first"),
+            ("-likeness", "Most alike first"),
         ],
     )
+    flag = forms.ChoiceField(required=False, choices=[("", "Any likeness"), *LikenessFlag.choices])
 
     def __init__(self, *args, character, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,5 +116,6 @@ class GalleryFilterForm(forms.Form):
             "review": data.get("review") or None,
             "starred": starred,
             "run": data.get("run"),
+            "flag": data.get("flag") or None,
             "sort": data.get("sort") or "newest",
         }

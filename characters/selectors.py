@@ -16,7 +16,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from .models import Anchor, Character, Image, Pose, Preset
+from .models import Anchor, Character, Image, LikenessScore, Pose, Preset
 
 # Seed 000: curate 20–30 images for training, every anchor pose represented.
 APPROVED_TARGET = (20, 30)
@@ -239,15 +239,15 @@ GALLERY_SORTS = {
 LIKENESS_COLUMNS = ("measure", "model", "score", "distance", "reference", "flag")
 
 
-def with_likeness(images):
-    """`images` with their shown likeness (the primary score row) as likeness_* columns:
-    one join, no query per image."""
-    images = images.annotate(
-        primary_likeness=FilteredRelation(
-            "likeness_scores", condition=Q(likeness_scores__primary=True)
-        )
+def with_likeness(rows, *, image: str = ""):
+    """`rows` (images, or rows with an image at path `image`, e.g. "image__") with the
+    image's shown likeness (its primary score row) as likeness_* columns: one join, no
+    query per row."""
+    relation = f"{image}likeness_scores"
+    rows = rows.annotate(
+        primary_likeness=FilteredRelation(relation, condition=Q(**{f"{relation}__primary": True}))
     )
-    return images.annotate(
+    return rows.annotate(
         **{f"likeness_{column}": F(f"primary_likeness__{column}") for column in LIKENESS_COLUMNS}
     )
 
@@ -265,6 +265,19 @@ def likeness_of(image: Image) -> dict | None:
     values["flag"] = values["flag"] or None
     values["reference"] = None if values["reference"] == "none" else values["reference"]
     return values
+
+
+def likeness_scores_by_image(image_ids) -> dict[int, list[dict]]:
+    """Image id → all its scores as plain data (the shown one first), in one query."""
+    rows = LikenessScore.objects.filter(image_id__in=list(image_ids)).order_by(
+        "image_id", "-primary", "reference"
+    )
+    found: dict[int, list[dict]] = {}
+    for row in rows.values("image_id", "primary", *LIKENESS_COLUMNS):
+        image_id = row.pop("image_id")
+        row["flag"] = row["flag"] or None
+        found.setdefault(image_id, []).append(row)
+    return found
 
 
 def likeness_scores_of(image: Image) -> list:
@@ -321,7 +334,13 @@ def gallery_images(
         )
         .annotate(is_anchor=is_anchor())
     )
-    images = with_likeness(images)
+    images = with_likeness(images).annotate(
+        likeness_anchor_distance=Subquery(
+            LikenessScore.objects.filter(
+                image=OuterRef("pk"), reference__startswith="anchor:"
+            ).values("distance")[:1]
+        )
+    )
     if flag:
         images = images.filter(likeness_flag=flag)
     if kind:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from characters.models import ShotType
 
 from .concepts import current_taxonomy
+from .identity import IdentitySpread, identity_spread
 from .models import Dataset
 from .selectors import dataset_items
 
@@ -51,6 +52,7 @@ class Report:
     by_source: dict[str, int]
     by_concept: list[dict]
     warnings: list[Warning] = field(default_factory=list)
+    identity: IdentitySpread | None = None
 
     @property
     def shot_shares(self) -> dict[str, float]:
@@ -121,6 +123,7 @@ def balance_report(dataset: Dataset, items=None) -> Report:
             for name, n in concepts.most_common()
         ],
     )
+    report.identity = identity_spread(items)
     report.warnings = _warnings(dataset, report)
     return report
 
@@ -211,6 +214,16 @@ def _warnings(dataset: Dataset, report: Report) -> list[Warning]:
                     gap=Gap(count=2, pose=pose.key),
                 )
             )
+    if report.identity and report.identity.outliers:
+        n = len(report.identity.outliers)
+        warnings.append(
+            Warning(
+                "identity_outliers",
+                f"{n} image{'s do' if n != 1 else ' does'} not look like the character "
+                "(another person, no face, a face too small, or drift).",
+                "Exclude them (one click in Identity), or keep them on purpose.",
+            )
+        )
     for entry in report.by_concept:
         if total >= 5 and entry["frequency"] > COMMON_CONCEPT:
             warnings.append(

@@ -30,6 +30,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from characters.selectors import likeness_scores_by_image
 from lorastudio.errors import Refusal
 
 from . import captions, training_configs
@@ -94,6 +95,7 @@ def start_export(
             extra={"problems": problems},
         )
     taxonomy = current_taxonomy()
+    scores = likeness_scores_by_image([item.image_id for item in items])
     entries = []
     for n, item in enumerate(items, start=1):
         stem, image = _file_stem(n, item), item.image
@@ -114,6 +116,8 @@ def start_export(
                 "pose_label": pose_word(image),
                 "concepts": taxonomy.extract(item.caption),
                 "original_sha256": image.sha256,
+                # Every score of the image (the shown one first): measure, model, reference.
+                "likeness": scores.get(image.id, []),
             }
         )
     report = balance_report(dataset, items)
@@ -252,6 +256,7 @@ def _write_entries(export: DatasetExport, zip_file: zipfile.ZipFile) -> dict:
                 "export_id": str(export.id),
                 "resolution": resolution,
                 "caption_template": manifest["caption_template"],
+                "likeness": {e["file"]: e.get("likeness", []) for e in written},
             }
         ),
     )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from characters.models import Anchor, Character, Image
+from characters.selectors import with_likeness
 
 from . import captions
 from .models import Dataset, DatasetExport, DatasetItem
@@ -29,8 +30,9 @@ def datasets() -> QuerySet[Dataset]:
 
 def dataset_items_by_id() -> QuerySet[DatasetItem]:
     """Items with what a tile or an item endpoint shows (dataset, character, image, pose)."""
-    return DatasetItem.objects.select_related(
-        "dataset__character", "image__pose", "image__variation"
+    return with_likeness(
+        DatasetItem.objects.select_related("dataset__character", "image__pose", "image__variation"),
+        image="image__",
     )
 
 
@@ -53,10 +55,11 @@ def datasets_of(character: Character) -> QuerySet[Dataset]:
 
 def dataset_items(dataset: Dataset, *, included_only: bool = False) -> QuerySet[DatasetItem]:
     """Items in order, with what the grid, the report and the export read of their image."""
-    items = (
+    items = with_likeness(
         dataset.items.select_related("image__pose", "image__variation")
         .annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("image_id"))))
-        .order_by("order", "id")
+        .order_by("order", "id"),
+        image="image__",
     )
     return items.filter(included=True) if included_only else items
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:dataset_id>/replace/", views.find_replace, name="replace"),
     path("<int:dataset_id>/captions/", views.caption_run, name="caption_run"),
     path("<int:dataset_id>/fill-gap/", views.fill_gap, name="fill_gap"),
+    path("<int:dataset_id>/exclude/", views.exclude_outliers, name="exclude_outliers"),
     path("<int:dataset_id>/exports/", views.export_list, name="exports"),
     path("<int:dataset_id>/exports/new/", views.export_create, name="export_create"),
     path("items/<int:item_id>/", views.item_tile, name="item"),

@@ -94,8 +94,7 @@ def rank_columns(columns) -> list[RankedColumn]:
     Columns of another measure than the leading one are listed but not ranked."""
     images = [image for column in columns for image in column.shots.values() if image]
     scores = {
-        row.image_id: row
-        for row in LikenessScore.objects.filter(image__in=images, primary=True)
+        row.image_id: row for row in LikenessScore.objects.filter(image__in=images, primary=True)
     }
     ranked = []
     for column in columns:
