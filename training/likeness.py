@@ -87,6 +87,11 @@ class RankedColumn:
     summary: Summary
     rank: int | None = None
 
+    @property
+    def shot_scores(self) -> list[tuple[str, float | None]]:
+        """(shot label, score) in the comparison's shot order."""
+        return [(label, self.summary.per_shot.get(shot)) for shot, label, _ in self.column.ordered]
+
 
 def rank_columns(columns) -> list[RankedColumn]:
     """Comparison columns (one version's set on one provider) with their likeness, best
@@ -121,3 +126,45 @@ def rank(ranked: list[RankedColumn]) -> list[RankedColumn]:
     for n, r in enumerate(comparable, start=1):
         r.rank = n
     return comparable + [r for r in ranked if r not in comparable]
+
+
+@dataclass
+class Drift:
+    image_id: int
+    role: str
+    distance: float
+    flag: str  # drift or other_person
+    measure: str
+
+
+def pin_drift(pin) -> list[Drift]:
+    """The pin's references that drift from its primary image (or look like another
+    person), by the measure the primary was read with: face first, rough last."""
+    from characters.likeness import measure_named
+    from characters.likeness.base import distance, flag_for
+    from characters.models import ImageEmbedding, LikenessFlag
+
+    references = list(pin.references.all())
+    ids = [pin.primary_image_id, *(r.image_id for r in references)]
+    vectors = {}
+    for row in ImageEmbedding.objects.filter(image_id__in=ids, flag=LikenessFlag.OK):
+        vectors.setdefault(row.measure, {})[row.image_id] = row.vector
+    for measure_name in ("face", "figure", "rough"):
+        found = vectors.get(measure_name, {})
+        if pin.primary_image_id not in found:
+            continue
+        measure = measure_named(measure_name)
+        drifts = []
+        for reference in references:
+            if reference.image_id not in found:
+                continue
+            value = distance(found[pin.primary_image_id], found[reference.image_id])
+            flag = flag_for(measure, value)
+            if flag != LikenessFlag.OK:
+                drifts.append(
+                    Drift(
+                        reference.image_id, reference.get_role_display(), value, flag, measure_name
+                    )
+                )
+        return drifts
+    return []

@@ -17,7 +17,7 @@ from training import likeness, selectors
 from training.models import LoraModel
 
 pytestmark = pytest.mark.django_db
-SHOTS = ["front_face", "three_quarter"]
+SHOTS = ["frontal", "three_quarter"]
 
 
 def face_vector(offset: float) -> list[float]:
@@ -76,7 +76,7 @@ def test_each_version_carries_per_shot_and_overall_likeness_in_the_api(api, vers
     assert close["measure"] == "face"
     # 0.1 and 0.3 from the sheet; score = 1 − d / 1.2 (0.5 at the 0.6 threshold).
     assert close["per_shot"] == {
-        "front_face": pytest.approx(0.9167, abs=1e-3),
+        "frontal": pytest.approx(0.9167, abs=1e-3),
         "three_quarter": pytest.approx(0.75, abs=1e-3),
     }
     assert close["overall"] == pytest.approx((0.9167 + 0.75) / 2, abs=1e-3)
@@ -92,7 +92,7 @@ def test_versions_rank_by_likeness_across_providers_in_one_table(versions):
         (3, 2, "local"),
     ]
     far = ranked[2]
-    assert far.summary.flags == {"front_face": "drift", "three_quarter": "other_person"}
+    assert far.summary.flags == {"frontal": "drift", "three_quarter": "other_person"}
     assert all(image.likeness.reference == "sheet" for image in far.column.shots.values())
 
 
@@ -102,3 +102,35 @@ def test_a_version_without_measured_references_has_no_likeness(api):
     ImageEmbedding.objects.all().delete()
     body = api.get(f"/api/characters/{character.slug}/loras").json()
     assert body[0]["likeness"] is None
+
+
+def test_compare_versions_shows_the_ranking_and_numbers_under_the_images(logged_in, versions):
+    from django.urls import reverse
+
+    character, loras = versions
+    page = logged_in.get(reverse("training:compare", args=[character.slug])).content.decode()
+    ranking = page[page.index('id="likeness-ranking"') : page.index("compare-table")]
+    order = [ranking.index(f'data-version="{n}"') for n in (3, 1, 2)]
+    assert order == sorted(order)  # v3 (replicate) first, then v1, then v2
+    assert "0.83" in ranking  # v1 overall: (0.917 + 0.75) / 2
+    assert page.count('class="likeness-numbers"') == 6  # under each of the six images
+    assert "Other person?" in page  # v2's three-quarter shot
+
+
+def test_a_pin_reference_that_drifts_from_the_primary_is_warned_about(logged_in):
+    from django.urls import reverse
+
+    character = CharacterFactory()
+    primary = embedded(ImageFactory(character=character), 0.0)
+    near = embedded(ImageFactory(character=character), 0.2)
+    far = embedded(ImageFactory(character=character), 0.8)
+    response = logged_in.post(
+        reverse("training:pin_edit", args=[character.slug]),
+        {"primary": primary.id, "references": [near.id, far.id]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert f"Reference #{far.id}" in page and "another person than the primary" in page
+    assert f"Reference #{near.id}" not in page
+    detail = logged_in.get(reverse("training:pin_detail", args=[character.slug, 1]))
+    assert "Likeness warning" in detail.content.decode()
