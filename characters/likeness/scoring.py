@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from PIL import Image as PILImage
@@ -106,22 +106,35 @@ def measure_image(*, image_id: int) -> None:
 
 
 # --- Scoring ------------------------------------------------------------------------------
+def _lock(character_id: int) -> None:
+    """One scoring of a character at a time (until the transaction ends): two workers
+    measuring two of its uploads would otherwise score against identities that miss each
+    other's image, or replace the same rows at once."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"likeness:{character_id}"])
+
+
+@transaction.atomic
 def score_character(*, character_id: int) -> int:
     """Score every measured image of a character against its current identity."""
     character = Character.objects.filter(id=character_id).first()
     if character is None:
         return 0
+    _lock(character.id)
     ids = list(
         ImageEmbedding.objects.filter(image__character=character)
         .values_list("image_id", flat=True)
         .distinct()
     )
-    return _score(character, ids)
+    measure = measure_named(references.measure_of(character))
+    return _score(ids, measure, references.identity(character, measure))
 
 
+@transaction.atomic
 def score_images(*, character: Character, image_ids: list[int]) -> int:
     """Score these images; the whole character when the identity changed meanwhile (a new
     anchor, a pin, a consensus that grew) so no image keeps a score of an old reference."""
+    _lock(character.id)
     measure = measure_named(references.measure_of(character))
     ident = references.identity(character, measure)
     stale = (
@@ -131,13 +144,10 @@ def score_images(*, character: Character, image_ids: list[int]) -> int:
     )
     if stale or set(image_ids) & set(ident.primary.image_ids if ident.primary else []):
         return score_character(character_id=character.id)
-    return _score(character, image_ids, measure=measure, ident=ident)
+    return _score(image_ids, measure, ident)
 
 
-def _score(character, image_ids, *, measure=None, ident=None) -> int:
-    if measure is None:
-        measure = measure_named(references.measure_of(character))
-        ident = references.identity(character, measure)
+def _score(image_ids, measure, ident) -> int:
     images = {
         i.id: i
         for i in Image.objects.filter(id__in=image_ids).only(
@@ -154,10 +164,9 @@ def _score(character, image_ids, *, measure=None, ident=None) -> int:
         if embedding is None or embedding.model != measure.model:
             continue  # not read by this measure yet: the sweep will
         rows.extend(_rows_for(image, embedding, measure, ident))
-    with transaction.atomic():
-        # Rows of other measures or references than these are an old identity's: gone.
-        LikenessScore.objects.filter(image_id__in=list(images)).delete()
-        LikenessScore.objects.bulk_create(rows)
+    # Rows of other measures or references than these are an old identity's: gone.
+    LikenessScore.objects.filter(image_id__in=list(images)).delete()
+    LikenessScore.objects.bulk_create(rows)
     return len(images)
 
 
