@@ -31,6 +31,8 @@ class Measure(Protocol):
     drift: ClassVar[float]  # a distance above this is drift
     other: ClassVar[float | None]  # and above this another subject (None: cannot tell)
 
+    # Offline measures (face, rough) read a picture here; the figure measure's vectors come
+    # from a provider call instead (generation.embeddings).
     def describe(self, rgb: np.ndarray, *, original_side: int | None = None) -> Reading: ...
 
 

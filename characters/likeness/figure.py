@@ -21,13 +21,14 @@ def normalised(vector) -> list[float]:
 
 
 class FigureMeasure:
+    """Vectors come from a provider call (generation.embeddings), never from a `describe`
+    here: nothing in this process can run CLIP."""
+
     name: ClassVar[str] = "figure"
-    model: ClassVar[str] = "clip-vit-large-patch14"
+    # The catalog's endpoint: CLIP ViT-L/14 (768-d) as Replicate's clip-features runs it.
+    model: ClassVar[str] = "andreasjansson/clip-features"
     drift: ClassVar[float] = 0.55
     other: ClassVar[float | None] = None  # a whole-figure embedding cannot tell who it is
-
-    def describe(self, rgb: np.ndarray, *, original_side: int | None = None) -> Reading:
-        raise NotImplementedError("Figure vectors come from a provider call, not from here.")
 
     @staticmethod
     def reading(vector) -> Reading:

@@ -91,6 +91,20 @@ def embed(image: Image, *, measures=OFFLINE) -> list[ImageEmbedding]:
     return list(have.values())
 
 
+def save_vector(*, image_id: int, measure: str, model: str, reading) -> None:
+    """Keep a vector read elsewhere (a provider's embedding) and score the image after the
+    transaction commits, in the worker like every other scoring."""
+    image = Image.objects.filter(id=image_id).only("id", "character_id").first()
+    if image is None:
+        return  # deleted meanwhile: nothing to keep
+    ImageEmbedding.objects.update_or_create(
+        image=image,
+        measure=measure,
+        defaults={"model": model, "flag": reading.flag, "vector": reading.vector},
+    )
+    rescore_later(image.character_id)
+
+
 def measure_image(*, image_id: int) -> None:
     """Read an image's vectors and score it (its character again, if it is part of the
     identity or the identity moved on). Idempotent; a deleted image is skipped."""
