@@ -191,12 +191,40 @@ def test_the_api_shows_likeness_on_an_image_and_lists_sort_and_filter_by_it(api)
     assert api.get(url, {"flag": "purple"}).status_code == 422
 
 
-def test_an_image_list_reads_likeness_without_a_query_per_image(
-    api, django_assert_max_num_queries
-):
+def test_an_image_list_reads_likeness_without_a_query_per_image(api, django_assert_max_num_queries):
     character = CharacterFactory()
     for change in (None, "mirror", "grey", "head crop"):
         scoring.measure_image(image_id=photo_image(character, "astronaut", change).id)
     with django_assert_max_num_queries(8):
         items = api.get(f"/api/characters/{character.slug}/images").json()["items"]
     assert all(i["likeness"]["flag"] == "ok" for i in items)
+
+
+def test_the_anchor_board_orders_candidates_by_likeness_to_the_other_anchors(logged_in):
+    from django.urls import reverse
+
+    from tests.training.test_likeness_of_versions import embedded
+
+    character = CharacterFactory()
+    front = PoseFactory(character=character, key="front", order=0)
+    side = PoseFactory(character=character, key="side", order=1)
+    AnchorFactory(
+        character=character,
+        pose=front,
+        image=embedded(
+            ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=front), 0.0
+        ),
+    )
+    far, near, other = (
+        embedded(ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=side), d)
+        for d in (0.5, 0.1, 0.8)
+    )
+    scoring.score_character(character_id=character.id)
+
+    url = reverse("characters:anchors", args=[character.slug])
+    page = logged_in.get(url, {"order": "likeness"}).content.decode()
+    positions = [page.index(f"Candidate {image.id} for") for image in (near, far, other)]
+    assert positions == sorted(positions)
+    assert "Other person?" in page and "Drift" in page
+    newest = logged_in.get(url).content.decode()
+    assert newest.index(f"Candidate {other.id} for") < newest.index(f"Candidate {near.id} for")
