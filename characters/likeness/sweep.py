@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ..models import Character, Image, ImageEmbedding, LikenessScore
@@ -16,15 +16,12 @@ BATCH = 200
 
 
 def unmeasured_images():
-    """Images missing a vector of an offline measure, oldest first."""
-    complete = ImageEmbedding.objects.filter(image=OuterRef("pk"), measure__in=OFFLINE)
-    return (
-        Image.objects.alias(
-            measured=Count("embeddings", filter=Q(embeddings__measure__in=OFFLINE), distinct=True)
-        )
-        .filter(~Exists(complete) | Q(measured__lt=len(OFFLINE)))
-        .order_by("created_at", "id")
-    )
+    """Images missing a vector of an offline measure, oldest first (one NOT EXISTS per
+    measure, on the (image, measure) unique index)."""
+    missing = Q()
+    for measure in OFFLINE:
+        missing |= ~Exists(ImageEmbedding.objects.filter(image=OuterRef("pk"), measure=measure))
+    return Image.objects.filter(missing).order_by("created_at", "id")
 
 
 def stale_characters() -> list[int]:
