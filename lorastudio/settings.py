@@ -12,6 +12,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -216,6 +217,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="lorastudio")
+# Likeness measuring (a second or so of CPU an image) waits in a queue of its own, so a batch
+# of uploads never delays provider calls' polls and downloads. A worker started without -Q
+# consumes both queues; one started with -Q consumes only what it names.
+CELERY_LIKENESS_QUEUE = env(
+    "CELERY_LIKENESS_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}.likeness"
+)
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_LIKENESS_QUEUE)]
+CELERY_TASK_ROUTES = {"characters.tasks.*": {"queue": CELERY_LIKENESS_QUEUE}}
 # A message whose worker died is delivered again after this many seconds (acks_late). Longer
 # than our longest task (a submit waits up to 75 s; a 1 GiB weights download at 4 MB/s takes
 # ~4 min) so a running task is not handed to a second worker, short enough that a killed
