@@ -45,20 +45,24 @@ def model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-_local = threading.local()
+# dlib's models load once per process (a second or so) and are used by one thread at a time:
+# its networks keep working buffers, so concurrent calls would share them.
+_models: tuple | None = None
+_lock = threading.Lock()
 
 
 def _dlib():
-    """(landmarks, descriptor, detector), once per thread (dlib objects are not shared)."""
-    if not hasattr(_local, "models"):
+    """(landmarks, descriptor, detector), loaded on first use."""
+    global _models
+    if _models is None:
         import dlib
 
-        _local.models = (
+        _models = (
             dlib.shape_predictor(str(model_dir() / "shape_predictor_5_face_landmarks.dat")),
             dlib.face_recognition_model_v1(str(model_dir() / f"{MODEL}.dat")),
             dlib.get_frontal_face_detector(),
         )
-    return _local.models
+    return _models
 
 
 def _reduced(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -149,6 +153,10 @@ class FaceMeasure:
 
         `original_side` is the long side of the picture as stored, when `rgb` is a reduced
         copy: face sizes are judged in the picture's own pixels."""
+        with _lock:
+            return self._describe(rgb, original_side)
+
+    def _describe(self, rgb: np.ndarray, original_side: int | None) -> Reading:
         found = confirmed_face(rgb)
         if found is None:
             return Reading(LikenessFlag.NO_FACE)
