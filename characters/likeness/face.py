@@ -45,14 +45,25 @@ def model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-# dlib's models load once per process (a second or so) and are used by one thread at a time:
-# its networks keep working buffers, so concurrent calls would share them.
+# dlib's models load once per process and are used by one thread at a time (its networks
+# keep working buffers). The descriptor's files take a second or two to load: they are read
+# only once a face has been confirmed, so pictures without one never wait for them.
 _models: tuple | None = None
+_detector = None
 _lock = threading.Lock()
 
 
+def _face_detector():
+    global _detector
+    if _detector is None:
+        import dlib
+
+        _detector = dlib.get_frontal_face_detector()
+    return _detector
+
+
 def _dlib():
-    """(landmarks, descriptor, detector), loaded on first use."""
+    """(landmarks, descriptor), loaded on first use."""
     global _models
     if _models is None:
         import dlib
@@ -60,9 +71,15 @@ def _dlib():
         _models = (
             dlib.shape_predictor(str(model_dir() / "shape_predictor_5_face_landmarks.dat")),
             dlib.face_recognition_model_v1(str(model_dir() / f"{MODEL}.dat")),
-            dlib.get_frontal_face_detector(),
         )
     return _models
+
+
+def warm() -> None:
+    """Load the models now (a worker at start, a test before it times anything)."""
+    with _lock:
+        _face_detector()
+        _dlib()
 
 
 def _reduced(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -131,7 +148,7 @@ def upright_chip(rgb: np.ndarray, face: faces.Face) -> np.ndarray:
 def confirmed_face(rgb: np.ndarray):
     """(face, upright chip, dlib box in the chip) of the largest face dlib's own detector
     confirms on the upright chip, or None. BlazeFace alone also finds cups and clocks."""
-    detector = _dlib()[2]
+    detector = _face_detector()
     for face in _candidates(rgb):
         chip = upright_chip(rgb, face)
         centre = CHIP / 2
@@ -165,7 +182,7 @@ class FaceMeasure:
         face_px = round(face.side * factor)
         if face_px < MIN_FACE_PX:
             return Reading(LikenessFlag.TOO_SMALL, face_px=face_px)
-        landmarks, descriptor, _ = _dlib()
+        landmarks, descriptor = _dlib()
         vector = descriptor.compute_face_descriptor(chip, landmarks(chip, box), 0)
         return Reading(
             LikenessFlag.OK, vector=[round(float(v), 6) for v in vector], face_px=face_px
