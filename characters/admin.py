@@ -3,7 +3,18 @@ from django.db.models import Count
 
 from lorastudio.admin_display import thumbnail_html
 
-from .models import Anchor, Character, Image, Pose, Preset, PresetPose, PresetVariation, Variation
+from .models import (
+    Anchor,
+    Character,
+    Image,
+    ImageEmbedding,
+    LikenessScore,
+    Pose,
+    Preset,
+    PresetPose,
+    PresetVariation,
+    Variation,
+)
 
 
 class PresetPoseInline(admin.TabularInline):
@@ -154,3 +165,26 @@ class AnchorAdmin(admin.ModelAdmin):
     @admin.display(description="")
     def thumb(self, obj):
         return thumbnail_html(obj.image)
+
+
+@admin.register(ImageEmbedding)
+class ImageEmbeddingAdmin(admin.ModelAdmin):
+    """Likeness vectors: read here, made only by the worker (characters.likeness)."""
+
+    list_display = ["image", "measure", "model", "flag", "face_px", "updated_at"]
+    list_filter = ["measure", "flag"]
+    list_select_related = ["image__character"]
+    raw_id_fields = ["image"]
+    readonly_fields = ["image", "measure", "model", "flag", "vector", "face_px"]
+
+
+@admin.register(LikenessScore)
+class LikenessScoreAdmin(admin.ModelAdmin):
+    list_display = ["image", "measure", "reference", "score", "distance", "flag", "primary"]
+    list_filter = ["measure", "flag", "primary"]
+    list_select_related = ["image__character"]
+    raw_id_fields = ["image"]
+    readonly_fields = [
+        "image", "measure", "model", "reference", "reference_key", "distance", "score", "flag",
+        "primary",
+    ]  # fmt: skip

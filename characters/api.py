@@ -15,6 +15,7 @@ from .models import (
     PROMPT_MAX_LENGTH,
     Character,
     Image,
+    LikenessFlag,
 )
 
 router = Router(tags=["characters"])
@@ -45,6 +46,15 @@ class PresetOut(Schema):
     variations: list[PresetVariationOut]
 
 
+class LikenessOut(Schema):
+    measure: str
+    model: str
+    score: float | None
+    distance: float | None
+    reference: str | None
+    flag: str | None
+
+
 class ImageOut(Schema):
     id: int
     kind: str
@@ -63,6 +73,16 @@ class ImageOut(Schema):
     source_image_id: int | None
     call_id: str | None
     created_at: datetime
+    likeness: LikenessOut | None = Field(
+        None,
+        description="How alike the image is to its character (sheet, anchor, pin or the "
+        "consensus of its images); null while not measured. Scores of different measures "
+        "are never comparable.",
+    )
+
+    @staticmethod
+    def resolve_likeness(image: Image) -> dict | None:
+        return selectors.likeness_of(image)
 
     @staticmethod
     def resolve_call_id(image: Image) -> str | None:
@@ -227,8 +247,11 @@ def list_images(
     variation: str | None = None,
     review: str | None = None,
     starred: bool | None = None,
-    sort: Literal["newest", "oldest", "pose", "variation"] = "newest",
+    flag: Literal[tuple(LikenessFlag.values)] | None = None,
+    sort: Literal["newest", "oldest", "pose", "variation", "likeness", "-likeness"] = "newest",
 ):
+    """`sort=likeness` puts the least alike first, `-likeness` the most alike; `flag`
+    keeps one likeness flag (ok, drift, other_person, no_face, too_small)."""
     character = get_object_or_404(selectors.characters(), slug=slug)
     return selectors.gallery_images_in_full(
         character,
@@ -237,8 +260,15 @@ def list_images(
         variation=variation,
         review=review,
         starred=starred,
+        flag=flag,
         sort=sort,
     )
+
+
+@router.get("/images/{image_id}", response=ImageOut)
+def get_image(request, image_id: int):
+    """One image, with its likeness."""
+    return get_object_or_404(selectors.with_likeness(selectors.images_with_labels()), id=image_id)
 
 
 @router.patch("/images/{image_id}", response={200: ImageOut, 400: Error})

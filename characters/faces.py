@@ -7,6 +7,7 @@ anchor each over a 192 × 192 input, boxes as centre offsets and sizes in input 
 """
 
 import importlib.util
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -50,8 +51,57 @@ def _network():
     return local.net
 
 
-def _face_boxes(rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
-    """Every face found (after non-maximum suppression), as fractions of the picture."""
+@dataclass(frozen=True)
+class Face:
+    """A face found in a picture, in the picture's own pixels: its box (left, top, width,
+    height), detection score, and eyes and mouth (for turning the face upright)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    eyes: tuple[tuple[float, float], tuple[float, float]]
+    mouth: tuple[float, float]
+
+    @property
+    def side(self) -> float:
+        return max(self.box[2], self.box[3])
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        x, y, w, h = self.box
+        return x + w / 2, y + h / 2
+
+
+def largest_face_ratio(rgb: np.ndarray) -> float | None:
+    """The largest face's box area over the picture's area, or None when no face is found.
+
+    `rgb` is an H × W × 3 uint8 array (any size; a reduced copy is plenty)."""
+    height, width = rgb.shape[:2]
+    areas = []
+    for face in find_faces(rgb):
+        x, y, bw, bh = face.box
+        x0, y0 = max(0.0, x), max(0.0, y)
+        x1, y1 = min(width, x + bw), min(height, y + bh)
+        areas.append(max(0.0, x1 - x0) * max(0.0, y1 - y0) / (width * height))
+    return max(areas) if areas else None
+
+
+def largest_face_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The largest face as (left, top, right, bottom) fractions of the picture, or None."""
+    found = find_faces(rgb)
+    if not found:
+        return None
+    height, width = rgb.shape[:2]
+    x, y, bw, bh = found[0].box
+    return (
+        max(0.0, x / width),
+        max(0.0, y / height),
+        min(1.0, (x + bw) / width),
+        min(1.0, (y + bh) / height),
+    )
+
+
+def find_faces(rgb: np.ndarray, *, min_score: float = MIN_SCORE) -> list[Face]:
+    """Every face BlazeFace finds in `rgb` (H × W × 3 uint8), largest first."""
     height, width = rgb.shape[:2]
     scale = INPUT / max(height, width)
     resized = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
@@ -65,46 +115,39 @@ def _face_boxes(rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
     outputs = net.forward(net.getUnconnectedOutLayersNames())
     boxes, scores = _split(outputs)
     scores = 1 / (1 + np.exp(-np.clip(scores, -80, 80)))
-    keep = scores > MIN_SCORE
+    keep = scores > min_score
     if not keep.any():
         return []
-    raw = boxes[keep][:, :4] / INPUT
-    centre = raw[:, :2] + _anchors()[keep]
-    size = raw[:, 2:4]
-    # Back from the letterboxed square to the picture's own frame.
-    cx = (centre[:, 0] * INPUT - left) / resized.shape[1]
-    cy = (centre[:, 1] * INPUT - top) / resized.shape[0]
-    w = size[:, 0] * INPUT / resized.shape[1]
-    h = size[:, 1] * INPUT / resized.shape[0]
+    anchors = _anchors()[keep]
+    # Centre offsets, sizes and six key points (eyes, nose, mouth, ears), in input pixels.
+    raw = boxes[keep] / INPUT
+    points = raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, np.newaxis, :]
+
+    def to_picture(xy):  # from the letterboxed square back to the picture's own pixels
+        return (
+            (xy[..., 0] * INPUT - left) / resized.shape[1] * width,
+            (xy[..., 1] * INPUT - top) / resized.shape[0] * height,
+        )
+
+    cx, cy = to_picture(raw[:, :2] + anchors)
+    w = raw[:, 2] * INPUT / resized.shape[1] * width
+    h = raw[:, 3] * INPUT / resized.shape[0] * height
+    px, py = to_picture(points)
     rects = [
         [float(x - bw / 2), float(y - bh / 2), float(bw), float(bh)]
         for x, y, bw, bh in zip(cx, cy, w, h, strict=True)
     ]
-    chosen = cv2.dnn.NMSBoxes(rects, scores[keep].tolist(), MIN_SCORE, NMS_OVERLAP)
-    boxes = []
-    for index in np.array(chosen).ravel():
-        x, y, bw, bh = rects[index]
-        boxes.append((max(0.0, x), max(0.0, y), min(1.0, x + bw), min(1.0, y + bh)))
-    return boxes
-
-
-def largest_face_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
-    """The largest face as (left, top, right, bottom) fractions of the picture, or None."""
-    boxes = _face_boxes(rgb)
-    return max(boxes, key=_area) if boxes else None
-
-
-def largest_face_ratio(rgb: np.ndarray) -> float | None:
-    """The largest face's box area over the picture's area, or None when no face is found.
-
-    `rgb` is an H × W × 3 uint8 array (any size; a reduced copy is plenty)."""
-    box = largest_face_box(rgb)
-    return _area(box) if box else None
-
-
-def _area(box: tuple[float, float, float, float]) -> float:
-    left, top, right, bottom = box
-    return max(0.0, right - left) * max(0.0, bottom - top)
+    chosen = cv2.dnn.NMSBoxes(rects, scores[keep].tolist(), min_score, NMS_OVERLAP)
+    found = [
+        Face(
+            box=tuple(rects[i]),
+            score=float(scores[keep][i]),
+            eyes=((float(px[i, 0]), float(py[i, 0])), (float(px[i, 1]), float(py[i, 1]))),
+            mouth=(float(px[i, 3]), float(py[i, 3])),
+        )
+        for i in np.array(chosen, dtype=int).ravel()
+    ]
+    return sorted(found, key=lambda f: f.box[2] * f.box[3], reverse=True)
 
 
 def _split(outputs) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from lorastudio import labels
 
-from .models import Character, Image, Preset, Variation
+from .models import Character, Image, LikenessFlag, Preset, Variation
 
 
 class CharacterForm(forms.ModelForm):
@@ -101,8 +101,11 @@ class GalleryFilterForm(forms.Form):
             ("oldest", "Oldest"),
             ("pose", "By pose"),
             ("variation", "By variation"),
+            ("likeness", "Least alike first"),
+            ("-likeness", "Most alike first"),
         ],
     )
+    flag = forms.ChoiceField(required=False, choices=[("", "Any likeness"), *LikenessFlag.choices])
 
     def __init__(self, *args, character, **kwargs):
         super().__init__(*args, **kwargs)
@@ -127,5 +130,6 @@ class GalleryFilterForm(forms.Form):
             "review": data.get("review") or None,
             "starred": starred,
             "run": data.get("run"),
+            "flag": data.get("flag") or None,
             "sort": data.get("sort") or "newest",
         }

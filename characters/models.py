@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -334,3 +335,92 @@ class Anchor(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.character} · {self.pose}"
+
+
+# --- Likeness: vectors and scores (characters.likeness computes them, in the worker) -------
+class Measure(models.TextChoices):
+    """How likeness is measured. Scores of different measures are never compared."""
+
+    FACE = "face", "Face identity"
+    FIGURE = "figure", "Whole figure"
+    ROUGH = "rough", "Rough (colour and shape)"
+
+
+class LikenessFlag(models.TextChoices):
+    OK = "ok", "OK"
+    DRIFT = "drift", "Drift"
+    OTHER_PERSON = "other_person", "Other person?"
+    NO_FACE = "no_face", "No face"
+    TOO_SMALL = "too_small", "Face too small"
+
+
+class ImageEmbedding(TimeStamped):
+    """One measure's vector of one image (or why it has none: no face, face too small).
+
+    Vectors are a Postgres float array: pgvector is not in Debian bookworm's archive (the
+    CI image's and the compose image's base), and references are a handful of vectors per
+    character, compared in numpy (docs/likeness.md)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="embeddings")
+    measure = models.CharField(max_length=8, choices=Measure.choices)
+    model = models.CharField(max_length=120)
+    flag = models.CharField(max_length=12, choices=LikenessFlag.choices)
+    vector = ArrayField(models.FloatField(), null=True, blank=True)
+    face_px = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Side of the face box, in the picture's pixels."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "measure"], name="embedding_one_per_measure"),
+            models.CheckConstraint(
+                condition=Q(flag="ok", vector__isnull=False)
+                | (~Q(flag="ok") & Q(vector__isnull=True)),
+                name="embedding_vector_iff_ok",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} of image #{self.image_id}"
+
+
+class LikenessScore(TimeStamped):
+    """How alike one image is to one reference of its character, by one measure and model.
+
+    `reference` says what it was compared with: `sheet` (the picked anchors), `anchor:<pose>`,
+    `pin:<version>`, or `consensus` (the character's largest group of alike images, while
+    there is no sheet). The `primary` row is the one the image shows."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="likeness_scores")
+    measure = models.CharField(max_length=8, choices=Measure.choices)
+    model = models.CharField(max_length=120)
+    reference = models.CharField(max_length=80)
+    reference_key = models.CharField(
+        max_length=40, help_text="Digest of the reference's images and model, to spot a stale row."
+    )
+    distance = models.FloatField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    flag = models.CharField(max_length=12, choices=LikenessFlag.choices)
+    primary = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["reference_key"], name="likeness_reference_key_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "measure", "reference"], name="likeness_one_per_reference"
+            ),
+            models.UniqueConstraint(
+                fields=["image"], condition=Q(primary=True), name="likeness_one_primary"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | (Q(score__gte=0) & Q(score__lte=1)),
+                name="likeness_score_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(distance__isnull=True) | Q(distance__gte=0),
+                name="likeness_distance_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} likeness of image #{self.image_id} to {self.reference}"

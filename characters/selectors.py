@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from django.db.models import (
     Count,
     Exists,
+    F,
+    FilteredRelation,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -14,7 +16,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from .models import Anchor, Character, Image, Pose, Preset
+from .models import Anchor, Character, Image, LikenessScore, Pose, Preset
 
 # Seed 000: curate 20–30 images for training, every anchor pose represented.
 APPROVED_TARGET = (20, 30)
@@ -255,7 +257,57 @@ GALLERY_SORTS = {
     "oldest": ("created_at", "id"),
     "pose": ("pose__order", "-created_at"),
     "variation": ("variation__order", "-created_at"),
+    # Least alike first (outliers to look at), or most alike first; unmeasured last.
+    "likeness": (F("likeness_score").asc(nulls_last=True), "-created_at", "-id"),
+    "-likeness": (F("likeness_score").desc(nulls_last=True), "-created_at", "-id"),
 }
+LIKENESS_COLUMNS = ("measure", "model", "score", "distance", "reference", "flag")
+
+
+def with_likeness(rows, *, image: str = ""):
+    """`rows` (images, or rows with an image at path `image`, e.g. "image__") with the
+    image's shown likeness (its primary score row) as likeness_* columns: one join, no
+    query per row."""
+    relation = f"{image}likeness_scores"
+    rows = rows.annotate(
+        primary_likeness=FilteredRelation(relation, condition=Q(**{f"{relation}__primary": True}))
+    )
+    return rows.annotate(
+        **{f"likeness_{column}": F(f"primary_likeness__{column}") for column in LIKENESS_COLUMNS}
+    )
+
+
+def likeness_of(image: Image) -> dict | None:
+    """An image's likeness as the API shows it (measure, score, distance, reference, flag),
+    from with_likeness() columns when the image came through it, else from its row."""
+    if hasattr(image, "likeness_measure"):
+        values = {column: getattr(image, f"likeness_{column}") for column in LIKENESS_COLUMNS}
+    else:
+        row = image.likeness_scores.filter(primary=True).values(*LIKENESS_COLUMNS).first()
+        values = row or {"measure": None}
+    if values["measure"] is None:
+        return None
+    values["flag"] = values["flag"] or None
+    values["reference"] = None if values["reference"] == "none" else values["reference"]
+    return values
+
+
+def likeness_scores_by_image(image_ids) -> dict[int, list[dict]]:
+    """Image id → all its scores as plain data (the shown one first), in one query."""
+    rows = LikenessScore.objects.filter(image_id__in=list(image_ids)).order_by(
+        "image_id", "-primary", "reference"
+    )
+    found: dict[int, list[dict]] = {}
+    for row in rows.values("image_id", "primary", *LIKENESS_COLUMNS):
+        image_id = row.pop("image_id")
+        row["flag"] = row["flag"] or None
+        found.setdefault(image_id, []).append(row)
+    return found
+
+
+def likeness_scores_of(image: Image) -> list:
+    """Every score of an image (sheet, its source anchor, the pin), primary first."""
+    return list(image.likeness_scores.order_by("-primary", "reference"))
 
 
 def gallery_images(
@@ -267,6 +319,7 @@ def gallery_images(
     review: str | None = None,
     starred: bool | None = None,
     run: int | None = None,
+    flag: str | None = None,
     sort: str = "newest",
 ):
     """The character's images for the gallery grid: filtered, sorted, only grid columns.
@@ -307,6 +360,15 @@ def gallery_images(
         )
         .annotate(is_anchor=is_anchor())
     )
+    images = with_likeness(images).annotate(
+        likeness_anchor_distance=Subquery(
+            LikenessScore.objects.filter(
+                image=OuterRef("pk"), reference__startswith="anchor:"
+            ).values("distance")[:1]
+        )
+    )
+    if flag:
+        images = images.filter(likeness_flag=flag)
     if kind:
         images = images.filter(kind=kind)
     if pose:

@@ -12,6 +12,7 @@ from lorastudio import audit
 from lorastudio.errors import Conflict
 from lorastudio.models import AuditEvent
 
+from .likeness import scoring as likeness
 from .models import CAPTION_MAX_LENGTH, Anchor, Character, Image, Pose, Preset, Variation
 
 
@@ -179,6 +180,7 @@ def pick_anchor(
     anchor, _ = Anchor.objects.update_or_create(
         character=character, pose=pose, defaults={"image": image, "picked_by": picked_by}
     )
+    likeness.rescore_later(character.id)  # a new sheet: every image is scored against it
     return anchor
 
 

@@ -116,7 +116,10 @@ def anchor_board(request, slug):
 
 def _board_context(character, request):
     candidates = {}
-    for image in selectors.gallery_images(character, kind=Image.Kind.CANDIDATE):
+    # `?order=likeness`: each pose's candidates most alike to the other picked anchors first.
+    order = "likeness" if request.GET.get("order") == "likeness" else "newest"
+    sort = "-likeness" if order == "likeness" else "newest"
+    for image in selectors.gallery_images(character, kind=Image.Kind.CANDIDATE, sort=sort):
         candidates.setdefault(image.pose_id, []).append(image)
     sheet = selectors.character_sheet(character)
     columns = [(pose, anchor, candidates.get(pose.id, [])) for pose, anchor in sheet]
@@ -125,6 +128,7 @@ def _board_context(character, request):
         "sheet": sheet,
         "columns": columns,
         "picked": sum(1 for _, anchor in sheet if anchor),
+        "order": order,
         **_providers(request),
     }
 

@@ -10,7 +10,9 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.decorators import decorate_view
 
+from characters.api import LikenessOut
 from characters.models import CAPTION_MAX_LENGTH, Character
+from characters.selectors import likeness_of
 from generation import budgets
 from generation.api import PlanOut, RunOut
 from generation.api import _run as run_out
@@ -43,6 +45,13 @@ class ItemOut(Schema):
     concepts: list[str]
     included: bool
     order: int
+    likeness: LikenessOut | None = Field(
+        None, description="The image's likeness, as on /api/images."
+    )
+
+    @staticmethod
+    def resolve_likeness(item):
+        return likeness_of(item)
 
     @staticmethod
     def resolve_kind(item):
@@ -95,6 +104,25 @@ class WarningOut(Schema):
     )
 
 
+class OutlierOut(Schema):
+    item_id: int
+    image_id: int
+    flag: str
+    reason: str
+    distance: float | None
+
+
+class IdentityOut(Schema):
+    measure: str | None
+    measured: int
+    unmeasured: int
+    median_distance: float | None
+    max_distance: float | None
+    spread: float | None
+    reference: str | None
+    outliers: list[OutlierOut]
+
+
 class BalanceOut(Schema):
     total: int
     by_shot: dict[str, int]
@@ -102,6 +130,7 @@ class BalanceOut(Schema):
     by_source: dict[str, int]
     by_concept: list[dict]
     warnings: list[WarningOut]
+    identity: IdentityOut | None = None
 
 
 class CaptionWarningOut(Schema):

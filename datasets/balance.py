@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from characters.models import ShotType
 
 from .concepts import current_taxonomy
+from .identity import IdentitySpread, identity_spread
 from .models import Dataset
 from .selectors import dataset_items
 
@@ -73,6 +74,7 @@ class Report:
     by_source: dict[str, int]
     by_concept: list[dict]
     warnings: list[Warning] = field(default_factory=list)
+    identity: IdentitySpread | None = None
 
     @property
     def shot_shares(self) -> dict[str, float]:
@@ -134,6 +136,7 @@ def balance_report(dataset: Dataset, items=None) -> Report:
             for name, n in concepts.most_common()
         ],
     )
+    report.identity = identity_spread(items)
     report.warnings = _warnings(dataset, report)
     return report
 
@@ -203,6 +206,16 @@ def _warnings(dataset: Dataset, report: Report) -> list[Warning]:
                 "unknown_shot",
                 f"{n} image{'s have' if n != 1 else ' has'} no shot type (no face found).",
                 "Set the shot type by hand on each one.",
+            )
+        )
+    if report.identity and report.identity.outliers:
+        n = len(report.identity.outliers)
+        warnings.append(
+            Warning(
+                "identity_outliers",
+                f"{n} image{'s do' if n != 1 else ' does'} not look like the character "
+                "(another person, no face, a face too small, or drift).",
+                "Exclude them (one click in Identity), or keep them on purpose.",
             )
         )
     warnings += _concept_notes(report)

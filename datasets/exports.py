@@ -31,6 +31,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from characters.selectors import likeness_scores_by_image
 from generation.runs import reference_suite
 from lorastudio import audit, quotas
 from lorastudio.errors import Refusal
@@ -116,6 +117,7 @@ def start_export(
             },
         )
     taxonomy = current_taxonomy()
+    scores = likeness_scores_by_image([item.image_id for item in items])
     entries = []
     for n, item in enumerate(items, start=1):
         stem, image = _file_stem(n, item), item.image
@@ -136,6 +138,8 @@ def start_export(
                 "pose_label": pose_word(image),
                 "concepts": taxonomy.extract(item.caption),
                 "original_sha256": image.sha256,
+                # Every score of the image (the shown one first): measure, model, reference.
+                "likeness": scores.get(image.id, []),
             }
         )
     report = balance_report(dataset, items)
@@ -300,6 +304,7 @@ def _write_entries(export: DatasetExport, zip_file: zipfile.ZipFile) -> dict:
                 "export_id": str(export.id),
                 "resolution": resolution,
                 "caption_template": manifest["caption_template"],
+                "likeness": {e["file"]: e.get("likeness", []) for e in written},
             }
         ),
     )

@@ -36,6 +36,7 @@ from pillow_heif import register_heif_opener
 
 from characters import faces, shot_types
 from characters.imaging import thumbnail_of
+from characters.likeness import scoring as likeness
 from characters.models import Character, Image
 from lorastudio import quotas
 
@@ -299,6 +300,7 @@ def _save(character, picture, kind, digest, filename, created_by) -> Outcome:
             saved_files.append(image.thumbnail.name)
             image.width, image.height = width, height  # known; no need to decode it again
             image.save()
+            likeness.measure_later([image.id])  # its own task: the upload's outcome is not held
     except Exception:
         for name in saved_files:  # no file without its row
             image.file.storage.delete(name)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from characters.models import Anchor, Character, Image
+from characters.selectors import with_likeness
 from generation.models import GenerationRun
 
 from . import captions
@@ -30,9 +31,12 @@ def datasets() -> QuerySet[Dataset]:
 
 def dataset_items_by_id() -> QuerySet[DatasetItem]:
     """Items with what a tile or an item endpoint shows (dataset, character, image, pose)."""
-    return DatasetItem.objects.select_related(
-        "dataset__character", "image__pose", "image__variation"
-    ).annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("image_id"))))
+    return with_likeness(
+        DatasetItem.objects.select_related(
+            "dataset__character", "image__pose", "image__variation"
+        ).annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("image_id")))),
+        image="image__",
+    )
 
 
 def exports_ready() -> QuerySet[DatasetExport]:
@@ -57,10 +61,11 @@ def dataset_items(
 ) -> QuerySet[DatasetItem]:
     """Items in order, with what the grid, the report and the export read of their image
     (only the items `ids`, when given)."""
-    items = (
+    items = with_likeness(
         dataset.items.select_related("image__pose", "image__variation")
         .annotate(is_anchor=Exists(Anchor.objects.filter(image=OuterRef("image_id"))))
-        .order_by("order", "id")
+        .order_by("order", "id"),
+        image="image__",
     )
     if ids is not None:
         items = items.filter(id__in=ids)

@@ -3,6 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
+from django.utils import timezone
 
 from characters.models import CAPTION_MAX_LENGTH, Anchor, Character, Image, ShotSource, ShotType
 from lorastudio.errors import Conflict, Refusal
@@ -273,6 +274,15 @@ def exclude_shots(*, dataset: Dataset, shot: str, count: int) -> list[DatasetIte
         item.included = False
     DatasetItem.objects.bulk_update(chosen, ["included", "updated_at"])
     return chosen
+
+
+@transaction.atomic
+def exclude_items(*, dataset: Dataset, item_ids: list[int]) -> int:
+    """Leave these items of `dataset` out of the training set (they stay listed, ready to be
+    included again); ids of other datasets are ignored. How many were excluded."""
+    return dataset.items.filter(id__in=item_ids, included=True).update(
+        included=False, updated_at=timezone.now()
+    )
 
 
 def find_and_replace(

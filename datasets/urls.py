@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:dataset_id>/fill-gap/", views.fill_gap, name="fill_gap"),
     path("<int:dataset_id>/include/", views.items_include, name="items_include"),
     path("<int:dataset_id>/exclude-shots/", views.exclude_shots, name="exclude_shots"),
+    path("<int:dataset_id>/exclude/", views.exclude_outliers, name="exclude_outliers"),
     path("<int:dataset_id>/exports/", views.export_list, name="exports"),
     path("<int:dataset_id>/exports/new/", views.export_create, name="export_create"),
     path("items/<int:item_id>/", views.item_tile, name="item"),

@@ -139,6 +139,22 @@ def add_approved(request, dataset_id):
     return redirect("datasets:detail", dataset_id=dataset.id)
 
 
+@require_POST
+def exclude_outliers(request, dataset_id):
+    """Exclude the items the identity check lists (all of them, or the one given)."""
+    dataset = _dataset(dataset_id)
+    ids = [int(i) for i in request.POST.getlist("item") if i.isdigit()]
+    if not ids:
+        return refused(request, "Choose the images to exclude.")
+    excluded = services.exclude_items(dataset=dataset, item_ids=ids)
+    messages.success(
+        request,
+        f"Excluded {excluded} image{'s' if excluded != 1 else ''} from the training set; "
+        "tick Include on a tile to take one back.",
+    )
+    return redirect(f"{reverse('datasets:detail', args=[dataset.id])}#report")
+
+
 # --- Items (htmx) ------------------------------------------------------------------------
 def _item(item_id) -> DatasetItem:
     return get_object_or_404(selectors.dataset_items_by_id(), id=item_id)

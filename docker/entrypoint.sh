@@ -66,9 +66,9 @@ case "${1:-}" in
         q="${CELERY_QUEUE:-lorastudio}"
         case "$group" in
             calls) queues="$q,$q.calls"; concurrency="${CELERY_CONCURRENCY:-4}" ;;
-            media) queues="$q.media"; concurrency="${CELERY_MEDIA_CONCURRENCY:-2}" ;;
+            media) queues="$q.media,$q.likeness"; concurrency="${CELERY_MEDIA_CONCURRENCY:-2}" ;;
             webhooks) queues="$q.webhooks"; concurrency="${CELERY_WEBHOOK_CONCURRENCY:-2}" ;;
-            *) queues="$q,$q.calls,$q.media,$q.webhooks"; concurrency="${CELERY_CONCURRENCY:-4}" ;;
+            *) queues="$q,$q.calls,$q.media,$q.webhooks,$q.likeness"; concurrency="${CELERY_CONCURRENCY:-4}" ;;
         esac
         wait_for_db
         exec celery -A lorastudio worker -l info -n "$group@%h" -Q "$queues" \

@@ -16,7 +16,7 @@ from lorastudio.errors import Refusal
 from lorastudio.idempotency import OPENAPI as IDEMPOTENT
 from lorastudio.idempotency import idempotent
 
-from . import budgets, calls, runs, selectors, usage
+from . import budgets, calls, embeddings, runs, selectors, usage
 from .models import GenerationRun
 
 router = Router(tags=["runs"])
@@ -163,6 +163,33 @@ def launch_run(request, slug: str, payload: RunIn):
         created_by=request.user,
         params=payload.dict(exclude={"dry_run"}, exclude_none=True),
     )
+    return Status(201, _run(run.id))
+
+
+class LikenessRunIn(Schema):
+    provider: Literal["local", "fal", "replicate"] = "replicate"
+    dry_run: bool = False
+
+
+@router.post("/characters/{slug}/likeness-runs", response={201: RunOut, 200: PlanOut, 400: Error})
+def launch_likeness_run(request, slug: str, payload: LikenessRunIn):
+    """Whole-figure likeness: one priced image-embedding call per image without a figure
+    vector (Replicate's CLIP features); with `dry_run`, the calls and their cost only."""
+    character = get_object_or_404(characters(), slug=slug)
+    plan = embeddings.plan_embeddings(character=character, provider=payload.provider)
+    if payload.dry_run:
+        return Status(
+            200,
+            {
+                "kind": plan.kind,
+                "provider": plan.provider,
+                "calls": plan.calls,
+                "call_count": len(plan.calls),
+                "images": plan.images,
+                "estimated_cost": plan.estimated_cost,
+            },
+        )
+    run = embeddings.launch_embeddings(character=character, plan=plan, created_by=request.user)
     return Status(201, _run(run.id))
 
 

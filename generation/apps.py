@@ -5,6 +5,7 @@ class GenerationConfig(AppConfig):
     name = "generation"
 
     def ready(self):
-        from . import outputs
+        from . import embeddings, outputs
 
         outputs.register()
+        embeddings.register()

@@ -423,7 +423,7 @@ def _outputs_of(call: ProviderCall, provider) -> list[Output]:
 def _fetched_outputs(call: ProviderCall, provider) -> list[Output]:
     outputs = _outputs_of(call, provider)
     for output in outputs:
-        if output.content is None and output.kind != "text":
+        if output.content is None and output.kind not in ("text", "embedding"):
             limit = (
                 settings.MAX_WEIGHTS_BYTES
                 if output.kind == "weights"

@@ -24,6 +24,7 @@ class Task(models.TextChoices):
     LORA_TEXT_TO_IMAGE = "lora_text_to_image", "LoRA text to image"
     TRAIN_LORA = "train_lora", "LoRA training"
     CAPTION = "caption", "Caption"
+    EMBED_IMAGE = "embed_image", "Image embedding"
 
 
 class GenerationRun(TimeStamped):
@@ -35,6 +36,7 @@ class GenerationRun(TimeStamped):
         VARIATIONS = "variations", "Variations"
         REFERENCE_SET = "reference_set", "Reference set"
         CAPTIONS = "captions", "Captions"
+        LIKENESS = "likeness", "Whole-figure likeness"
 
     class Status(models.TextChoices):
         HELD = "held", "Waiting for a lead's approval"

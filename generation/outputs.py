@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from characters import shot_types
 from characters.imaging import attach_files
+from characters.likeness import scoring as likeness
 from characters.models import Image
 
 from .calls import register_output_handler, register_task_builder
@@ -38,6 +39,7 @@ def save_images(call, outputs) -> None:
             intent=meta.get("shot", ""),
         )
         image.save()
+        likeness.measure_later([image.id])
 
 
 def register() -> None:

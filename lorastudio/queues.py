@@ -1,11 +1,12 @@
 """Which Celery queue each task goes to: one per kind of work, so a busy one never starves
 another. Provider calls (and the beat pass that drives them) on `<default>.calls`, ingest and
-exports on `<default>.media`, outgoing webhooks on `<default>.webhooks`, the rest (heartbeat,
+exports on `<default>.media`, outgoing webhooks on `<default>.webhooks`, likeness measuring
+on `<default>.likeness` (consumed by the media workers), the rest (heartbeat,
 housekeeping) on the default queue itself (CELERY_QUEUE). The names follow the default queue
 when it is changed at run time (tests give each run a queue of its own).
 """
 
-GROUPS = ("calls", "media", "webhooks")
+GROUPS = ("calls", "media", "webhooks", "likeness")
 # A task name, or a module prefix ending in ".", and its group.
 ROUTES = {
     "generation.tasks.": "calls",
@@ -13,6 +14,7 @@ ROUTES = {
     "datasets.tasks.": "media",
     "training.tasks.deliver_webhook": "webhooks",
     "training.tasks.retry_due_webhooks": "webhooks",
+    "characters.tasks.": "likeness",
 }
 
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # ArrayField: likeness vectors
     "django_htmx",
     "ninja",
     "axes",
@@ -234,8 +235,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="lorastudio")
 # One queue per kind of work (lorastudio.queues): provider calls, ingest and exports,
-# webhooks, and the default queue for the rest. The Procfile and compose start a worker per
-# group (calls with the default queue); a worker started without -Q consumes them all.
+# webhooks, likeness measuring (a second or so of CPU an image, so a batch of uploads never
+# delays provider calls), and the default queue for the rest. The Procfile and compose start
+# a worker per group (calls with the default queue, likeness with media); a worker started
+# without -Q consumes them all.
 CELERY_QUEUES = queue_names(CELERY_TASK_DEFAULT_QUEUE)
 CELERY_TASK_QUEUES = [
     Queue(name, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, *CELERY_QUEUES.values())
@@ -280,6 +283,13 @@ CELERY_BEAT_SCHEDULE = {
     "prune-idempotency-keys": {
         "task": "lorastudio.tasks.prune_idempotency_keys",
         "schedule": crontab(minute=27, hour=3),
+    },
+    # Likeness: images whose measuring task was lost, characters scored against an old
+    # identity (characters.likeness.sweep).
+    "likeness-sweep": {
+        "task": "characters.tasks.sweep_likeness",
+        "schedule": 60.0,
+        "options": {"expires": 50},
     },
 }
 

@@ -19,6 +19,13 @@ def png_bytes(size=(48, 64), color=(226, 98, 43)) -> bytes:
     return buffer.getvalue()
 
 
+def photo_file(rgb, name: str = "photo.png") -> ContentFile:
+    """A PNG file of an H × W × 3 array (a real photo from characters.likeness.calibration)."""
+    buffer = io.BytesIO()
+    PILImage.fromarray(rgb).save(buffer, "PNG")
+    return ContentFile(buffer.getvalue(), name=name)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()

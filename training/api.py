@@ -16,7 +16,7 @@ from lorastudio.errors import Refusal
 from lorastudio.idempotency import OPENAPI as IDEMPOTENT
 from lorastudio.idempotency import idempotent
 
-from . import loras, outgoing, pins, selectors, services
+from . import likeness, loras, outgoing, pins, selectors, services
 from .models import TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
 
 router = Router(tags=["training"])
@@ -213,6 +213,12 @@ def cancel_training_job(request, job_id: int):
 
 
 # --- LoRA versions -------------------------------------------------------------------------
+class LoraLikenessOut(Schema):
+    overall: float | None
+    per_shot: dict[str, float]
+    measure: str
+
+
 class LoraOut(Schema):
     id: int
     character: str
@@ -228,6 +234,18 @@ class LoraOut(Schema):
     approved_at: datetime | None
     retired_at: datetime | None
     created_at: datetime
+    likeness: LoraLikenessOut | None = Field(
+        None,
+        description="Its reference set's likeness to the sheet (or the pin): per shot and "
+        "overall (0–1, higher is more alike), by one measure; null before any is measured.",
+    )
+
+    @staticmethod
+    def resolve_likeness(lora):
+        summary = getattr(lora, "likeness_summary", None)
+        if summary is None:
+            summary = likeness.by_lora([lora])[lora.id]
+        return summary.as_api()
 
     @staticmethod
     def resolve_character(lora):
@@ -254,7 +272,11 @@ def _absolute(request, url: str) -> str:
 def list_loras(request, slug: str):
     """The character's trained LoRA versions, newest first, with signed weight links."""
     character = get_object_or_404(Character, slug=slug)
-    return list(selectors.loras_of(character))
+    versions = list(selectors.loras_of(character))
+    summaries = likeness.by_lora(versions)
+    for lora in versions:
+        lora.likeness_summary = summaries[lora.id]
+    return versions
 
 
 @router.post("/loras/{lora_id}/approve", response={200: LoraOut, 409: Error})

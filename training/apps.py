@@ -12,10 +12,14 @@ class TrainingConfig(AppConfig):
         )
         from generation.inputs import build_task
 
-        from . import loras, samples, services
+        from . import loras, pins, samples, services
 
         # A training is a ProviderCall of its own purpose: same inputs-to-task path as
         # pictures, its own result handler.
         register_task_builder(services.PURPOSE, build_task)
         register_output_handler(services.PURPOSE, loras.save_trained_lora)
         register_sample_handler(services.PURPOSE, samples.keep_samples)
+        # Likeness: once pinned, the pin's primary and references are the identity.
+        from characters.likeness.references import register_pin_source
+
+        register_pin_source(pins.pin_identity)

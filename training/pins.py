@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
 
+from characters.likeness import scoring as likeness
 from characters.models import Anchor, Character, Image
 from lorastudio import audit
 from lorastudio.errors import Refusal
@@ -63,6 +64,15 @@ def current_pin(character: Character) -> Pin | None:
         .order_by("-version")
         .first()
     )
+
+
+def pin_identity(character: Character) -> tuple[int, list[int]] | None:
+    """(version, [primary, references...]) of the current pin: the likeness identity."""
+    pin = Pin.objects.filter(character=character).order_by("-version").first()
+    if pin is None:
+        return None
+    references = list(pin.references.order_by("order").values_list("image_id", flat=True))
+    return pin.version, [pin.primary_image_id, *references]
 
 
 def _roles_for(reference_ids: list[int], roles, images: dict[int, Image]) -> list[str]:
@@ -157,6 +167,7 @@ def pin_character(
         actor=pinned_by,
         target=f"pin:{pin.id}",
     )
+    likeness.rescore_later(character.id)  # the pin is the identity now
     transaction.on_commit(lambda: outgoing.emit(outgoing.PIN_CHANGED, outgoing.pin_payload(pin)))
     return pin, True
 

@@ -15,7 +15,17 @@ from lorastudio import confirm
 from lorastudio.errors import Refusal
 from lorastudio.idempotency import Outcome
 
-from . import defaults, loras, notifications, outgoing, pins, reference_sets, selectors, services
+from . import (
+    defaults,
+    likeness,
+    loras,
+    notifications,
+    outgoing,
+    pins,
+    reference_sets,
+    selectors,
+    services,
+)
 from .forms import (
     ROLE_CHOICES,
     ReferenceSetForm,
@@ -297,6 +307,7 @@ def compare(request, slug):
     """Each version's prompt-and-seed suite side by side (arrow keys flip between them)."""
     character = get_object_or_404(Character, slug=slug)
     columns = selectors.comparison(character)
+    ranking = likeness.rank_columns(columns)  # and each image's likeness, for under it
     rows = [
         (selectors.shot_label(shot), [column.shots.get(shot) for column in columns])
         for shot in selectors.SHOTS
@@ -305,10 +316,20 @@ def compare(request, slug):
         "character": character,
         "columns": columns,
         "rows": rows,
+        "ranking": ranking,
         "differ": selectors.settings_that_differ(columns),
         "sheet": [(pose, image) for pose, image in character_sheet(character) if image],
     }
     return render(request, "training/compare.html", context)
+
+
+def drift_message(drift) -> str:
+    what = "looks like another person than" if drift.flag == "other_person" else "drifts from"
+    return (
+        f"Reference #{drift.image_id} ({drift.role.lower()}) {what} the primary image "
+        f"({drift.measure} distance {drift.distance:.2f}): downstream pipelines will mix them. "
+        "Choose another reference, or keep it on purpose."
+    )
 
 
 def pin_edit(request, slug):
@@ -339,6 +360,8 @@ def pin_edit(request, slug):
         else:
             if created:
                 messages.success(request, f"Pinned {character.name} as version {pin.version}.")
+                for drift in likeness.pin_drift(pin):
+                    messages.warning(request, drift_message(drift))
             else:
                 messages.info(request, f"Nothing changed: version {pin.version} stays current.")
             return redirect(pin)
@@ -387,6 +410,7 @@ def pin_detail(request, slug, version):
         "lineage": selectors.lineage_of_pin(pin),
         "history": selectors.pins_of(character)[:20],
         "api_path": reverse("api-1:get_pin", kwargs={"slug": slug}),
+        "drifts": [drift_message(d) for d in likeness.pin_drift(pin)],
     }
     return render(request, "training/pin_detail.html", context)
 

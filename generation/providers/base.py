@@ -79,8 +79,22 @@ class Caption:
     task: ClassVar[str] = Task.CAPTION
 
 
+@dataclass(frozen=True)
+class EmbedImage:
+    """An image embedding (CLIP) of one picture: whole-figure likeness."""
+
+    image_url: str
+    task: ClassVar[str] = Task.EMBED_IMAGE
+
+
 ProviderTask = (
-    TextToImage | ImageToImage | MultiReferenceEdit | LoraTextToImage | TrainLora | Caption
+    TextToImage
+    | ImageToImage
+    | MultiReferenceEdit
+    | LoraTextToImage
+    | TrainLora
+    | Caption
+    | EmbedImage
 )
 # Task name (as stored on a ProviderCall) → its dataclass.
 TASK_TYPES = {cls.task: cls for cls in ProviderTask.__args__}
@@ -99,11 +113,12 @@ class State:
 class Output:
     """One result file: at a provider URL to download, or (simulator) bytes already made."""
 
-    kind: str  # "image", "weights", "config" or "text"
+    kind: str  # "image", "weights", "config", "text" or "embedding"
     url: str = ""
     content: bytes | None = None
     seed: int | None = None
     text: str = ""
+    vector: list[float] | None = None  # an embedding, returned inline
     extract: str = ""  # a file to take out of a downloaded tar (Replicate's trained weights)
 
 

@@ -235,6 +235,16 @@ _MODELS = [
         trainer=REPLICATE_TRAINER,
     ),
     Model("replicate", Task.CAPTION, "lucataco/florence-2-large", "run", Decimal("0.002"), 1, 5),
+    # CLIP ViT-L/14 image features (768-d), on Nvidia T4 hardware billed per second.
+    Model(
+        "replicate",
+        Task.EMBED_IMAGE,
+        "andreasjansson/clip-features",
+        "second",
+        Decimal("0.000225"),
+        1,
+        2,
+    ),
 ]
 # The simulator mirrors every task, free, and takes LOCAL_PROVIDER_DELAY seconds a call.
 _MODELS += [
@@ -249,6 +259,7 @@ _MODELS += [
         trainer=LOCAL_TRAINER if task == Task.TRAIN_LORA else None,
     )
     for task in Task.values
+    if task != Task.EMBED_IMAGE  # offline, the rough measure stands in (characters.likeness)
 ]
 _BY_KEY = {(m.provider, m.task): m for m in _MODELS}
 

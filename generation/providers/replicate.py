@@ -19,6 +19,7 @@ from replicate.exceptions import ReplicateError
 
 from .base import (
     Caption,
+    EmbedImage,
     ImageToImage,
     LoraTextToImage,
     MultiReferenceEdit,
@@ -37,7 +38,11 @@ from .catalog import model_for
 
 SUBMIT_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 # Community models run by version id, looked up once per process.
-BY_VERSION = {"ostris/flux-dev-lora-trainer", "lucataco/florence-2-large"}
+BY_VERSION = {
+    "ostris/flux-dev-lora-trainer",
+    "lucataco/florence-2-large",
+    "andreasjansson/clip-features",
+}
 PROGRESS = re.compile(r"(\d+)\s*/\s*(\d+)")
 
 
@@ -129,6 +134,8 @@ class ReplicateProvider:
                         data[name] = value
             case Caption():
                 data = {"image": task.image_url, "task_input": "Detailed Caption"}
+            case EmbedImage():
+                data = {"inputs": task.image_url}  # newline-separated texts or image URLs
             case _:
                 raise ProviderError(f"Replicate cannot run {task!r}.")
         return Request(endpoint=model, input=data)
@@ -266,6 +273,13 @@ def _billed_seconds(job) -> float | None:
 
 
 def _outputs(output) -> list[Output]:
+    if isinstance(output, list) and output and isinstance(output[0], dict):
+        # clip-features: [{"input": "<url>", "embedding": [768 floats]}] per input line
+        return [
+            Output(kind="embedding", vector=[float(v) for v in item["embedding"]])
+            for item in output
+            if item.get("embedding")
+        ]
     if isinstance(output, dict) and "weights" in output:
         return [Output(kind="weights", url=output["weights"], extract="lora.safetensors")]
     if isinstance(output, dict) and "text" in output:

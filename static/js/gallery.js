@@ -257,6 +257,7 @@
     setText(".lb-strength", d.strength);
     setText(".lb-source", d.sourceLabel);
     setText(".lb-cost", d.cost);
+    setText(".lb-likeness", d.likeness);
     const run = dialog.querySelector(".lb-run");
     if (run) {
       run.textContent = "";

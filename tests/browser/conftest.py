@@ -56,10 +56,12 @@ def screenshot(page):
 @pytest.fixture
 def inline_tasks(settings):
     """Celery tasks run where they are sent, and the simulator answers at once."""
+    from characters.likeness import face
     from lorastudio.celery import app
 
     settings.LOCAL_PROVIDER_DELAY = 0
     app.conf.task_always_eager = True
+    face.warm()  # likeness runs inline too: its models load before any page waits on them
     yield
     app.conf.task_always_eager = False
 

@@ -185,6 +185,9 @@ def test_the_api_answers_one_result_per_file_and_ingests_in_the_worker(api, char
     # The others were queued; the (eager) worker has ingested them since.
     good_now = api.get(f"/api/uploads/{results['good.jpg']['id']}").json()
     assert good_now["outcome"] == "accepted" and good_now["image_id"]
+    # Its likeness was measured after, in a task of its own.
+    measured = Image.objects.get(id=good_now["image_id"]).embeddings
+    assert set(measured.values_list("measure", flat=True)) == {"face", "rough"}
     assert good_now["thumbnail_url"].startswith("/media/")
     fake_now = api.get(f"/api/uploads/{results['fake.png']['id']}").json()
     assert fake_now["outcome"] == "rejected" and "not a picture" in fake_now["reason"]

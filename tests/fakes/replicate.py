@@ -65,7 +65,7 @@ class ModelSpec:
 
     name: str
     official: bool  # official models run by name; community ones only by version
-    kind: str  # "image" | "trainer" | "caption"
+    kind: str  # "image" | "trainer" | "caption" | "embedding"
     output_shape: str = "list"  # image models: "list" of URLs or a "single" URL
     formats: tuple[str, ...] = ("webp", "jpg", "png")  # the first is the model's default
     max_outputs: int = 1
@@ -108,6 +108,13 @@ MODELS: dict[str, ModelSpec] = {
             "caption",
             required=("image",),
             version="da53547e17d45b9cfb48174b2f18af8b83ca020fa76db62136bf9c6616762595",
+        ),
+        ModelSpec(
+            "andreasjansson/clip-features",
+            False,
+            "embedding",
+            required=("inputs",),
+            version="75b33f253f7714a281ad3e9b28f63e3232d583716ef6718f2e46641077ea040a",
         ),
         ModelSpec(
             TRAINER,
@@ -1096,6 +1103,14 @@ class FakeReplicate:
 
     def _make_output(self, job: _Job) -> Any:
         spec, script = job.spec, job.script
+        if spec.kind == "embedding":
+            # clip-features: one {"input", "embedding"} per line of `inputs` (text or image
+            # URL), CLIP ViT-L/14's 768 numbers; here a deterministic function of the line.
+            return [
+                {"input": line, "embedding": _embedding_of(line)}
+                for line in str(job.input["inputs"]).splitlines()
+                if line.strip()
+            ]
         if spec.kind == "caption":
             tag = _FLORENCE_TASKS.get(job.input.get("task_input", "Caption"), "<CAPTION>")
             # The model returns the processor's dict as a Python repr string, not JSON.
@@ -1232,3 +1247,13 @@ def trained_model_tar(lora: bytes, *, trigger_word: str = "TOK") -> bytes:
             info.mtime = 0
             tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+def _embedding_of(text: str, size: int = 768) -> list[float]:
+    """A fixed pseudo-embedding of `text` (unnormalised, as the model's are)."""
+    seed = hashlib.sha256(text.encode()).digest()
+    values = []
+    while len(values) < size:
+        seed = hashlib.sha256(seed).digest()
+        values.extend((b - 127.5) / 255 for b in seed)
+    return values[:size]

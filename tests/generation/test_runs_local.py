@@ -50,6 +50,9 @@ def test_anchor_candidates_from_the_simulator_become_images(
     assert image.thumbnail and image.width == 512 and image.seed is not None
     assert "cream background" in image.prompt
     assert run.actual_cost == Decimal("0")
+    # Each downloaded picture was measured for likeness by its own task (a drawing: no face).
+    assert {e.measure for e in image.embeddings.all()} == {"face", "rough"}
+    assert image.embeddings.get(measure="face").flag == "no_face"
 
 
 def test_variations_are_edited_from_the_anchor_of_their_pose(

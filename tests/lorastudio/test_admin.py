@@ -2,6 +2,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from characters.models import ImageEmbedding, LikenessScore
 from datasets.models import Dataset, DatasetExport, DatasetItem
 from lorastudio.models import ApiToken
 from tests.factories import AnchorFactory, ProviderCallFactory, UserFactory, VariationFactory
@@ -44,6 +45,13 @@ def one_of_everything(loaded_presets):
     )
     pin = Pin.objects.create(character=character, version=1, primary_image=anchor.image, lora=lora)
     PinReference.objects.create(pin=pin, image=anchor.image, role="frontal")
+    ImageEmbedding.objects.create(
+        image=anchor.image, measure="face", model="m", flag="ok", vector=[0.1] * 128
+    )
+    LikenessScore.objects.create(
+        image=anchor.image, measure="face", model="m", reference="sheet", reference_key="k",
+        distance=0.1, score=0.9, flag="ok", primary=True,
+    )  # fmt: skip
     TrainingPreset.objects.create(name="Team")
     Notification.objects.create(user=UserFactory(), title="Fit: LoRA v1 is ready")
     endpoint = WebhookEndpoint.objects.create(url="https://hooks.example/studio")
@@ -91,6 +99,8 @@ def test_all_domain_models_are_registered():
         "webhookdelivery",
         "apitoken",
         "preset",
+        "imageembedding",
+        "likenessscore",
     }
     # Poses are edited inline on their character; everything else has its own pages.
     assert expected - {"pose"} <= registered

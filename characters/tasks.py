@@ -1,0 +1,24 @@
+"""Celery tasks of characters: likeness, measured in the worker (never in the web process)."""
+
+from celery import shared_task
+
+from .likeness import scoring, sweep
+
+
+@shared_task(ignore_result=True)
+def measure_image(image_id: int) -> None:
+    """Read one image's likeness vectors and score it (idempotent)."""
+    scoring.measure_image(image_id=image_id)
+
+
+@shared_task(ignore_result=True)
+def rescore_character(character_id: int) -> None:
+    """Score a character's images against its current identity (a new anchor or pin)."""
+    scoring.score_character(character_id=character_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_likeness() -> dict:
+    """The periodic pass: images never measured and characters scored against an old
+    identity are queued again (a lost task, a broker restart)."""
+    return sweep.sweep()
