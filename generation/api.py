@@ -171,7 +171,12 @@ class LikenessRunIn(Schema):
     dry_run: bool = False
 
 
-@router.post("/characters/{slug}/likeness-runs", response={201: RunOut, 200: PlanOut, 400: Error})
+@router.post(
+    "/characters/{slug}/likeness-runs",
+    response={201: RunOut, 200: PlanOut, 400: Error, 402: Error},
+    openapi_extra=IDEMPOTENT,
+)
+@decorate_view(idempotent)
 def launch_likeness_run(request, slug: str, payload: LikenessRunIn):
     """Whole-figure likeness: one priced image-embedding call per image without a figure
     vector (Replicate's CLIP features); with `dry_run`, the calls and their cost only."""
