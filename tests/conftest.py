@@ -11,20 +11,15 @@ django_settings.SECURE_SSL_REDIRECT = False
 django_settings.SESSION_COOKIE_SECURE = False
 django_settings.CSRF_COOKIE_SECURE = False
 django_settings.SECURE_HSTS_SECONDS = 0
-# The cache (and so webhook dedupe, learned durations, heartbeats) on a Redis database of its
-# own, so tests can clear it without touching a running app's queue on database 0.
-django_settings.CACHES["default"]["LOCATION"] = os.environ.get(
-    "TEST_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13"
-)
 
 
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings():
-    # Two suites running at once on one machine would drop each other's test database.
-    suffix = os.environ.get("TEST_DB_SUFFIX")
-    if suffix:
-        test = django_settings.DATABASES["default"].setdefault("TEST", {})
-        test["NAME"] = f"test_{django_settings.DATABASES['default']['NAME']}_{suffix}"
+# Two suites running at once on one machine would drop each other's test database. (Set
+# here, before pytest-django adds its own suffix per xdist worker: _gw0, _gw1, ...)
+if os.environ.get("TEST_DB_SUFFIX"):
+    _test = django_settings.DATABASES["default"].setdefault("TEST", {})
+    _test["NAME"] = (
+        f"test_{django_settings.DATABASES['default']['NAME']}_{os.environ['TEST_DB_SUFFIX']}"
+    )
 
 
 @pytest.fixture(autouse=True)
