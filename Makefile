@@ -17,7 +17,7 @@ include .env.local
 export
 endif
 
-.PHONY: install run test lint db clean
+.PHONY: install run serve test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +31,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-db:
-	@psql -h 127.0.0.1 -U postgres -lqt | cut -d'|' -f1 | grep -qw $(DB_NAME) \
-		|| createdb -h 127.0.0.1 -U postgres $(DB_NAME)
-
+# Postgres and Redis: DATABASE_URL / REDIS_URL when set, else the machine's when they answer,
+# else private ones under .data/ on spare ports, stopped by the same Ctrl-C
+# (lorastudio/devservices.py). It creates the database and runs `serve` with both URLs set.
 run: export DEBUG ?= true
-run: install db
+run: install
+	@$(BIN)/python -m lorastudio.devservices --db-name $(DB_NAME) -- $(MAKE) --no-print-directory serve
+
+serve: export DEBUG ?= true
+serve:
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_presets
 	$(BIN)/python manage.py load_taxonomy
