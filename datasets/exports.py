@@ -20,7 +20,7 @@ import re
 import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
@@ -30,6 +30,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from lorastudio import queueing
 from lorastudio.errors import Refusal
 
 from . import captions, training_configs
@@ -44,6 +45,9 @@ RESOLUTION_RANGE = (256, 4096)
 JPEG_QUALITY = 95
 CHUNK = 8  # images decoded at once (two threads): bounds memory whatever the dataset size
 TOP_CONCEPTS = 15
+# An export still building this long after its task was sent lost its message (or its worker):
+# longer than a big build takes, and a second build of the same export keeps only one zip.
+LOST_AFTER = timedelta(minutes=15)
 
 
 class ExportRefused(Refusal):
@@ -141,8 +145,19 @@ def start_export(
     if enqueue:
         from .tasks import build_export as task
 
-        transaction.on_commit(lambda: task.delay(str(export.id)))
+        queueing.enqueue(task, str(export.id))
     return export
+
+
+def requeue_lost_exports() -> int:
+    """Queue again the build of exports still building long after their task was sent."""
+    from .tasks import build_export as task
+
+    return queueing.requeue_stale(
+        DatasetExport.objects.filter(status=DatasetExport.Status.BUILDING),
+        task=task,
+        after=LOST_AFTER,
+    )
 
 
 def _resized_jpeg(storage_name: str, resolution: int) -> tuple[bytes, dict]:

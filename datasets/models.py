@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from lorastudio.errors import Conflict
 from lorastudio.models import TimeStamped
@@ -82,6 +83,9 @@ class DatasetExport(TimeStamped):
     size_bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    queued_at = models.DateTimeField(
+        default=timezone.now, help_text="When its build was last queued (the sweep re-queues)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -184,6 +188,9 @@ class Upload(TimeStamped):
         on_delete=models.SET_NULL,
         related_name="uploads",
         help_text="The image made, or the one this file duplicates.",
+    )
+    queued_at = models.DateTimeField(
+        default=timezone.now, help_text="When its ingest was last queued (the sweep re-queues)."
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
+from . import queueing
 from .health import record_heartbeat
 from .models import ApiToken
 
@@ -22,3 +23,9 @@ def prune_expired_api_tokens() -> int:
         Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)
     ).delete()
     return deleted
+
+
+@shared_task(ignore_result=True)
+def sweep_lost_work() -> dict:
+    """The periodic pass over uploads, exports, deliveries and packs: re-queue lost work."""
+    return queueing.sweep_lost_work()

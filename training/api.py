@@ -6,7 +6,7 @@ from typing import Literal
 
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from characters.models import Character
@@ -265,6 +265,9 @@ class PinOut(Schema):
     primary: PinImageOut
     references: list[PinImageOut]
     lora: PinLoraOut | None
+    pack_status: str = Field(
+        description="building (a worker is writing the pack), ready (pack_url set) or failed"
+    )
     pack_url: str | None
     links_expire_in: int
 

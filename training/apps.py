@@ -7,10 +7,13 @@ class TrainingConfig(AppConfig):
     def ready(self):
         from generation.calls import register_output_handler, register_task_builder
         from generation.inputs import build_task
+        from lorastudio.queueing import register_sweeper
 
-        from . import loras, services
+        from . import loras, outgoing, pins, services
 
         # A training is a ProviderCall of its own purpose: same inputs-to-task path as
         # pictures, its own result handler.
         register_task_builder(services.PURPOSE, build_task)
         register_output_handler(services.PURPOSE, loras.save_trained_lora)
+        register_sweeper("webhook deliveries", outgoing.requeue_lost_deliveries)
+        register_sweeper("pin packs", pins.requeue_lost_packs)

@@ -293,8 +293,10 @@ def pin_edit(request, slug):
         chosen_refs = {r.image_id: r.role for r in current.references.all()}
     order = {role: n for n, (role, _) in enumerate(ROLE_CHOICES)}
     candidates = {}
-    for group, images in selectors.pin_candidates(character).items():
-        with_roles = [(image, pins.suggested_role(image)) for image in images]
+    groups = selectors.pin_candidates(character)
+    suggested = pins.suggested_roles(image for group in groups for image in groups[group])
+    for group, images in groups.items():
+        with_roles = [(image, suggested[image.id]) for image in images]
         candidates[group] = sorted(with_roles, key=lambda pair: order.get(pair[1], len(order)))
     context = {
         "character": character,
@@ -330,9 +332,14 @@ def pin_pack(request, slug, version):
     """The character pack of a pin version, through a signed link."""
     character = get_object_or_404(Character, slug=slug)
     pin = get_object_or_404(character.pins, version=version)
-    if not pin.pack:
-        pins.build_pack(pin)
-    return redirect(pin.pack.url)
+    if pin.pack_status == pin.PackStatus.READY:
+        return redirect(pin.pack.url)
+    if pin.pack_status == pin.PackStatus.FAILED and request.method == "POST":
+        pins.rebuild_pack(pin=pin)
+        messages.info(request, "The character pack is being built again.")
+    elif pin.pack_status == pin.PackStatus.BUILDING:
+        messages.info(request, "The character pack is still being built: its link shows here.")
+    return redirect(pin)
 
 
 # --- Webhooks and notifications ------------------------------------------------------------
