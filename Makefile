@@ -3,6 +3,7 @@ PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+TEST_WORKERS ?= 4
 DB_NAME ?= lorastudio
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= demo-lorastudio
@@ -53,8 +54,10 @@ serve:
 test: install
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
-	@# pytest exits 5 when it collects no tests: say so instead of failing.
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@# Four pytest-xdist workers, even on two cores: the slow tests mostly wait (on worker
+	@# processes, browsers, leases), so they run beside the rest. Each worker has its own test
+	@# database and Redis (tests/settings.py). pytest exits 5 when it collects no tests.
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 lint: install

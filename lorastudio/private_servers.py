@@ -8,10 +8,12 @@ will. No Django here: this runs before any settings exist.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import psycopg
 import redis
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def free_port() -> int:
@@ -34,6 +38,13 @@ def _wait(condition, *, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started it dies, however it
+    dies (a killed test worker runs no atexit), so no server outlives its user (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -79,6 +90,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal is ours to pass on, in order
+            preexec_fn=_die_with_parent,
         )
         _wait(self.answers, timeout=15, what=f"redis-server on port {self.port}")
         return self

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -20,6 +21,31 @@ if os.environ.get("TEST_DB_SUFFIX"):
     _test["NAME"] = (
         f"test_{django_settings.DATABASES['default']['NAME']}_{os.environ['TEST_DB_SUFFIX']}"
     )
+
+
+# The longest tests first, so that under pytest-xdist (`make test` runs four workers) they
+# start at once, beside everything else, instead of ending the run alone. The fault tests share
+# one worker (its private Postgres cluster is made once), bar the longest, which gets its own.
+TESTS = Path(__file__).resolve().parent
+LONGEST_FIRST = ["faults/test_worker_kills.py", "faults", "browser", "generation"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        if not item.path.is_relative_to(TESTS):
+            return len(LONGEST_FIRST)
+        where = item.path.relative_to(TESTS).as_posix()
+        return next(
+            (n for n, prefix in enumerate(LONGEST_FIRST) if where.startswith(prefix)),
+            len(LONGEST_FIRST),
+        )
+
+    for item in items:
+        if item.path.is_relative_to(TESTS / "faults"):
+            kills = item.path.name == "test_worker_kills.py"
+            item.add_marker(pytest.mark.xdist_group("faults-kills" if kills else "faults"))
+    items.sort(key=rank)  # stable: the order within each part stays
 
 
 @pytest.fixture(autouse=True)
