@@ -4,6 +4,12 @@ approved LoRA and its scale), its character pack, and what downstream pipelines 
 Pins are versioned: every PUT that changes something makes version n+1, the current pin is
 the newest, and earlier versions stay as they were. Pinning the same thing again makes no new
 version (a PUT is idempotent), so a pipeline's ETag stays valid.
+
+    pin_character (request) ─ pack_status building ─ build_pack (worker) ─▶ ready (pack_url)
+                                                                        └─▶ failed (pack_error)
+
+A pack holds the images, the LoRA's config and a manifest; never the weights, which are kept
+once as the LoRA's own file and named in the manifest by their sha256.
 """
 
 import hashlib
