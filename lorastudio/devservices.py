@@ -118,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "REDIS_URL": redis_url(started, data=args.data, probe=args.redis_probe),
         }
+        command = subprocess.Popen(args.command, env=env)
         # Ctrl-C reaches the command too (same terminal): let it stop first, then stop ours.
+        # (Ignored only now: a child started with SIGINT ignored would ignore it as well.)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        return subprocess.call(args.command, env=env)
+        return command.wait()
     finally:
         for server in reversed(started):
             server.stop()

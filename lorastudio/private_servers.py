@@ -151,18 +151,26 @@ class PostgresCluster:
             owner = pwd.getpwnam("postgres")
             os.chown(self.base, owner.pw_uid, owner.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
+            closed = [p for p in self.base.parents if not os.stat(p).st_mode & 0o001]
+            if closed:
+                raise RuntimeError(
+                    f"The postgres user cannot reach {self.base}: {closed[0]} is closed to "
+                    "others (chmod o+x it, or keep the checkout elsewhere)."
+                )
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         # From a folder the postgres user may enter (a checkout under /root is not one).
-        return subprocess.run(
+        result = subprocess.run(
             [*self._as, *args],
             capture_output=True,
             text=True,
-            check=check,
             timeout=120,
             cwd=self.base,
             start_new_session=True,
         )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {result.stderr.strip()}")
+        return result
 
     @property
     def initialised(self) -> bool:
@@ -231,7 +239,7 @@ class PostgresCluster:
 
     def close(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.SubprocessError):
+            with contextlib.suppress(subprocess.SubprocessError, RuntimeError):
                 self.stop("immediate")
         if self._own_folder:
             shutil.rmtree(self.base, ignore_errors=True)

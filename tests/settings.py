@@ -28,10 +28,13 @@ def _private_redis() -> str:
     atexit.register(server.close)
     address = f"redis://127.0.0.1:{server.port}"
     os.environ["TEST_REDIS_SERVER"] = f"{owner}|{address}"
-    # Database 0: the broker and results; 1: the cache (tests clear it, which flushes it);
-    # 2 and up: tests that start workers of their own (tests.settings.redis_db).
-    os.environ["REDIS_URL"] = f"{address}/1"
-    os.environ["CELERY_BROKER_URL"] = os.environ["CELERY_RESULT_BACKEND"] = f"{address}/0"
+    # Database 0: the broker and results (the settings derive both from REDIS_URL); 1: the
+    # cache (below; tests clear it, which flushes it); 2 and up: tests that start workers of
+    # their own (redis_db). Celery would prefer CELERY_BROKER_URL from the environment over
+    # what a test configures: none is inherited.
+    os.environ["REDIS_URL"] = f"{address}/0"
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ.pop("CELERY_RESULT_BACKEND", None)
     return address
 
 
@@ -44,6 +47,8 @@ def redis_db(number: int) -> str:
 
 
 from lorastudio.settings import *  # noqa: E402, F403
+
+CACHES = {"default": {**CACHES["default"], "LOCATION": redis_db(1)}}  # noqa: F405
 
 # Logins in tests check passwords many times (throttling tests above all): hash them cheaply.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

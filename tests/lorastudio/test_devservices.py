@@ -3,9 +3,11 @@
 when the command ends or Ctrl-C stops it. It honours DATABASE_URL."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -25,14 +27,24 @@ CHECK = (
 )
 
 
-def devservices(tmp_path, *command, env=None, **popen):
+@pytest.fixture
+def data():
+    """The private servers' home: a folder the `postgres` user may enter (pytest's own
+    temporary folders are root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="devservices-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def devservices(data, *command, env=None, **popen):
     nothing = f"127.0.0.1:{free_port()}"  # no server answers there
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     return subprocess.Popen(
         [
             sys.executable, "-m", "lorastudio.devservices",
             "--db-name", "devdb",
-            "--data", str(tmp_path / "data"),
+            "--data", str(data),
             "--postgres-probe", f"postgres://postgres@{nothing}",
             "--redis-probe", f"redis://{nothing}/0",
             "--", *command,
@@ -54,8 +66,8 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_with_no_postgres_or_redis_it_starts_private_ones_and_stops_them_after(tmp_path):
-    process = devservices(tmp_path, sys.executable, "-c", CHECK)
+def test_with_no_postgres_or_redis_it_starts_private_ones_and_stops_them_after(data):
+    process = devservices(data, sys.executable, "-c", CHECK)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     assert "Postgres: private" in output and "Redis: private" in output
@@ -63,12 +75,12 @@ def test_with_no_postgres_or_redis_it_starts_private_ones_and_stops_them_after(t
     database = next(line.split()[1] for line in output.splitlines() if line.startswith("DB "))
     assert database.endswith("/devdb")
     assert not _answers(database)  # stopped with the command
-    assert (tmp_path / "data" / "postgres" / "data" / "PG_VERSION").exists()  # kept for next time
+    assert (data / "postgres" / "data" / "PG_VERSION").exists()  # kept for next time
 
 
-def test_ctrl_c_stops_the_command_and_then_the_private_servers(tmp_path):
+def test_ctrl_c_stops_the_command_and_then_the_private_servers(data):
     waiting = CHECK + "import time; time.sleep(120)"
-    process = devservices(tmp_path, sys.executable, "-c", waiting, start_new_session=True)
+    process = devservices(data, sys.executable, "-c", waiting, start_new_session=True)
     lines = []
     wait_for(
         lambda: (lines.append(process.stdout.readline()) or lines[-1].startswith("REDIS")),
@@ -83,7 +95,7 @@ def test_ctrl_c_stops_the_command_and_then_the_private_servers(tmp_path):
 
 
 @pytest.mark.django_db
-def test_it_honours_database_url_and_creates_the_database_it_names(tmp_path):
+def test_it_honours_database_url_and_creates_the_database_it_names(data):
     from django.db import connection
 
     settings = connection.settings_dict
@@ -91,7 +103,7 @@ def test_it_honours_database_url_and_creates_the_database_it_names(tmp_path):
     name = f"devservices_{free_port()}"
     url = f"{server}/{name}"
     process = devservices(
-        tmp_path, sys.executable, "-c", CHECK, env={"DATABASE_URL": url, "REDIS_URL": ""}
+        data, sys.executable, "-c", CHECK, env={"DATABASE_URL": url, "REDIS_URL": ""}
     )
     output, _ = process.communicate(timeout=120)
     try:
