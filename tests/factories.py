@@ -239,6 +239,7 @@ def a_bit_of_everything(character, *, n: int, lora_status: str = "ready") -> dic
         DatasetItem.objects.create(dataset=dataset, image=image, caption="fit, standing")
         for image in references
     ]
+    DatasetItem.objects.create(dataset=dataset, image=upload_image, caption="")  # to caption
     pin = Pin.objects.create(
         character=character,
         version=n,

@@ -85,7 +85,10 @@ def _roles_for(reference_ids: list[int], roles, images: dict[int, Image]) -> lis
     if roles is None:
         return [suggested[i] for i in reference_ids]
     if isinstance(roles, dict):
-        chosen = {int(k): v for k, v in roles.items()}
+        try:
+            chosen = {int(k): v for k, v in roles.items()}
+        except (TypeError, ValueError):
+            raise PinRefused("Key roles by reference image id, e.g. {\"12\": \"side\"}.") from None
         result = [chosen.get(i) or suggested[i] for i in reference_ids]
     else:
         if len(roles) != len(reference_ids):

@@ -23,6 +23,7 @@ from schemathesis.checks import not_a_server_error
 from lorastudio.api import api as ninja_api
 from lorastudio.celery import app as celery_app
 from tests.factories import GenerationRunFactory, ProviderCallFactory, a_bit_of_everything
+from training.models import TrainingJob
 
 # Bodies that must make sense to be accepted; ids in them are replaced by real ones.
 EXAMPLES = {
@@ -96,7 +97,10 @@ def real_objects(character, user, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True  # the example endpoint is on loopback
     world = a_bit_of_everything(character, n=1)
     run = GenerationRunFactory(character=character)
-    call = ProviderCallFactory(run=run, status="failed", error="fuzz")  # a retryable call
+    call = ProviderCallFactory(run=run, status="unknown", error="fuzz")  # one to send again
+    live_job = TrainingJob.objects.create(  # one to cancel
+        character=character, export=world["export"], provider="local", trigger_word="fit"
+    )
     image = world["images"][0]
     return {
         "slug": character.slug,
@@ -109,7 +113,7 @@ def real_objects(character, user, settings):
         "dataset_id": world["dataset"].id,
         "item_id": world["item"].id,
         "export_id": str(world["export"].id),
-        "job_id": world["job"].id,
+        "job_id": live_job.id,
         "lora_id": world["lora"].id,
         "endpoint_id": world["endpoint"].id,
         "delivery_id": str(world["delivery"].id),

@@ -149,3 +149,16 @@ def test_deleting_a_character_takes_its_trainings_versions_and_pins_with_it(trai
     trained.character.delete()
     assert not Character.objects.exists()
     assert not (Pin.objects.exists() or LoraModel.objects.exists() or TrainingJob.objects.exists())
+
+
+def test_roles_keyed_by_something_else_than_image_ids_are_refused_not_a_crash(character, user):
+    from tests.factories import ImageFactory
+
+    primary, side = (ImageFactory(character=character) for _ in range(2))
+    with pytest.raises(pins.PinRefused, match="Key roles by reference image id"):
+        pins.pin_character(
+            character=character,
+            primary_image_id=primary.id,
+            reference_image_ids=[side.id],
+            roles={"left": "side"},
+        )
