@@ -3,6 +3,7 @@ PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+TEST_WORKERS ?= 4
 DB_NAME ?= lorastudio
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= demo-lorastudio
@@ -17,7 +18,7 @@ include .env.local
 export
 endif
 
-.PHONY: install run test lint db clean
+.PHONY: install run serve test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +32,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-db:
-	@psql -h 127.0.0.1 -U postgres -lqt | cut -d'|' -f1 | grep -qw $(DB_NAME) \
-		|| createdb -h 127.0.0.1 -U postgres $(DB_NAME)
-
+# Postgres and Redis: DATABASE_URL / REDIS_URL when set, else the machine's when they answer,
+# else private ones under .data/ on spare ports, stopped by the same Ctrl-C
+# (lorastudio/devservices.py). It creates the database and runs `serve` with both URLs set.
 run: export DEBUG ?= true
-run: install db
+run: install
+	@$(BIN)/python -m lorastudio.devservices --db-name $(DB_NAME) -- $(MAKE) --no-print-directory serve
+
+serve: export DEBUG ?= true
+serve:
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_presets
 	$(BIN)/python manage.py load_taxonomy
@@ -50,8 +54,10 @@ run: install db
 test: install
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
-	@# pytest exits 5 when it collects no tests: say so instead of failing.
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@# Four pytest-xdist workers, even on two cores: the slow tests mostly wait (on worker
+	@# processes, browsers, leases), so they run beside the rest. Each worker has its own test
+	@# database and Redis (tests/settings.py). pytest exits 5 when it collects no tests.
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 lint: install

@@ -1,10 +1,16 @@
 """The benchmarks' own database: made when missing (or afresh), migrated, presets loaded."""
 
+import os
+from urllib.parse import urlsplit
+
 import psycopg
 
 
-def prepare_bench_database(name: str = "lorastudio_bench", *, fresh: bool = False) -> None:
-    """Create `name` on the local Postgres (DATABASE_URL must point at it), then set up Django."""
+def prepare_bench_database(name: str | None = None, *, fresh: bool = False) -> None:
+    """Create the database DATABASE_URL names (or `name`) on the local Postgres, then set up
+    Django."""
+    url = os.environ.get("DATABASE_URL", "")
+    name = name or urlsplit(url).path.lstrip("/") or "lorastudio_bench"
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         if fresh:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

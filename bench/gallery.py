@@ -1,10 +1,10 @@
-"""Gallery render time and SQL queries for a character with 200 and then 2,000 images.
+"""Gallery render time and SQL queries for a character with 200, 2,000 and 20,000 images.
 
 The page is rendered in-process through Django's test client (server time only, no
 network), the first page and the last, several times each; the median is printed with the
 number of SQL queries, which must not grow with the number of images.
 
-    .venv/bin/python bench/gallery.py [--images 2000] [--repeat 15]
+    .venv/bin/python bench/gallery.py [--sizes 200,2000,20000] [--repeat 15]
 
 It uses its own database (lorastudio_bench); nothing else is touched.
 """
@@ -75,7 +75,7 @@ def character_with(images: int):
     return character
 
 
-def measure(client, url: str, repeat: int) -> tuple[float, int]:
+def measure(client, url: str, repeat: int) -> tuple[float, int, float, float]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -86,12 +86,13 @@ def measure(client, url: str, repeat: int) -> tuple[float, int]:
             response = client.get(url)
             timings.append(time.perf_counter() - started)
         assert response.status_code == 200, response.status_code
-    return statistics.median(timings) * 1000, len(queries.captured_queries)
+    ms = [t * 1000 for t in timings]
+    return statistics.median(ms), len(queries.captured_queries), min(ms), max(ms)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--sizes", default="200,2000,20000", help="image counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     prepare()
@@ -103,7 +104,8 @@ def main():
     client = Client()
     client.force_login(user)
     results = []
-    for count in (args.images // 10, args.images):
+    sizes = [int(size) for size in args.sizes.split(",")]
+    for count in sizes:
         character = character_with(count)
         url = reverse("characters:gallery", args=[character.slug])
         last = (count + 59) // 60
@@ -112,19 +114,22 @@ def main():
             (f"page {last}", f"{url}?page={last}"),
             ("approved, by pose", f"{url}?review=approved&sort=pose"),
         ):
-            median_ms, queries = measure(client, page_url, args.repeat)
+            median_ms, queries, low, high = measure(client, page_url, args.repeat)
             results.append((count, label, median_ms, queries))
             print(
-                f"{count:>6} images  {label:<18} median {median_ms:7.1f} ms  {queries:3d} queries"
+                f"{count:>6} images  {label:<18} median {median_ms:7.1f} ms "
+                f"(min {low:.1f}, max {high:.1f})  {queries:3d} queries"
             )
-    small = [r for r in results if r[0] == args.images // 10]
-    large = [r for r in results if r[0] == args.images]
-    for (_, label, small_ms, small_q), (_, _, large_ms, large_q) in zip(small, large, strict=True):
-        print(
-            f"{label:<18} ×10 images: time ×{large_ms / small_ms:.2f}, "
-            f"queries {small_q} → {large_q}"
-        )
-
+    first = [r for r in results if r[0] == sizes[0]]
+    for size in sizes[1:]:
+        rows = [r for r in results if r[0] == size]
+        for (_, label, small_ms, small_q), (_, _, large_ms, large_q) in zip(
+            first, rows, strict=True
+        ):
+            print(
+                f"{label:<18} ×{size // sizes[0]} images: time ×{large_ms / small_ms:.2f}, "
+                f"queries {small_q} → {large_q}"
+            )
 
 if __name__ == "__main__":
     main()

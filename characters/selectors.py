@@ -100,7 +100,13 @@ def characters_for_list():
             Prefetch(
                 "anchors",
                 queryset=Anchor.objects.select_related("image").only(
-                    "id", "character_id", "pose_id", "image__file", "image__thumbnail"
+                    "id",
+                    "character_id",
+                    "pose_id",
+                    "image__file",
+                    "image__thumbnail",
+                    "image__width",  # the list's <img> sizes: deferred, each was a query
+                    "image__height",
                 ),
             ),
         )
@@ -118,7 +124,9 @@ def character_sheet(character: Character) -> list[tuple[Pose, Image | None]]:
     """Each pose of the character with its picked anchor image, or None."""
     anchors = {
         a.pose_id: a.image
-        for a in Anchor.objects.filter(character=character).select_related("image")
+        for a in Anchor.objects.filter(character=character).select_related(
+            "image__pose", "image__variation"  # as images_with_labels(): the API shows both
+        )
     }
     return [(pose, anchors.get(pose.pk)) for pose in character.poses.all()]
 

@@ -20,7 +20,7 @@ import re
 import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
@@ -33,7 +33,7 @@ from PIL import ImageOps, UnidentifiedImageError
 
 from characters.selectors import likeness_scores_by_image
 from generation.runs import reference_suite
-from lorastudio import audit, quotas
+from lorastudio import audit, queueing, quotas
 from lorastudio.errors import Refusal
 from lorastudio.models import AuditEvent
 
@@ -49,6 +49,9 @@ RESOLUTION_RANGE = (256, 4096)
 JPEG_QUALITY = 95
 CHUNK = 8  # images decoded at once (two threads): bounds memory whatever the dataset size
 TOP_CONCEPTS = 15
+# An export still building this long after its task was sent lost its message (or its worker):
+# longer than a big build takes, and a second build of the same export keeps only one zip.
+LOST_AFTER = timedelta(minutes=15)
 
 
 class ExportRefused(Refusal):
@@ -192,8 +195,19 @@ def start_export(
     if enqueue:
         from .tasks import build_export as task
 
-        transaction.on_commit(lambda: task.delay(str(export.id)))
+        queueing.enqueue(task, str(export.id))
     return export
+
+
+def requeue_lost_exports() -> int:
+    """Queue again the build of exports still building long after their task was sent."""
+    from .tasks import build_export as task
+
+    return queueing.requeue_stale(
+        DatasetExport.objects.filter(status=DatasetExport.Status.BUILDING),
+        task=task,
+        after=LOST_AFTER,
+    )
 
 
 def _resized_jpeg(storage_name: str, resolution: int) -> tuple[bytes, dict]:

@@ -20,6 +20,7 @@ import logging
 import struct
 import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,6 +40,7 @@ from characters.imaging import thumbnail_of
 from characters.likeness import scoring as likeness
 from characters.models import Character, Image
 from lorastudio import quotas
+from lorastudio.queueing import enqueue, requeue_stale
 
 from .models import Upload
 
@@ -55,6 +57,9 @@ MAX_SIDE = 16_384
 SMALL_SIDE = 768  # seed 002: short side below this trains poorly
 BLUR_VARIANCE = 60.0  # variance of the Laplacian at 1024 px; below it, a picture looks soft
 NEAR_DUPLICATE_BITS = 6  # of 64 perceptual-hash bits
+# An upload still queued this long after its task was sent lost its message: ingest takes
+# seconds, so only a very long queue waits this long (and a second message does no harm).
+LOST_AFTER = timedelta(minutes=5)
 
 
 class Refused(Exception):
@@ -98,9 +103,20 @@ def receive(*, character: Character, files: list[UploadedFile], created_by=None)
             with transaction.atomic():
                 upload.raw.save(f"{upload.id.hex}.bin", upload_file, save=False)  # streamed
                 upload.save()
-                transaction.on_commit(lambda pk=upload.pk: tasks.ingest_upload.delay(str(pk)))
+                enqueue(tasks.ingest_upload, str(upload.pk))
         received.append(upload)
     return received
+
+
+def requeue_lost_uploads() -> int:
+    """Queue again the ingest of uploads still queued long after their task was sent."""
+    from . import tasks
+
+    return requeue_stale(
+        Upload.objects.filter(outcome=Upload.Outcome.QUEUED),
+        task=tasks.ingest_upload,
+        after=LOST_AFTER,
+    )
 
 
 def _check_size(size: int) -> None:
@@ -116,9 +132,22 @@ def _check_size(size: int) -> None:
 # --- Worker side -------------------------------------------------------------------------
 def ingest_upload(upload_id) -> Upload:
     """Ingest one received upload and record its outcome; the raw file is removed after."""
-    upload = Upload.objects.select_related("character").get(id=upload_id)
-    if upload.outcome != Upload.Outcome.QUEUED:
-        return upload  # already ingested (a redelivered task)
+    with transaction.atomic():
+        # One ingest per upload at a time (a message the sweep re-sent may meet the first).
+        upload = (
+            Upload.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("character")
+            .filter(id=upload_id)
+            .first()
+        )
+        if upload is None:
+            return Upload.objects.filter(id=upload_id).first()  # another worker has it
+        if upload.outcome != Upload.Outcome.QUEUED:
+            return upload  # already ingested (a redelivered task)
+        return _ingest_upload(upload)
+
+
+def _ingest_upload(upload: Upload) -> Upload:
     try:
         with upload.raw.open("rb") as handle:
             result = ingest_file(

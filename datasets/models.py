@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from lorastudio.errors import Conflict
 from lorastudio.models import TimeStamped
@@ -85,6 +86,9 @@ class DatasetExport(TimeStamped):
     # nothing changed reuses this one instead of building the same zip twice.
     fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     error = models.TextField(blank=True)
+    queued_at = models.DateTimeField(
+        default=timezone.now, help_text="When its build was last queued (the sweep re-queues)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -187,6 +191,9 @@ class Upload(TimeStamped):
         on_delete=models.SET_NULL,
         related_name="uploads",
         help_text="The image made, or the one this file duplicates.",
+    )
+    queued_at = models.DateTimeField(
+        default=timezone.now, help_text="When its ingest was last queued (the sweep re-queues)."
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -32,10 +32,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
 
-from lorastudio import audit
+from lorastudio import audit, queueing
 from lorastudio.errors import Conflict
 from lorastudio.models import AuditEvent
 
@@ -114,12 +112,7 @@ def _enqueue(task, call_id, *, countdown: float = 0) -> None:
     """Send a task; if the broker is down, the periodic pass finds the call later."""
     if countdown and not _delayed_tasks_run():
         return
-    try:
-        task.apply_async((str(call_id),), countdown=countdown or None)
-    except (BrokerError, RedisError, OSError) as exc:
-        log.warning(
-            "Could not queue %s for call %s (%s); the periodic pass will.", task, call_id, exc
-        )
+    queueing.send(task, str(call_id), countdown=countdown)
 
 
 # --- Dispatch and submit -----------------------------------------------------------------

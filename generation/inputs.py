@@ -6,6 +6,7 @@ app is reachable (PUBLIC_BASE_URL), otherwise the file is uploaded with the prov
 """
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 
 from lorastudio.media import signed_media_url
@@ -14,6 +15,10 @@ from .providers import get_provider
 from .providers.base import TASK_TYPES
 
 PROVIDER_LINK_TTL = 24 * 3600
+# How long a file uploaded to a provider's storage is sent again by its URL. Well inside the
+# life of the providers' upload URLs (fal's CDN keeps uploads for days), so a reused URL is
+# always still there when the provider fetches it.
+UPLOAD_REUSE_SECONDS = 6 * 3600
 FILE_REF = "file:"
 
 
@@ -31,8 +36,17 @@ def _url_for(provider_name: str, value):
         return signed_media_url(name)
     if settings.PUBLIC_BASE_URL:
         return signed_media_url(name, ttl=PROVIDER_LINK_TTL, absolute=True)
-    with default_storage.open(name, "rb") as handle:
-        return get_provider(provider_name).upload(handle.read(), filename=name.rsplit("/", 1)[-1])
+    # A stored file never changes: while its upload is valid, every call (and every retry of
+    # a call after a 429) that sends it reuses the one URL instead of uploading it again.
+    key = f"provider-upload:{provider_name}:{name}"
+    url = cache.get(key)
+    if url is None:
+        with default_storage.open(name, "rb") as handle:
+            url = get_provider(provider_name).upload(
+                handle.read(), filename=name.rsplit("/", 1)[-1]
+            )
+        cache.set(key, url, timeout=UPLOAD_REUSE_SECONDS)
+    return url
 
 
 def build_task(call):

@@ -380,9 +380,11 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": CALL_TICK_SECONDS,
         "options": {"expires": 10},
     },
-    "webhook-retries": {
-        "task": "training.tasks.retry_due_webhooks",
-        "schedule": 60.0,
-        "options": {"expires": 50},
+    # Uploads, exports, webhook deliveries, packs: whatever waits for a worker and lost its
+    # message is queued again (lorastudio/queueing.py).
+    "lost-work": {
+        "task": "lorastudio.tasks.sweep_lost_work",
+        "schedule": 30.0,
+        "options": {"expires": 25},
     },
 }

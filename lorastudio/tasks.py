@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
+from . import queueing
 from .health import record_heartbeat
 from .idempotency import prune_keys
 from .models import ApiToken
@@ -29,3 +30,9 @@ def prune_expired_api_tokens() -> int:
 def prune_idempotency_keys() -> int:
     """Forget one-time tokens and Idempotency-Keys older than 30 days."""
     return prune_keys()
+
+
+@shared_task(ignore_result=True)
+def sweep_lost_work() -> dict:
+    """The periodic pass over uploads, exports, deliveries and packs: re-queue lost work."""
+    return queueing.sweep_lost_work()

@@ -2,6 +2,7 @@ import logging
 import os
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -14,20 +15,40 @@ django_settings.SECURE_SSL_REDIRECT = False
 django_settings.SESSION_COOKIE_SECURE = False
 django_settings.CSRF_COOKIE_SECURE = False
 django_settings.SECURE_HSTS_SECONDS = 0
-# The cache (and so webhook dedupe, learned durations, heartbeats) on a Redis database of its
-# own, so tests can clear it without touching a running app's queue on database 0.
-django_settings.CACHES["default"]["LOCATION"] = os.environ.get(
-    "TEST_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13"
-)
 
 
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings():
-    # Two suites running at once on one machine would drop each other's test database.
-    suffix = os.environ.get("TEST_DB_SUFFIX")
-    if suffix:
-        test = django_settings.DATABASES["default"].setdefault("TEST", {})
-        test["NAME"] = f"test_{django_settings.DATABASES['default']['NAME']}_{suffix}"
+# Two suites running at once on one machine would drop each other's test database. (Set
+# here, before pytest-django adds its own suffix per xdist worker: _gw0, _gw1, ...)
+if os.environ.get("TEST_DB_SUFFIX"):
+    _test = django_settings.DATABASES["default"].setdefault("TEST", {})
+    _test["NAME"] = (
+        f"test_{django_settings.DATABASES['default']['NAME']}_{os.environ['TEST_DB_SUFFIX']}"
+    )
+
+
+# The longest tests first, so that under pytest-xdist (`make test` runs four workers) they
+# start at once, beside everything else, instead of ending the run alone. The fault tests share
+# one worker (its private Postgres cluster is made once), bar the longest, which gets its own.
+TESTS = Path(__file__).resolve().parent
+LONGEST_FIRST = ["faults/test_worker_kills.py", "faults", "browser", "generation"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        if not item.path.is_relative_to(TESTS):
+            return len(LONGEST_FIRST)
+        where = item.path.relative_to(TESTS).as_posix()
+        return next(
+            (n for n, prefix in enumerate(LONGEST_FIRST) if where.startswith(prefix)),
+            len(LONGEST_FIRST),
+        )
+
+    for item in items:
+        if item.path.is_relative_to(TESTS / "faults"):
+            kills = item.path.name == "test_worker_kills.py"
+            item.add_marker(pytest.mark.xdist_group("faults-kills" if kills else "faults"))
+    items.sort(key=rank)  # stable: the order within each part stays
 
 
 @pytest.fixture(autouse=True)

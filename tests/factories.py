@@ -189,3 +189,104 @@ class ReadyExportFactory(factory.django.DjangoModelFactory):
 
     image_count = factory.SelfAttribute("image_count_")
     size_bytes = factory.LazyAttribute(lambda o: o.archive.size)
+
+
+# --- A bit of everything around one character (list pages, query counts, the API fuzz) -------
+def a_bit_of_everything(character, *, n: int, lora_status: str = "ready") -> dict:
+    """One more of every kind of row a page or the API lists, around `character` (and one more
+    character): anchor, reference images with their calls, an upload, a dataset with an item, a
+    ready export, a finished training with its LoRA, a pin, a webhook endpoint with a failed
+    delivery. Returns the main rows by name."""
+    from datasets.models import DatasetItem, Upload
+    from tests.fakes.media import fake_safetensors
+    from training.models import (
+        LoraModel,
+        Pin,
+        PinReference,
+        TrainingJob,
+        WebhookDelivery,
+        WebhookEndpoint,
+    )
+
+    CharacterFactory(name=f"Other {n}", trigger_word=f"other{n}")
+    pose = PoseFactory(character=character, key=f"side-{n}")
+    anchor_image = ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=pose)
+    Anchor.objects.create(character=character, pose=pose, image=anchor_image)
+    run = GenerationRun.objects.create(
+        character=character, kind=GenerationRun.Kind.REFERENCE_SET, provider="local"
+    )
+    export = ReadyExportFactory(dataset=DatasetFactory(character=character))
+    job = TrainingJob.objects.create(
+        character=character, export=export, provider="local", trigger_word="fit", status="succeeded"
+    )
+    lora = LoraModel.objects.create(
+        character=character,
+        training_job=job,
+        export=export,
+        version=n,
+        status=lora_status,
+        trigger_word="fit",
+        weights=ContentFile(fake_safetensors(seed=n), name="w.safetensors"),
+    )
+    references = []
+    for shot in ("frontal", "side"):
+        call = ProviderCall.objects.create(
+            run=run,
+            provider="local",
+            task="lora_text_to_image",
+            endpoint="local/lora",
+            status=ProviderCall.Status.DONE,
+            external_id=f"ref-{n}-{shot}",
+            context={"image": {"shot": shot, "lora_id": lora.id}},
+        )
+        references.append(
+            ImageFactory(
+                character=character,
+                kind=Image.Kind.REFERENCE,
+                call=call,
+                review=Image.Review.APPROVED,
+            )
+        )
+    upload_image = ImageFactory(
+        character=character, kind=Image.Kind.UPLOAD, review=Image.Review.APPROVED
+    )
+    upload = Upload.objects.create(
+        character=character, original_filename="photo.jpg", outcome="accepted", image=upload_image
+    )
+    dataset = DatasetFactory(character=character)
+    items = [
+        DatasetItem.objects.create(dataset=dataset, image=image, caption="fit, standing")
+        for image in references
+    ]
+    DatasetItem.objects.create(dataset=dataset, image=upload_image, caption="")  # to caption
+    pin = Pin.objects.create(
+        character=character,
+        version=n,
+        primary_image=references[0],
+        lora=lora,
+        pack_status=Pin.PackStatus.READY,
+        pack=ContentFile(b"zip", name="pack.zip"),
+    )
+    PinReference.objects.create(pin=pin, image=references[1], role="side")
+    endpoint = WebhookEndpoint.objects.create(url=f"https://example.com/hook/{n}", events=[])
+    deliveries = [
+        WebhookDelivery.objects.create(
+            endpoint=endpoint,
+            event_type="pin.changed",
+            payload={"pin": {"version": n}},
+            status=status,
+        )
+        for status in ("delivered", "failed")
+    ]
+    return {
+        "images": references,
+        "upload": upload,
+        "dataset": dataset,
+        "item": items[0],
+        "export": export,
+        "job": job,
+        "lora": lora,
+        "pin": pin,
+        "endpoint": endpoint,
+        "delivery": deliveries[1],
+    }

@@ -330,6 +330,9 @@ class PinOut(Schema):
     primary: PinImageOut
     references: list[PinImageOut]
     lora: PinLoraOut | None
+    pack_status: str = Field(
+        description="building (a worker is writing the pack), ready (pack_url set) or failed"
+    )
     pack_url: str | None
     links_expire_in: int = Field(description="Seconds until every link in this answer expires.")
     links_expire_at: datetime

@@ -11,8 +11,9 @@ class TrainingConfig(AppConfig):
             register_task_builder,
         )
         from generation.inputs import build_task
+        from lorastudio.queueing import register_sweeper
 
-        from . import loras, pins, samples, services
+        from . import loras, outgoing, pins, samples, services
 
         # A training is a ProviderCall of its own purpose: same inputs-to-task path as
         # pictures, its own result handler.
@@ -23,3 +24,5 @@ class TrainingConfig(AppConfig):
         from characters.likeness.references import register_pin_source
 
         register_pin_source(pins.pin_identity)
+        register_sweeper("webhook deliveries", outgoing.requeue_lost_deliveries)
+        register_sweeper("pin packs", pins.requeue_lost_packs)

@@ -270,9 +270,20 @@ class Pin(TimeStamped):
     lora_scale = models.DecimalField(
         max_digits=3, decimal_places=2, default=Decimal("1.00"), validators=SCALE_VALIDATORS
     )
+    class PackStatus(models.TextChoices):
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
     note = models.CharField(max_length=200, blank=True)
     pack = models.FileField(upload_to="packs/%Y/%m/", blank=True, help_text="Character pack zip.")
     pack_sha256 = models.CharField(max_length=64, blank=True)
+    # The pack is built by a worker after the pin is saved; the sweep re-queues a lost build.
+    pack_status = models.CharField(
+        max_length=10, choices=PackStatus.choices, default=PackStatus.BUILDING
+    )
+    pack_error = models.TextField(blank=True)
+    pack_queued_at = models.DateTimeField(default=timezone.now)
     pinned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -283,6 +294,9 @@ class Pin(TimeStamped):
             models.UniqueConstraint(fields=["character", "version"], name="pin_version_unique"),
             models.CheckConstraint(
                 condition=Q(lora_scale__gte=0) & Q(lora_scale__lte=2), name="pin_lora_scale_0_2"
+            ),
+            models.CheckConstraint(
+                condition=~Q(pack_status="ready") | ~Q(pack=""), name="pin_pack_ready_has_file"
             ),
         ]
 

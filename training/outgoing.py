@@ -26,11 +26,11 @@ import httpx
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from lorastudio import queueing
 from lorastudio.errors import Conflict
 
 from .models import WebhookDelivery, WebhookEndpoint
@@ -43,6 +43,8 @@ MAX_ATTEMPTS = 6
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ANSWER_READ_BYTES = 4096  # enough for an error message; the rest of an answer is never read
 DESCRIPTION_MAX_LENGTH = 200
+# A pending delivery whose try was due this long ago lost its message: it is queued again.
+LOST_AFTER = timedelta(minutes=1)
 
 
 class TooManyEndpoints(Conflict):
@@ -103,12 +105,18 @@ def emit(event_type: str, data: dict) -> list[WebhookDelivery]:
     }
     payload = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
     deliveries = [
-        WebhookDelivery.objects.create(endpoint=endpoint, event_type=event_type, payload=payload)
+        # Due now: if its message is lost, the periodic pass finds it by this time.
+        WebhookDelivery.objects.create(
+            endpoint=endpoint,
+            event_type=event_type,
+            payload=payload,
+            next_attempt_at=timezone.now(),
+        )
         for endpoint in WebhookEndpoint.objects.filter(active=True)
         if endpoint.wants(event_type)
     ]
     for delivery in deliveries:
-        transaction.on_commit(lambda d=delivery.id: tasks.deliver_webhook.delay(str(d)))
+        queueing.enqueue(tasks.deliver_webhook, str(delivery.id))
     return deliveries
 
 
@@ -215,12 +223,16 @@ def _send(delivery: WebhookDelivery, body: str) -> str | None:
     return f"The endpoint answered HTTP {response.status_code}."
 
 
-def due_deliveries() -> list:
-    """Pending deliveries whose next try is due (the periodic pass picks up lost retries)."""
-    return list(
-        WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
-        ).values_list("id", flat=True)[:200]
+def requeue_lost_deliveries() -> int:
+    """Queue again pending deliveries whose try was due a while ago: a first try or a retry
+    whose message was lost (a worker restart, a Redis flush)."""
+    from . import tasks
+
+    return queueing.requeue_stale(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING),
+        task=tasks.deliver_webhook,
+        after=LOST_AFTER,
+        field="next_attempt_at",
     )
 
 
@@ -229,9 +241,9 @@ def redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     from . import tasks
 
     WebhookDelivery.objects.filter(id=delivery.id).update(
-        status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, error=""
+        status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), error=""
     )
-    transaction.on_commit(lambda: tasks.deliver_webhook.delay(str(delivery.id)))
+    queueing.enqueue(tasks.deliver_webhook, str(delivery.id))
     delivery.refresh_from_db()
     return delivery
 

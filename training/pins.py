@@ -4,27 +4,35 @@ approved LoRA and its scale), its character pack, and what downstream pipelines 
 Pins are versioned: every PUT that changes something makes version n+1, the current pin is
 the newest, and earlier versions stay as they were. Pinning the same thing again makes no new
 version (a PUT is idempotent), so a pipeline's ETag stays valid.
+
+    pin_character (request) ─ pack_status building ─ build_pack (worker) ─▶ ready (pack_url)
+                                                                        └─▶ failed (pack_error)
+
+A pack holds the images, the LoRA's config and a manifest; never the weights, which are kept
+once as the LoRA's own file and named in the manifest by their sha256.
 """
 
 import hashlib
-import io
 import json
+import logging
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.base import ContentFile
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, prefetch_related_objects
+from django.utils import timezone
 
 from characters.likeness import scoring as likeness
 from characters.models import Anchor, Character, Image
-from lorastudio import audit
+from lorastudio import audit, queueing
 from lorastudio.errors import Refusal
 from lorastudio.media import signed_media_url
 from lorastudio.models import AuditEvent
@@ -32,6 +40,7 @@ from lorastudio.models import AuditEvent
 from . import outgoing
 from .models import LoraModel, Pin, PinReference
 
+log = logging.getLogger(__name__)
 Role = PinReference.Role
 PACK_LINK_TTL = 3600
 # The pin's signed links are minted per window of half their lifetime and all expire at the
@@ -44,15 +53,25 @@ class PinRefused(Refusal):
     """A pin that cannot be made as asked; the message says why."""
 
 
-def suggested_role(image: Image) -> str:
-    """A reference shot keeps its shot as role; an anchor its pose when it names one."""
+def suggested_roles(images) -> dict[int, str]:
+    """Each image's suggested role, by id: a reference shot keeps its shot as role, an anchor
+    its pose when it names one. One query for all of them (images come with their call)."""
+    images = list(images)
+    poses = dict(
+        Anchor.objects.filter(image_id__in=[image.id for image in images]).values_list(
+            "image_id", "pose__key"
+        )
+    )
+    return {image.id: _role_of(image, poses.get(image.id)) for image in images}
+
+
+def _role_of(image: Image, pose_key: str | None) -> str:
     shot = ((image.call.context or {}).get("image") or {}).get("shot") if image.call else None
     if shot in Role.values:
         return shot
-    anchor = Anchor.objects.filter(image=image).select_related("pose").first()
-    if anchor:
+    if pose_key:
         for role in Role.values:
-            if role.replace("_", "") in anchor.pose.key.replace("_", "").replace("-", ""):
+            if role.replace("_", "") in pose_key.replace("_", "").replace("-", ""):
                 return role
     return Role.REFERENCE
 
@@ -60,7 +79,8 @@ def suggested_role(image: Image) -> str:
 def current_pin(character: Character) -> Pin | None:
     return (
         Pin.objects.filter(character=character)
-        .select_related("character", "primary_image", "lora")
+        .select_related("character", "primary_image", "lora", "pinned_by")
+        .prefetch_related("references__image")
         .order_by("-version")
         .first()
     )
@@ -76,15 +96,17 @@ def pin_identity(character: Character) -> tuple[int, list[int]] | None:
 
 
 def _roles_for(reference_ids: list[int], roles, images: dict[int, Image]) -> list[str]:
+    if roles is None or isinstance(roles, dict):
+        suggested = suggested_roles(images[i] for i in reference_ids)
     if roles is None:
-        return [suggested_role(images[i]) for i in reference_ids]
+        return [suggested[i] for i in reference_ids]
     if isinstance(roles, dict):
         if not all(str(k).isascii() and str(k).isdigit() for k in roles):
             raise PinRefused(
                 'The keys of roles are reference image ids (whole numbers), e.g. {"12": "side"}.'
             )
         chosen = {int(k): v for k, v in roles.items()}
-        result = [chosen.get(i) or suggested_role(images[i]) for i in reference_ids]
+        result = [chosen.get(i) or suggested[i] for i in reference_ids]
     else:
         if len(roles) != len(reference_ids):
             raise PinRefused("Give one role per reference image, in the same order.")
@@ -108,7 +130,10 @@ def pin_character(
     pinned_by: AbstractBaseUser | None = None,
 ) -> tuple[Pin, bool]:
     """Make the next pin version of `character`; (pin, created). The same pin again is no
-    new version. A `pin.changed` webhook goes out once the new version is committed."""
+    new version. A `pin.changed` webhook goes out once the new version is committed, and a
+    worker builds its pack."""
+    from . import tasks
+
     reference_ids = list(dict.fromkeys(int(i) for i in reference_image_ids or []))
     reference_ids = [i for i in reference_ids if i != primary_image_id]
     wanted = {primary_image_id, *reference_ids}
@@ -159,7 +184,9 @@ def pin_character(
         PinReference(pin=pin, image=images[i], role=role, order=n)
         for n, (i, role) in enumerate(zip(reference_ids, role_list, strict=True))
     )
-    build_pack(pin)
+    prefetch_related_objects([pin], "references__image")  # as pins_of() gives them
+    # The pack (images, up to GiBs of them) is written by a worker, outside this lock.
+    queueing.enqueue(tasks.build_pin_pack, str(pin.id))
     audit.record(
         AuditEvent.Action.PIN_CHANGED,
         f"pinned {character.name} v{pin.version} (primary image #{primary_image_id}, "
@@ -183,78 +210,152 @@ def _same(pin: Pin, primary_id, reference_ids, roles, lora, scale) -> bool:
 
 
 # --- The character pack --------------------------------------------------------------------
-def _read(name: str) -> bytes:
-    with default_storage.open(name, "rb") as handle:
-        return handle.read()
+# A pack still building this long after its task was sent lost its message: queued again.
+PACK_LOST_AFTER = timedelta(minutes=10)
 
 
 def _ext(name: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else "png"
 
 
-def build_pack(pin: Pin) -> Pin:
-    """One zip with the pinned images, the LoRA weights and a JSON manifest, for this version."""
-    slug = pin.character.slug
-    buffer = io.BytesIO()
-    files = []
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-
-        def add(arcname: str, content: bytes, **meta) -> None:
-            archive.writestr(arcname, content)
-            files.append({"path": arcname, "sha256": hashlib.sha256(content).hexdigest(), **meta})
-
-        primary = pin.primary_image
-        add(
+def _pack_entries(pin: Pin) -> list[tuple[str, str, dict]]:
+    """(path in the zip, storage name, what the manifest says of it) for every file."""
+    slug, primary = pin.character.slug, pin.primary_image
+    entries = [
+        (
             f"images/00-primary.{_ext(primary.file.name)}",
-            _read(primary.file.name),
-            role="primary",
-            image_id=primary.id,
+            primary.file.name,
+            {"role": "primary", "image_id": primary.id},
         )
-        for ref in pin.references.select_related("image").order_by("order"):
-            add(
+    ]
+    for ref in pin.references.select_related("image").order_by("order"):
+        entries.append(
+            (
                 f"images/{ref.order + 1:02d}-{ref.role}.{_ext(ref.image.file.name)}",
-                _read(ref.image.file.name),
-                role=ref.role,
-                image_id=ref.image_id,
+                ref.image.file.name,
+                {"role": ref.role, "image_id": ref.image_id},
             )
-        if pin.lora:
-            add(
-                f"lora/{slug}-v{pin.lora.version}.safetensors",
-                _read(pin.lora.weights.name),
-                role="lora_weights",
+        )
+    if pin.lora and pin.lora.config_file:
+        entries.append(
+            (
+                f"lora/{slug}-v{pin.lora.version}-config.json",
+                pin.lora.config_file.name,
+                {"role": "lora_config"},
             )
-            if pin.lora.config_file:
-                add(
-                    f"lora/{slug}-v{pin.lora.version}-config.json",
-                    _read(pin.lora.config_file.name),
-                    role="lora_config",
-                )
-        manifest = {
-            "character": {
-                "slug": slug,
-                "name": pin.character.name,
-                "trigger_word": pin.character.trigger_word,
-            },
-            "pin": {"version": pin.version, "created_at": pin.created_at.isoformat()},
-            "lora": (
-                {
-                    "version": pin.lora.version,
-                    "scale": str(pin.lora_scale),
-                    "sha256": pin.lora.sha256,
-                    "training_job_id": pin.lora.training_job_id,
-                    "export_id": str(pin.lora.export_id) if pin.lora.export_id else None,
-                }
-                if pin.lora
-                else None
-            ),
-            "files": files,
-        }
-        archive.writestr("manifest.json", json.dumps(manifest, indent=2))
-    content = buffer.getvalue()
-    pin.pack.save(f"{slug}-pin-v{pin.version}.zip", ContentFile(content), save=False)
-    pin.pack_sha256 = hashlib.sha256(content).hexdigest()
-    pin.save(update_fields=["pack", "pack_sha256", "updated_at"])
+        )
+    return entries
+
+
+def _manifest(pin: Pin, files: list[dict]) -> dict:
+    lora = pin.lora
+    return {
+        "character": {
+            "slug": pin.character.slug,
+            "name": pin.character.name,
+            "trigger_word": pin.character.trigger_word,
+        },
+        "pin": {"version": pin.version, "created_at": pin.created_at.isoformat()},
+        # The weights are kept once, as the LoRA's own file, never copied into each pin
+        # version's pack: fetch them from the pin's `lora.weights_url` and check this sha256.
+        "lora": (
+            {
+                "version": lora.version,
+                "scale": str(pin.lora_scale),
+                "sha256": lora.sha256,
+                "size_bytes": lora.size_bytes,
+                "weights": "not in the pack: the pin's lora.weights_url",
+                "training_job_id": lora.training_job_id,
+                "export_id": str(lora.export_id) if lora.export_id else None,
+            }
+            if lora
+            else None
+        ),
+        "files": files,
+    }
+
+
+def _write_pack(pin: Pin, handle) -> None:
+    """Write the zip into `handle`, one file at a time, streamed from storage."""
+    files = []
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+        for arcname, storage_name, meta in _pack_entries(pin):
+            digest = hashlib.sha256()
+            with (
+                default_storage.open(storage_name, "rb") as source,
+                archive.open(arcname, "w") as target,
+            ):
+                for block in iter(lambda source=source: source.read(1024 * 1024), b""):
+                    digest.update(block)
+                    target.write(block)
+            files.append({"path": arcname, "sha256": digest.hexdigest(), **meta})
+        archive.writestr("manifest.json", json.dumps(_manifest(pin, files), indent=2))
+
+
+def build_pack(pin_id) -> Pin | None:
+    """Build a pin version's character pack (its images, the LoRA config and a manifest) in
+    a worker, through a temporary file into storage. Safe to run twice: one build wins."""
+    pin = (
+        Pin.objects.select_related("character", "primary_image", "lora")
+        .filter(id=pin_id, pack_status=Pin.PackStatus.BUILDING)
+        .first()
+    )
+    if pin is None:
+        return None
+    try:
+        with tempfile.TemporaryFile(suffix=".zip") as handle:
+            _write_pack(pin, handle)
+            handle.seek(0)
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1024 * 1024), b""):
+                digest.update(block)
+            handle.seek(0)
+            name = pin.pack.field.generate_filename(
+                pin, f"{pin.character.slug}-pin-v{pin.version}.zip"
+            )
+            stored = default_storage.save(name, File(handle, name=name))
+    except Exception as exc:  # a file missing from storage, storage down: say so on the pin
+        log.exception("The pack of %s could not be built", pin)
+        Pin.objects.filter(id=pin.id, pack_status=Pin.PackStatus.BUILDING).update(
+            pack_status=Pin.PackStatus.FAILED,
+            pack_error=f"The character pack could not be built ({exc}). Build it again.",
+        )
+        return Pin.objects.get(id=pin.id)
+    updated = Pin.objects.filter(id=pin.id, pack_status=Pin.PackStatus.BUILDING).update(
+        pack=stored,
+        pack_sha256=digest.hexdigest(),
+        pack_status=Pin.PackStatus.READY,
+        pack_error="",
+        updated_at=timezone.now(),
+    )
+    if updated != 1:  # another worker finished it first: keep theirs, drop ours
+        log.info("The pack of %s was built by another worker", pin)
+        default_storage.delete(stored)
+    return Pin.objects.get(id=pin.id)
+
+
+def rebuild_pack(*, pin: Pin) -> Pin:
+    """Queue a failed pack to be built again (a ready or building one is left alone)."""
+    from . import tasks
+
+    if Pin.objects.filter(id=pin.id, pack_status=Pin.PackStatus.FAILED).update(
+        pack_status=Pin.PackStatus.BUILDING, pack_error="", pack_queued_at=timezone.now()
+    ):
+        queueing.enqueue(tasks.build_pin_pack, str(pin.id))
+    pin.refresh_from_db()
     return pin
+
+
+def requeue_lost_packs() -> int:
+    """Queue again the packs still building long after their task was sent."""
+    from . import tasks
+
+    return queueing.requeue_stale(
+        Pin.objects.filter(pack_status=Pin.PackStatus.BUILDING),
+        task=tasks.build_pin_pack,
+        after=PACK_LOST_AFTER,
+        field="pack_queued_at",
+    )
 
 
 # --- What downstream reads -----------------------------------------------------------------
@@ -314,9 +415,9 @@ def pin_document(pin: Pin, *, absolute: Callable[[str], str], window: int | None
         "pinned_by": pin.pinned_by.get_username() if pin.pinned_by else None,
         "note": pin.note,
         "primary": _image_out(pin.primary_image, "primary", link),
-        "references": [
+        "references": [  # in order, from the rows pins_of() prefetched when it did
             _image_out(ref.image, ref.role, link)
-            for ref in pin.references.select_related("image").order_by("order")
+            for ref in sorted(pin.references.all(), key=lambda ref: ref.order)
         ],
         "lora": (
             {
@@ -330,7 +431,8 @@ def pin_document(pin: Pin, *, absolute: Callable[[str], str], window: int | None
             if lora
             else None
         ),
-        "pack_url": link(pin.pack.name) if pin.pack else None,
+        "pack_status": pin.pack_status,
+        "pack_url": link(pin.pack.name) if pin.pack_status == Pin.PackStatus.READY else None,
         "links_expire_in": expires - now,
         "links_expire_at": datetime.fromtimestamp(expires, tz=UTC),
     }

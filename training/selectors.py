@@ -3,6 +3,9 @@ comparison grid, pins and lineage."""
 
 from dataclasses import dataclass, field
 
+from django.db.models import F, Prefetch, Window
+from django.db.models.functions import RowNumber
+
 from characters.models import Character, Image
 from datasets.models import DatasetExport
 from generation.models import GenerationRun
@@ -41,7 +44,7 @@ def jobs_list(*, character: Character | None = None):
 
 def job_detail(job_id: int) -> TrainingJob:
     return TrainingJob.objects.select_related(
-        "character", "export__dataset", "call", "created_by"
+        "character", "export__dataset", "call", "created_by", "lora"
     ).get(id=job_id)
 
 
@@ -75,7 +78,11 @@ def loras_of(character: Character):
 
 
 def lora_of_job(job: TrainingJob) -> LoraModel | None:
-    return LoraModel.objects.filter(training_job=job).first()
+    """The job's LoRA: no query when the job came with it (select_related("lora"))."""
+    try:
+        return job.lora
+    except LoraModel.DoesNotExist:
+        return None
 
 
 def reference_images(lora: LoraModel):
@@ -116,9 +123,10 @@ class ReferenceSet:
         return f"v{self.lora.version} · {self.provider}"
 
 
-def reference_sets(lora: LoraModel) -> list[ReferenceSet]:
+def reference_sets(lora: LoraModel, images=None) -> list[ReferenceSet]:
+    """`lora`'s reference sets, one per provider; from `images` (newest first) when given."""
     by_provider: dict[str, ReferenceSet] = {}
-    for image in reference_images(lora):
+    for image in reference_images(lora) if images is None else images:
         provider = image.call.provider if image.call else "?"
         current = by_provider.setdefault(provider, ReferenceSet(lora=lora, provider=provider))
         current.shots.setdefault(shot_of(image), image)
@@ -127,10 +135,27 @@ def reference_sets(lora: LoraModel) -> list[ReferenceSet]:
 
 def comparison(character: Character) -> list[ReferenceSet]:
     """Columns for comparing versions: each version's suite on each provider it ran on."""
+    versions = list(
+        loras_of(character)
+        .select_related("training_job", "export")
+        .exclude(status=LoraModel.Status.FAILED)
+        .order_by("version")
+    )
+    images_of: dict[int, list[Image]] = {lora.id: [] for lora in versions}
+    references = (  # every version's images in one query
+        Image.objects.filter(
+            character_id=character.id,
+            kind=Image.Kind.REFERENCE,
+            call__context__image__lora_id__in=list(images_of),
+        )
+        .select_related("call")
+        .order_by("-created_at", "-id")
+    )
+    for image in references:
+        images_of[image.call.context["image"]["lora_id"]].append(image)
     columns = []
-    versions = loras_of(character).select_related("training_job", "export")
-    for lora in versions.exclude(status=LoraModel.Status.FAILED).order_by("version"):
-        columns.extend(reference_sets(lora))
+    for lora in versions:
+        columns.extend(reference_sets(lora, images_of[lora.id]))
     return columns
 
 
@@ -309,11 +334,23 @@ def _lora_id(image: Image) -> int | None:
     return ((image.call.context or {}).get("image") or {}).get("lora_id") if image.call else None
 
 
+DELIVERIES_PER_ENDPOINT = 20
+
+
 def endpoints_with_deliveries():
-    return WebhookEndpoint.objects.order_by("-created_at")
+    """Endpoints, newest first, each with its latest deliveries (one query for all of them)."""
+    ranked = WebhookDelivery.objects.annotate(
+        rank=Window(RowNumber(), partition_by=[F("endpoint_id")], order_by=F("created_at").desc())
+    )
+    latest = ranked.filter(rank__lte=DELIVERIES_PER_ENDPOINT).order_by("-created_at")
+    return WebhookEndpoint.objects.prefetch_related(
+        Prefetch("deliveries", queryset=latest, to_attr="latest_deliveries")
+    ).order_by("-created_at")
 
 
-def deliveries_of(endpoint: WebhookEndpoint, limit: int = 20):
+def deliveries_of(endpoint: WebhookEndpoint, limit: int = DELIVERIES_PER_ENDPOINT):
+    if hasattr(endpoint, "latest_deliveries"):  # came from endpoints_with_deliveries
+        return endpoint.latest_deliveries[:limit]
     return list(endpoint.deliveries.order_by("-created_at")[:limit])
 
 

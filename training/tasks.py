@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
-from . import outgoing, services
+from lorastudio import queueing
+
+from . import outgoing, pins, services
 
 
 @shared_task(ignore_result=True)
@@ -16,13 +18,10 @@ def deliver_webhook(delivery_id: str) -> None:
     """Send one outgoing webhook; a failed try is sent again later, with backoff."""
     retry_in = outgoing.deliver(delivery_id)
     if retry_in is not None:
-        deliver_webhook.apply_async((delivery_id,), countdown=retry_in)
+        queueing.send(deliver_webhook, delivery_id, countdown=retry_in)
 
 
 @shared_task(ignore_result=True)
-def retry_due_webhooks() -> int:
-    """Pick up retries whose queued message was lost (a worker restart, a Redis flush)."""
-    due = outgoing.due_deliveries()
-    for delivery_id in due:
-        deliver_webhook.delay(str(delivery_id))
-    return len(due)
+def build_pin_pack(pin_id: str) -> None:
+    """Build a pin version's character pack (idempotent: a built pack is left alone)."""
+    pins.build_pack(pin_id)

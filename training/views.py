@@ -378,8 +378,9 @@ def pin_edit(request, slug):
         chosen_refs = {r.image_id: r.role for r in current.references.all()}
     order = {role: n for n, (role, _) in enumerate(ROLE_CHOICES)}
     sources = selectors.pin_candidates(character, suite=suite)
+    suggested = pins.suggested_roles(image for source in sources for image in source.images)
     for source in sources:
-        with_roles = [(image, pins.suggested_role(image)) for image in source.images]
+        with_roles = [(image, suggested[image.id]) for image in source.images]
         source.images = sorted(with_roles, key=lambda pair: order.get(pair[1], len(order)))
     context = {
         "character": character,
@@ -419,9 +420,14 @@ def pin_pack(request, slug, version):
     """The character pack of a pin version, through a signed link."""
     character = get_object_or_404(Character, slug=slug)
     pin = get_object_or_404(character.pins, version=version)
-    if not pin.pack:
-        pins.build_pack(pin)
-    return redirect(pin.pack.url)
+    if pin.pack_status == pin.PackStatus.READY:
+        return redirect(pin.pack.url)
+    if pin.pack_status == pin.PackStatus.FAILED and request.method == "POST":
+        pins.rebuild_pack(pin=pin)
+        messages.info(request, "The character pack is being built again.")
+    elif pin.pack_status == pin.PackStatus.BUILDING:
+        messages.info(request, "The character pack is still being built: its link shows here.")
+    return redirect(pin)
 
 
 # --- Webhooks and notifications ------------------------------------------------------------

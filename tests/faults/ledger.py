@@ -152,5 +152,6 @@ class Ledger:
         return {
             "open": sum(n for status, n in rows.items() if status not in TERMINAL),
             "on_wire": rows.get("on_wire", 0),
+            "polling": rows.get("submitted", 0) + rows.get("running", 0),
             "downloading": rows.get("succeeded", 0),
         }

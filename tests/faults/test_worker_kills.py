@@ -5,7 +5,9 @@ fake answers slowly enough that most kills land with requests on the wire. SIGKI
 worker's whole process group, as when a container is killed; a new worker starts after each.
 Nothing may be submitted twice, no picture the fake made for a finished call may be missing or
 doubled, every call whose provider id was lost is shown `unknown`, and only calls whose submit
-a kill caught on the wire may be `unknown`. FAULTS_SEED=n replays the kill timings of a seed.
+a kill caught on the wire may be `unknown`. Kills are timed at random, aimed (a few seconds
+at most) at a phase no kill has hit yet, and must have hit each: a submit on the wire, a call
+being polled, a download. FAULTS_SEED=n replays the kill timings of a seed.
 """
 
 import os
@@ -22,6 +24,9 @@ CALLS = 100
 KILLS = 20
 MAX_UP = 1.8  # seconds a worker runs before it is killed, at most
 JOB_SECONDS = 6
+# The kills must land in each phase of a call: its submit on the wire, its polls, its download.
+PHASES = ("on_wire", "polling", "downloading")
+AIM_SECONDS = 3.0
 ULTRA = "fal-ai/flux-pro/v1.1-ultra"
 
 
@@ -45,6 +50,13 @@ def test_a_run_survives_twenty_worker_kills_without_double_submits_or_lost_image
     while len(kills) < KILLS:
         time.sleep(chance.uniform(0.2, MAX_UP))
         moment = ledger.in_flight()
+        # Aim: while a phase has not been hit yet, wait a little for a moment it is under way.
+        aim_until = time.monotonic() + AIM_SECONDS
+        while time.monotonic() < aim_until and not any(
+            moment[phase] for phase in PHASES if not any(k[phase] for k in kills)
+        ):
+            time.sleep(0.05)
+            moment = ledger.in_flight()
         app.kill(worker)
         caught = ledger.on_the_wire()  # the dead worker's submits: their answers are lost
         kills.append({**moment, "on_wire": len(caught - stranded)})
@@ -58,6 +70,7 @@ def test_a_run_survives_twenty_worker_kills_without_double_submits_or_lost_image
         )
     killing = time.monotonic() - started
     open_at_kill = sum(1 for moment in kills if moment["open"])
+    covered = {phase: sum(1 for moment in kills if moment[phase]) for phase in PHASES}
     wait_for(
         ledger.calls_settled,
         timeout=150,
@@ -75,13 +88,13 @@ def test_a_run_survives_twenty_worker_kills_without_double_submits_or_lost_image
         print(
             f"\n[faults] worker kills (seed {seed}): kills={len(kills)} "
             f"while_calls_open={open_at_kill} "
-            f"with_submit_on_wire={sum(1 for m in kills if m['on_wire'])} "
-            f"submits_caught_on_wire={len(stranded)} "
-            f"while_downloading={sum(1 for m in kills if m['downloading'])} "
+            f"with_submit_on_wire={covered['on_wire']} while_polling={covered['polling']} "
+            f"submits_caught_on_wire={len(stranded)} while_downloading={covered['downloading']} "
             f"{tally.figures()} killing={killing:.0f}s total={time.monotonic() - started:.0f}s"
         )
 
     assert open_at_kill == KILLS, "every kill must land while the run still has work"
+    assert all(covered.values()), f"the kills must cover submit, poll and download: {covered}"
     assert tally.calls == CALLS
     assert set(tally.statuses) <= {"done", "unknown"}, tally.figures()
     assert tally.double_submits == 0, tally.figures()

@@ -14,6 +14,7 @@ from django.db import connection
 
 from lorastudio.celery import app
 from lorastudio.queues import queue_names
+from tests.settings import redis_db
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def replicate_fake(monkeypatch, settings, clean_cache):
 
 # --- A real worker process on a queue of its own ---------------------------------------
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = "redis://127.0.0.1:6379/12"
+BROKER = redis_db(2)  # of this test process's own Redis (tests/settings.py)
 
 
 def wait_for(condition, *, timeout=30.0, what="condition"):
@@ -94,7 +95,7 @@ def wait_for(condition, *, timeout=30.0, what="condition"):
 
 @pytest.fixture
 def queue():
-    """This process sends its tasks to a queue of its own on Redis db 12."""
+    """This process sends its tasks to a queue of its own on a Redis database of its own."""
     name = f"crash-{uuid4().hex}"
     overrides = {"broker_url": BROKER, "task_default_queue": name, "task_always_eager": False}
     saved = {key: app.conf[key] for key in overrides}
@@ -168,6 +169,18 @@ def worker(queue, fal, settings):
     for process in processes:
         if process.poll() is None:
             kill(process)
+
+
+def drained(queue: str) -> bool:
+    """Every message of `queue` was taken by a worker and acknowledged: with acks_late, the
+    task ran to its end. (No unacked message alone is not enough: a dead worker's message
+    goes back to the queue before a new worker takes it.)"""
+    names = {queue, *queue_names(queue).values()}
+    client = redis.Redis.from_url(BROKER)
+    try:
+        return all(client.llen(name) == 0 for name in names) and unacked(queue) == 0
+    finally:
+        client.close()
 
 
 def unacked(queue: str) -> int:

@@ -11,7 +11,7 @@ from characters.services import create_character
 from generation import calls, runs
 from generation.models import ProviderCall
 
-from .conftest import unacked, wait_for
+from .conftest import drained, unacked, wait_for
 
 ULTRA = "fal-ai/flux-pro/v1.1-ultra"
 Status = ProviderCall.Status
@@ -53,7 +53,8 @@ def test_a_worker_killed_after_fal_accepted_the_submit_never_submits_it_again(
     fal.answer_accepted_submits_after = 0
 
     start()  # the broker hands the unacknowledged submit to the new worker, which sees it
-    wait_for(lambda: unacked(queue) == 0, timeout=40, what="the submit task's redelivery")
+    wait_for(lambda: drained(queue), timeout=40, what="the redelivered submit task to run")
+    assert len(fal.arrivals.of("submit")) == 1 and len(fal.jobs) == 1  # it sent nothing
     wait_for(  # was on the wire, so it is not sent again; the lease runs out: unknown
         lambda: (
             (calls.sweep() or True)

@@ -175,6 +175,26 @@ def test_an_input_file_is_uploaded_to_fal_when_the_app_is_not_public(
     assert call.request["image_url"].startswith("https://v3.fal.media/")
 
 
+def test_an_input_file_is_uploaded_once_however_often_its_submit_meets_a_429(
+    fal, character, user, drive, settings
+):
+    settings.PUBLIC_BASE_URL = ""
+    from tests.factories import AnchorFactory
+
+    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
+    fal.fail_next_submits(429, times=3)
+    plan = runs.plan_run(
+        character=character, kind="variations", provider="fal", variations=["pullup_top"]
+    )
+    run = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
+    assert run.status == GenerationRun.Status.SUCCEEDED
+    submits = sum(fal.requests.submits.values())
+    assert submits >= 4  # three refused, then accepted
+    assert len(fal.requests.of("upload")) == 1  # the anchor, uploaded once, sent four times
+    urls = {call.request["image_url"] for call in run.calls.all()}
+    assert len(urls) == 1 and next(iter(urls)).startswith("https://v3.fal.media/")
+
+
 def test_a_success_costs_one_result_request_the_download_reuses_it(fal, character, user, drive):
     fal.script(ULTRA, queue_polls=1, run_polls=1)
     run = drive(launch(character, user, poses=("front", "side", "back"), count=2))

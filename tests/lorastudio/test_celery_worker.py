@@ -11,9 +11,10 @@ from django.core.cache import cache
 from lorastudio.celery import app
 from lorastudio.health import HEARTBEAT_KEY, check_health
 from lorastudio.tasks import beat_heartbeat
+from tests.settings import redis_db
 
-# db 14 and a queue of our own: a `make run` worker on db 0 must not steal our messages.
-TEST_REDIS = "redis://127.0.0.1:6379/14"
+# A database and a queue of our own on this test process's Redis (tests/settings.py).
+TEST_REDIS = redis_db(3)
 
 
 def _forget_connections() -> None:
@@ -27,7 +28,7 @@ def _forget_connections() -> None:
 
 @pytest.fixture
 def queue(settings):
-    """Point the project app (and the cache) at Redis db 14 and a unique queue; restore after."""
+    """Point the project app (and the cache) at a Redis db and a unique queue; restore after."""
     name = f"test-{uuid4().hex}"
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "LOCATION": TEST_REDIS, "KEY_PREFIX": name}

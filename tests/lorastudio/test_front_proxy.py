@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+\nfrom tests.settings import redis_db
 
 from lorastudio.media import signed_media_url
 
@@ -106,7 +107,7 @@ def front(django_db_setup, tmp_path_factory):
         "DJANGO_SETTINGS_MODULE": "lorastudio.settings",
         "DEBUG": "false",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
-        "REDIS_URL": os.environ.get("TEST_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13"),
+        "REDIS_URL": redis_db(13),
         "STORAGE": "local",
         "MEDIA_ROOT": str(media),
         "MEDIA_ACCEL_REDIRECT": "/_protected_media/",

@@ -106,13 +106,20 @@ def test_pinning_the_reference_set_with_the_approved_version_makes_a_pack(
         "action",
         "close_up",
     ]
+    assert pin.pack_status == "building" and not pin.pack  # a worker builds it
+    pins.build_pack(pin.id)
+    pin.refresh_from_db()
+    assert pin.pack_status == "ready"
     with pin.pack.open("rb") as handle:
         archive = zipfile.ZipFile(io.BytesIO(handle.read()))
     names = archive.namelist()
-    assert "manifest.json" in names and "lora/fit-v1.safetensors" in names
+    assert "manifest.json" in names and "lora/fit-v1-config.json" in names
+    # The weights are kept once, as the LoRA's file: no copy in each pin version's pack.
+    assert not [n for n in names if n.endswith(".safetensors")]
     assert len([n for n in names if n.startswith("images/")]) == 5
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest["pin"]["version"] == 1 and manifest["lora"]["scale"] == "0.90"
+    assert manifest["lora"]["sha256"] == trained.sha256
     assert manifest["character"]["trigger_word"] == "fitmannequin"
     assert selectors.lineage_of_pin(pin).job == trained.training_job
 
@@ -142,3 +149,16 @@ def test_deleting_a_character_takes_its_trainings_versions_and_pins_with_it(trai
     trained.character.delete()
     assert not Character.objects.exists()
     assert not (Pin.objects.exists() or LoraModel.objects.exists() or TrainingJob.objects.exists())
+
+
+def test_roles_keyed_by_something_else_than_image_ids_are_refused_not_a_crash(character, user):
+    from tests.factories import ImageFactory
+
+    primary, side = (ImageFactory(character=character) for _ in range(2))
+    with pytest.raises(pins.PinRefused, match="Key roles by reference image id"):
+        pins.pin_character(
+            character=character,
+            primary_image_id=primary.id,
+            reference_image_ids=[side.id],
+            roles={"left": "side"},
+        )

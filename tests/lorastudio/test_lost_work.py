@@ -1,0 +1,132 @@
+"""Enqueue one way, sweep every kind of work: a message that never reaches a worker (a Redis
+restart, a broker down at the wrong moment) leaves nothing stranded. For each kind of waiting
+work the test drops the message its service sent at commit, lets time pass, and runs the
+periodic pass: the work ends."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from characters.models import Image
+from datasets import exports, ingest
+from datasets.models import DatasetExport, Upload
+from lorastudio import queueing
+from lorastudio.celery import app
+from tests.datasets.conftest import jpeg_bytes, stock
+from tests.factories import ImageFactory
+from tests.training.receiver import Receiver
+from training import outgoing, pins
+from training.models import Pin, WebhookDelivery
+
+
+@pytest.fixture
+def inline(db):
+    """Tasks the sweep sends run where they are sent (once the test's transaction 'commits')."""
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
+
+
+@pytest.fixture
+def dropped(django_capture_on_commit_callbacks):
+    """Run a service; the messages it queues at commit are lost on the way. Returns how many."""
+
+    def run(service, **kwargs):
+        with django_capture_on_commit_callbacks(execute=False) as lost:
+            result = service(**kwargs)
+        return result, len(lost)
+
+    return run
+
+
+@pytest.fixture
+def sweep(django_capture_on_commit_callbacks):
+    """The periodic pass, `later` from now; what it queues again runs at once."""
+
+    def run(later: timedelta) -> dict:
+        with (
+            time_machine.travel(timezone.now() + later, tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            return queueing.sweep_lost_work()
+
+    return run
+
+
+def test_an_upload_whose_ingest_message_was_lost_is_ingested_by_the_sweep(
+    character, inline, dropped, sweep
+):
+    files = [SimpleUploadedFile("photo.jpg", jpeg_bytes(), content_type="image/jpeg")]
+    [upload], lost = dropped(ingest.receive, character=character, files=files)
+    assert lost == 1 and upload.outcome == Upload.Outcome.QUEUED
+
+    assert sweep(timedelta(seconds=30))["uploads"] == 0  # its message may just be slow
+    assert sweep(ingest.LOST_AFTER + timedelta(seconds=1))["uploads"] == 1
+
+    upload.refresh_from_db()
+    assert upload.outcome == Upload.Outcome.ACCEPTED and upload.image.kind == Image.Kind.UPLOAD
+    assert sweep(ingest.LOST_AFTER * 3)["uploads"] == 0  # done: never queued again
+
+
+def test_an_export_whose_build_message_was_lost_is_built_by_the_sweep(
+    character, inline, dropped, sweep
+):
+    from datasets.services import create_dataset
+
+    stock(character)
+    dataset = create_dataset(character=character, name="Main")
+    export, lost = dropped(exports.start_export, dataset=dataset)
+    assert lost == 1 and export.status == DatasetExport.Status.BUILDING
+
+    assert sweep(timedelta(minutes=1))["exports"] == 0
+    assert sweep(exports.LOST_AFTER + timedelta(seconds=1))["exports"] == 1
+
+    export.refresh_from_db()
+    assert export.status == DatasetExport.Status.READY and export.archive
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+    with Receiver() as running:
+        yield running
+
+
+def test_a_webhook_whose_first_try_was_lost_is_delivered_by_the_sweep(
+    receiver, inline, dropped, sweep
+):
+    outgoing.create_endpoint(url=receiver.url)
+    [delivery], lost = dropped(
+        outgoing.emit, event_type=outgoing.PIN_CHANGED, data={"pin": {"version": 1}}
+    )
+    assert lost == 1
+    delivery.refresh_from_db()
+    assert delivery.attempts == 0 and delivery.next_attempt_at is not None  # the sweep sees it
+
+    assert sweep(timedelta(seconds=10))["webhook deliveries"] == 0
+    assert sweep(outgoing.LOST_AFTER + timedelta(seconds=1))["webhook deliveries"] == 1
+
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.DELIVERED and len(receiver.received) == 1
+
+
+def test_a_pin_whose_pack_message_was_lost_gets_its_pack_from_the_sweep(
+    character, user, inline, dropped, sweep
+):
+    image = ImageFactory(character=character, kind=Image.Kind.REFERENCE)
+    (pin, created), lost = dropped(
+        pins.pin_character, character=character, primary_image_id=image.id, pinned_by=user
+    )
+    assert created and lost == 2  # the pack's build and the pin.changed webhook
+    assert pin.pack_status == Pin.PackStatus.BUILDING and not pin.pack
+
+    assert sweep(timedelta(minutes=1))["pin packs"] == 0
+    assert sweep(pins.PACK_LOST_AFTER + timedelta(seconds=1))["pin packs"] == 1
+
+    pin.refresh_from_db()
+    assert pin.pack_status == Pin.PackStatus.READY and pin.pack and pin.pack_sha256
