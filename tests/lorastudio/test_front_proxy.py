@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
-\nfrom tests.settings import redis_db
 
 from lorastudio.media import signed_media_url
+from tests.settings import redis_db
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "docker" / "nginx" / "lorastudio.conf.template"
