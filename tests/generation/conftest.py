@@ -145,8 +145,10 @@ def worker(queue, fal, settings):
                 "threads",
                 "-c",
                 str(concurrency),
-                # No -Q: the worker consumes every queue of CELERY_QUEUE=queue (its default,
-                # .calls, .media, .webhooks), where this process's routes send the tasks.
+                # The calls worker of the Procfile: the default queue and the calls queue,
+                # where this process's routes send provider-call tasks.
+                "-Q",
+                ",".join([queue, queue_names(queue)["calls"]]),
                 "--without-mingle",
                 "--without-gossip",
                 "-l",

@@ -132,9 +132,7 @@ def test_the_connection_goes_to_the_address_that_was_checked(resolver, network, 
     assert delivery.status == "delivered"
 
 
-def test_a_name_that_turns_private_after_registration_is_refused_at_delivery(
-    resolver, settings
-):
+def test_a_name_that_turns_private_after_registration_is_refused_at_delivery(resolver, settings):
     answers, _ = resolver
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
     answers[:] = ["93.184.216.34"]
@@ -149,6 +147,7 @@ def test_a_name_that_turns_private_after_registration_is_refused_at_delivery(
 def _run_with_a_bound(function, *args, bound=60):
     """Run `function` in a thread; fail (not hang) if it has not returned within `bound` s."""
     outcome = {}
+
     def run():
         try:
             outcome["result"] = function(*args)
