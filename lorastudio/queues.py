@@ -13,7 +13,7 @@ ROUTES = {
     "training.tasks.sync_training_jobs": "calls",
     "datasets.tasks.": "media",
     "training.tasks.deliver_webhook": "webhooks",
-    "training.tasks.retry_due_webhooks": "webhooks",
+    "training.tasks.build_pin_pack": "media",
     "characters.tasks.": "likeness",
 }
 

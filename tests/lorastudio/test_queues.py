@@ -15,7 +15,9 @@ from lorastudio.celery import app
 from tests.lorastudio.test_celery_worker import TEST_REDIS, _forget_connections
 
 ROOT = Path(__file__).resolve().parents[2]
-CALLS, MEDIA, WEBHOOKS = (settings.CELERY_QUEUES[k] for k in ("calls", "media", "webhooks"))
+CALLS, MEDIA, WEBHOOKS, LIKENESS = (
+    settings.CELERY_QUEUES[k] for k in ("calls", "media", "webhooks", "likeness")
+)
 DEFAULT = settings.CELERY_TASK_DEFAULT_QUEUE
 
 
@@ -34,7 +36,8 @@ def queue_of(task: str) -> str:
         ("datasets.tasks.ingest_upload", MEDIA),
         ("datasets.tasks.build_export", MEDIA),
         ("training.tasks.deliver_webhook", WEBHOOKS),
-        ("training.tasks.retry_due_webhooks", WEBHOOKS),
+        ("training.tasks.build_pin_pack", MEDIA),
+        ("characters.tasks.measure_image", LIKENESS),
         ("lorastudio.tasks.beat_heartbeat", DEFAULT),
     ],
 )
@@ -57,7 +60,7 @@ def _procfile_queues() -> dict[str, list[str]]:
 def test_the_procfile_starts_a_worker_per_queue_group_and_every_queue_is_consumed():
     queues = _procfile_queues()
     assert queues["worker"] == [DEFAULT, CALLS]
-    assert queues["media"] == [MEDIA] and queues["webhooks"] == [WEBHOOKS]
+    assert queues["media"] == [MEDIA, LIKENESS] and queues["webhooks"] == [WEBHOOKS]
     consumed = {q for group in queues.values() for q in group}
     assert consumed == {q.name for q in app.conf.task_queues}
 
@@ -69,7 +72,7 @@ def test_compose_runs_the_three_worker_groups_and_the_entrypoint_knows_them():
     assert workers == ["calls", "media", "webhooks"]
     entrypoint = (ROOT / "docker" / "entrypoint.sh").read_text()
     assert 'calls) queues="$q,$q.calls"' in entrypoint
-    assert 'media) queues="$q.media"' in entrypoint
+    assert 'media) queues="$q.media,$q.likeness"' in entrypoint
     assert 'webhooks) queues="$q.webhooks"' in entrypoint
 
 
