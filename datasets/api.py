@@ -13,8 +13,7 @@ from ninja.decorators import decorate_view
 from characters.api import LikenessOut
 from characters.models import CAPTION_MAX_LENGTH, Character
 from characters.selectors import likeness_of
-from generation import budgets
-from generation.api import PlanOut, RunOut
+from generation.api import PlanOut, RunOut, plan_out
 from generation.api import _run as run_out
 from lorastudio.idempotency import OPENAPI as IDEMPOTENT
 from lorastudio.idempotency import idempotent
@@ -290,18 +289,6 @@ def _detail(dataset: Dataset) -> dict:
     }
 
 
-def _plan_out(plan, user) -> dict:
-    return {
-        **budgets.for_dry_run(user=user, cost=plan.estimated_cost),
-        "kind": plan.kind,
-        "provider": plan.provider,
-        "calls": plan.calls,
-        "call_count": len(plan.calls),
-        "images": plan.images,
-        "estimated_cost": plan.estimated_cost,
-    }
-
-
 @router.get("/characters/{slug}/datasets", response=list[DatasetSummaryOut])
 def list_datasets(request, slug: str):
     return selectors.datasets_of(get_object_or_404(Character, slug=slug))
@@ -382,7 +369,7 @@ def caption_run(request, dataset_id: int, payload: CaptionRunIn):
         dataset=dataset, provider=payload.provider, overwrite=payload.overwrite, scope=payload.scope
     )
     if payload.dry_run:
-        return Status(200, _plan_out(plan, request.user))
+        return Status(200, plan_out(plan, request.user))
     run = captioning.launch_captions(
         dataset=dataset,
         plan=plan,
@@ -410,7 +397,7 @@ def fill_gap(request, dataset_id: int, payload: GapIn):
         provider=payload.provider,
     )
     if payload.dry_run:
-        return Status(200, {**_plan_out(gap.plan, request.user), "gap": _gap_out(gap)})
+        return Status(200, {**plan_out(gap.plan, request.user), "gap": _gap_out(gap)})
     run = gaps.launch_gap(gap=gap, created_by=request.user)
     return Status(201, run_out(run.id))
 

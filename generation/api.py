@@ -118,6 +118,20 @@ class Error(Schema):
     detail: str | dict | list
 
 
+def plan_out(plan, user) -> dict:
+    """A dry run's answer (PlanOut): the calls a launch would make, their cost, and what the
+    budget would leave."""
+    return {
+        **budgets.for_dry_run(user=user, cost=plan.estimated_cost),
+        "kind": plan.kind,
+        "provider": plan.provider,
+        "calls": plan.calls,
+        "call_count": len(plan.calls),
+        "images": plan.images,
+        "estimated_cost": plan.estimated_cost,
+    }
+
+
 def _run(run_id: int) -> GenerationRun:
     return get_object_or_404(selectors.runs_in_full(), id=run_id)
 
@@ -145,18 +159,7 @@ def launch_run(request, slug: str, payload: RunIn):
         shots=payload.shots,
     )
     if payload.dry_run:
-        return Status(
-            200,
-            {
-                "kind": plan.kind,
-                "provider": plan.provider,
-                "calls": plan.calls,
-                "call_count": len(plan.calls),
-                "images": plan.images,
-                "estimated_cost": plan.estimated_cost,
-                **budgets.for_dry_run(user=request.user, cost=plan.estimated_cost),
-            },
-        )
+        return Status(200, plan_out(plan, request.user))
     run = runs.launch_run(
         plan=plan,
         character=character,
@@ -183,17 +186,7 @@ def launch_likeness_run(request, slug: str, payload: LikenessRunIn):
     character = get_object_or_404(characters(), slug=slug)
     plan = embeddings.plan_embeddings(character=character, provider=payload.provider)
     if payload.dry_run:
-        return Status(
-            200,
-            {
-                "kind": plan.kind,
-                "provider": plan.provider,
-                "calls": plan.calls,
-                "call_count": len(plan.calls),
-                "images": plan.images,
-                "estimated_cost": plan.estimated_cost,
-            },
-        )
+        return Status(200, plan_out(plan, request.user))
     run = embeddings.launch_embeddings(character=character, plan=plan, created_by=request.user)
     return Status(201, _run(run.id))
 

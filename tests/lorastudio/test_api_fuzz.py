@@ -54,6 +54,8 @@ EXAMPLES = {
     ("post", "/api/datasets/{dataset_id}/fill-gap"): {"shot": "close", "dry_run": True},
     ("post", "/api/training-jobs"): {"export_id": "x", "provider": "local", "dry_run": True},
     ("put", "/api/characters/{slug}/pin"): {"primary_image_id": 1},
+    ("post", "/api/characters/{slug}/likeness-runs"): {"provider": "replicate", "dry_run": True},
+    ("post", "/api/runs/{run_id}/approval"): {"approve": False, "reason": "fuzzed"},
     ("post", "/api/webhook-endpoints"): {"url": "http://127.0.0.1:9/hook", "events": []},
 }
 
@@ -95,12 +97,15 @@ def connection_kept():
 @pytest.fixture
 def real_objects(character, user, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True  # the example endpoint is on loopback
+    settings.REPLICATE_API_TOKEN = "fuzz"  # dry runs of likeness runs need a usable provider
     world = a_bit_of_everything(character, n=1)
     run = GenerationRunFactory(character=character)
     call = ProviderCallFactory(run=run, status="unknown", error="fuzz")  # one to send again
     live_job = TrainingJob.objects.create(  # one to cancel
         character=character, export=world["export"], provider="local", trigger_word="fit"
     )
+    held = GenerationRunFactory(character=character, status="held")  # one to decide on
+    ProviderCallFactory(run=held, status="held")
     image = world["images"][0]
     return {
         "slug": character.slug,
@@ -108,6 +113,7 @@ def real_objects(character, user, settings):
         "image_id": image.id,
         "primary_image_id": image.id,
         "run_id": run.id,
+        "held_run_id": held.id,
         "call_id": str(call.id),
         "upload_id": str(world["upload"].id),
         "dataset_id": world["dataset"].id,
@@ -152,6 +158,8 @@ def test_no_request_makes_a_server_error(
     answered = sum(answers["statuses"].values())
     if answered % 4 != 3:  # three in four: real objects; the fourth keeps what was generated
         _seed(case.path_parameters, real_objects)
+        if case.operation.path == "/api/runs/{run_id}/approval":
+            case.path_parameters["run_id"] = real_objects["held_run_id"]
         if isinstance(case.body, dict):
             _seed(case.body, real_objects)
     response = case.call_and_validate(
