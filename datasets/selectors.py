@@ -131,14 +131,16 @@ def export_warnings(dataset: Dataset, items=None) -> list[ExportWarning]:
     the trigger word exactly once, shot types still unknown."""
     trigger = dataset.character.trigger_word
     items = items if items is not None else dataset_items(dataset, included_only=True)
-    empty, trigger_off, unknown = [], [], []
+    empty, trigger_off, other_case, unknown = [], [], [], []
     for item in items:
         if not item.included:
             continue
         if not item.caption.strip():
             empty.append(item.image_id)
-        if captions.trigger_problem(rendered_caption(dataset, item), trigger):
+        if problem := captions.trigger_problem(rendered_caption(dataset, item), trigger):
             trigger_off.append(item.image_id)
+            if "another case" in problem:
+                other_case.append(item.image_id)
         if item.image.shot_type in ("", "unknown"):
             unknown.append(item.image_id)
     warnings = []
@@ -158,15 +160,23 @@ def export_warnings(dataset: Dataset, items=None) -> list[ExportWarning]:
             )
         )
     if trigger_off:
-        n = len(trigger_off)
-        warnings.append(
-            ExportWarning(
-                "trigger",
-                f"{n} caption{'s' if n != 1 else ''} do{'' if n != 1 else 'es'} not have the "
-                f"trigger word “{trigger}” exactly once ({ids(trigger_off)}).",
-                trigger_off,
+        # One warning for the trigger rule; the captions writing it in another case are named
+        # apart, since they look right to a reader while trainers miss them.
+        sentences = []
+        if other_case:
+            n = len(other_case)
+            sentences.append(
+                f"{n} caption{'s write' if n != 1 else ' writes'} the trigger word “{trigger}” "
+                f"in another case ({ids(other_case)}): trainers match it exactly."
             )
-        )
+        rest = [i for i in trigger_off if i not in other_case]
+        if rest:
+            n = len(rest)
+            sentences.append(
+                f"{n} caption{'s' if n != 1 else ''} do{'' if n != 1 else 'es'} not have the "
+                f"trigger word “{trigger}” exactly once ({ids(rest)})."
+            )
+        warnings.append(ExportWarning("trigger", " ".join(sentences), trigger_off))
     if unknown:
         n = len(unknown)
         warnings.append(

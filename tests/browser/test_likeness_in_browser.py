@@ -69,6 +69,16 @@ def test_the_other_person_and_the_cup_are_flagged_and_excluded_in_one_click(
     save_screenshot(page, "likeness-gallery-390", full_page=False)
     page.set_viewport_size({"width": 1280, "height": 900})
 
+    # Uploads enter a dataset only once approved: a hurried artist approves all six at once,
+    # the other person and the cup too, so the dataset is where they are caught.
+    tiles = page.locator("#gallery .tile")
+    expect(tiles).to_have_count(6)
+    tiles.first.locator(".tile-select").check()
+    tiles.last.locator(".tile-select").click(modifiers=["Shift"])
+    expect(page.locator("#bulk-bar .bulk-count")).to_have_text("6 selected")
+    page.locator("#bulk-bar").get_by_role("button", name="Approve").click()
+    expect(page.locator("#gallery .tile.review-approved")).to_have_count(6)
+
     # The dataset: badges on its tiles, the outliers listed, both excluded in one click.
     page.goto(f"{live_server.url}/datasets/for/{character.slug}/")
     page.fill("#id_name", "photos")

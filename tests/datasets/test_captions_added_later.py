@@ -7,6 +7,7 @@ from characters.models import Image
 from datasets import captioning, exports, services
 from datasets.models import DatasetExport
 from generation.models import GenerationRun
+from tests.confirm_pages import start
 from tests.datasets.conftest import make_image
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,8 @@ def test_the_caption_check_offers_caption_these_and_launches_it(logged_in, stock
     assert 'name="scope" value="uncaptioned"' in page
 
     url = f"/datasets/{dataset.id}/captions/"
-    logged_in.post(url, {"provider": "local", "scope": "uncaptioned", "confirm": "yes"})
+    started = start(logged_in, url, {"provider": "local", "scope": "uncaptioned"})
+    assert started.status_code == 302
     run = GenerationRun.objects.get()
     assert run.params["scope"] == "uncaptioned" and run.calls.count() == empty
 

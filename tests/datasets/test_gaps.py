@@ -14,6 +14,7 @@ from datasets import framing, gaps, services
 from generation.models import GenerationRun
 from generation.providers import local_render
 from tests.characters.test_shot_types import astronaut, framed
+from tests.confirm_pages import price, start
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +81,7 @@ def test_the_confirm_page_says_which_anchor_prompt_and_strength_it_uses(logged_i
     dataset = services.create_dataset(character=character, name="v1")
     url = f"/datasets/{dataset.id}/fill-gap/"
 
-    page = logged_in.post(url, {"shot": "close", "count": "4", "provider": "local"})
+    page = price(logged_in, url, {"shot": "close", "count": "4", "provider": "local"})
 
     body = page.content.decode()
     front = Anchor.objects.get(character=character, pose__key="front")
@@ -104,9 +105,10 @@ def test_a_close_up_gap_makes_close_ups_without_a_variation_spec(
     specs = set(character.variations.values_list("key", flat=True))
     dataset = services.create_dataset(character=character, name="v1")
 
-    response = logged_in.post(
+    response = start(
+        logged_in,
         f"/datasets/{dataset.id}/fill-gap/",
-        {"shot": "close", "count": "3", "provider": "local", "confirm": "yes"},
+        {"shot": "close", "count": "3", "provider": "local"},
     )
 
     assert response.status_code == 302
