@@ -33,7 +33,8 @@ def simulator(settings):
 
 @pytest.fixture
 def dataset(character, user):
-    """Two anchors on the sheet and eight approved, captioned full-body uploads."""
+    """Two captioned anchors on the sheet and eight approved, captioned full-body uploads:
+    nothing for the export to warn about."""
     for key in ("front", "back"):
         pose = character.poses.get(key=key)
         image = ImageFactory(
@@ -41,6 +42,7 @@ def dataset(character, user):
             kind=Image.Kind.CANDIDATE,
             pose=pose,
             shot_type="far",
+            caption=f"standing, {key} view",
             file=ContentFile(jpeg_bytes((600, 800), (90, 140, 200)), name="anchor.jpg"),
         )
         Anchor.objects.create(character=character, pose=pose, image=image)
@@ -97,7 +99,9 @@ def test_dataset_to_pin_as_a_user_sees_it(
 
         # 1. Export the dataset, then train from the export: the price before anything starts.
         page.goto(f"{live_server.url}/datasets/{dataset.id}/")
+        expect(page.locator(".ds-export-warnings")).to_have_count(0)
         page.get_by_role("button", name="Export training set").click()
+        expect(page.locator(".messages")).to_contain_text("Export of 10 images started")
         page.goto(f"{live_server.url}/datasets/{dataset.id}/")
         page.get_by_role("link", name="Train a LoRA").click()
         expect(page).to_have_url(re.compile(r"once="))
@@ -135,7 +139,7 @@ def test_dataset_to_pin_as_a_user_sees_it(
         expect(page.get_by_test_id("approve-after-references")).to_be_visible()
         page.get_by_role("button", name="Price the reference set").click()
         expect(page.get_by_role("heading", name="Spend about $0.00?")).to_be_visible()
-        page.get_by_role("button", name="Generate the reference set").click()
+        page.get_by_role("button", name="Start the run").click()
         expect(page.locator(".messages")).to_contain_text("Reference set run #")
         page.go_back()  # to the confirm page: it says what it started instead
         expect(page.locator(".messages")).to_contain_text("was started from this page")

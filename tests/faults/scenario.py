@@ -4,7 +4,7 @@
 
 prints, as JSON, the id of a new fal anchors run of that many calls (each for `images`
 pictures, with a seed of its own so the fake's jobs can be matched to calls), launched as the
-API would, and an API token to read it with.
+API would by an artist, and an API token of that artist's to read it with.
 """
 
 import argparse
@@ -19,10 +19,12 @@ def launch(*, calls: int, images: int) -> dict:
     from characters.presets import load_presets
     from characters.services import create_character
     from generation import runs
+    from lorastudio.roles import ARTIST, set_role
     from lorastudio.tokens import issue_api_token
 
     load_presets()
     user, _ = get_user_model().objects.get_or_create(username="faults")
+    set_role(user=user, role=ARTIST)  # an artist launches runs; without a role the API is 403
     character = create_character(
         name="Fit", trigger_word="fitmannequin", base_prompt="orange mannequin", preset="fitness"
     )
