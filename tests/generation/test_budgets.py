@@ -10,7 +10,7 @@ from django.db import connection
 from generation import budgets, runs
 from generation.models import GenerationRun, ProviderCall
 from lorastudio.models import AuditEvent
-from tests.confirm_pages import price
+from tests.confirm_pages import price, start
 from tests.factories import UserFactory
 
 from .conftest import wait_for
@@ -107,6 +107,19 @@ def test_the_confirm_page_shows_the_cost_and_what_is_left(logged_in, character, 
         {"kind": "anchors", "provider": "fal", "poses": ["front"], "count": 5},
     )
     assert "This run costs $0.30; $10.00 is left this month." in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_start_refused_by_the_budget_on_the_confirm_page_stays_in_the_audit_trail(
+    logged_in, character, user, fal_key
+):
+    budgets.set_budget(by=user, monthly_limit=Decimal("0.20"))
+    form = {"kind": "anchors", "provider": "fal", "poses": ["front"], "count": 5}
+    response = start(logged_in, f"/runs/new/{character.slug}/", form, follow=True)
+    assert "This anchor candidates run costs $0.30; $0.20 is left" in response.content.decode()
+    assert not GenerationRun.objects.exists()
+    event = AuditEvent.objects.get(action=AuditEvent.Action.RUN_REFUSED)
+    assert event.cost == Decimal("0.30") and event.actor == user
 
 
 @pytest.mark.django_db
