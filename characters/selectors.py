@@ -124,7 +124,8 @@ def character_sheet(character: Character) -> list[tuple[Pose, Image | None]]:
     """Each pose of the character with its picked anchor image, or None."""
     rows = with_likeness(
         Anchor.objects.filter(character=character).select_related(
-            "image__pose", "image__variation"  # as images_with_labels(): the API shows both
+            "image__pose",
+            "image__variation",  # as images_with_labels(): the API shows both
         ),
         image="image__",
     )
