@@ -122,12 +122,18 @@ def sheet_of_listed(character: Character) -> list[tuple[Pose, Image | None]]:
 
 def character_sheet(character: Character) -> list[tuple[Pose, Image | None]]:
     """Each pose of the character with its picked anchor image, or None."""
-    anchors = {
-        a.pose_id: a.image
-        for a in Anchor.objects.filter(character=character).select_related(
-            "image__pose", "image__variation"  # as images_with_labels(): the API shows both
-        )
-    }
+    rows = with_likeness(
+        Anchor.objects.filter(character=character).select_related(
+            "image__pose",
+            "image__variation",  # as images_with_labels(): the API shows both
+        ),
+        image="image__",
+    )
+    anchors = {}
+    for anchor in rows:
+        for column in LIKENESS_COLUMNS:  # the image carries its likeness: no query per anchor
+            setattr(anchor.image, f"likeness_{column}", getattr(anchor, f"likeness_{column}"))
+        anchors[anchor.pose_id] = anchor.image
     return [(pose, anchors.get(pose.pk)) for pose in character.poses.all()]
 
 

@@ -91,10 +91,10 @@ PRESETS = {
             16,
             "512,768,1024",
         ),
-        Preset(
+        Preset(  # seed 003's full-body settings; users read the description, not seed names
             "fashion",
             "Full-body fashion",
-            "Head-to-toe model for fashion shots (seed 003): 1000 steps, lr 4e-4, rank 16, "
+            "Head-to-toe model for fashion shots: 1000 steps, lr 4e-4, rank 16, "
             "768 and 1024 px; the whole figure counts, not the face alone.",
             Decimal("0.0004"),
             16,

@@ -103,10 +103,12 @@ def spend_once(
     start: Callable[[], Outcome],
 ) -> Spent:
     """Run `start` once per (user, key) and remember its outcome; after that, the outcome
-    again without running it. A refusal raised by `start` rolls the key back with the work,
-    so the same key may be used once the problem is fixed. `KeyReused` when the key started
-    a different request."""
+    again without running it. A refusal raised by `start` removes the key (the work rolled
+    back in its own transaction; what the refusal recorded, e.g. its audit event, stays), so
+    the same key may be used once the problem is fixed. `KeyReused` when the key started a
+    different request."""
     key = key[:MAX_KEY_LENGTH]
+    refused = None
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -121,13 +123,23 @@ def spend_once(
                     extra={"started": row.label, "url": row.url},
                 ) from None
             return Spent(outcome=_outcome(row), first=False)
-        outcome = start()
-        row.label, row.url = outcome.label[:200], outcome.url[:300]
-        if outcome.response is not None:
-            row.response_status = outcome.response.status_code
-            row.response_type = outcome.response.get("Content-Type", "")
-            row.response_body = outcome.response.content.decode()
-        row.save()
+        try:
+            outcome = start()
+        except Refusal as exc:
+            # The launch's own transaction rolled its work back; the key goes too, but what
+            # the refusal recorded outside that transaction (the audit trail's "launch
+            # refused") must stay, so this transaction commits and the refusal is raised after.
+            row.delete()
+            refused = exc
+        else:
+            row.label, row.url = outcome.label[:200], outcome.url[:300]
+            if outcome.response is not None:
+                row.response_status = outcome.response.status_code
+                row.response_type = outcome.response.get("Content-Type", "")
+                row.response_body = outcome.response.content.decode()
+            row.save()
+    if refused is not None:
+        raise refused
     return Spent(outcome=outcome, first=True)
 
 

@@ -170,14 +170,20 @@ _SETTINGS = [
     ("Preset", lambda c: c.lora.training_job.preset if c.lora.training_job else None),
     ("Images", lambda c: c.lora.export.image_count if c.lora.export else None),
     ("Steps", lambda c: c.lora.training_job.steps if c.lora.training_job else None),
-    (
-        "Learning rate",
-        lambda c: c.lora.training_job.learning_rate.normalize() if c.lora.training_job else None,
-    ),
+    ("Learning rate", lambda c: _learning_rate_of(c)),
     ("Rank", lambda c: c.lora.training_job.rank if c.lora.training_job else None),
     ("Resolution", lambda c: c.lora.training_job.resolution if c.lora.training_job else None),
     ("Batch size", lambda c: c.lora.training_job.batch_size if c.lora.training_job else None),
 ]
+
+
+def _learning_rate_of(column: ReferenceSet):
+    """The learning rate the column's LoRA was trained with; None when it has no job or its
+    provider takes no learning rate (fal)."""
+    job = column.lora.training_job
+    if job is None or job.learning_rate is None:
+        return None
+    return job.learning_rate.normalize()
 
 
 def _scale_of(column: ReferenceSet):

@@ -8,6 +8,7 @@ from characters import selectors, services
 from characters.models import Character, Image
 from datasets.models import Dataset
 from tests.characters.test_curation import candidate, sheet  # noqa: F401  (fixture)
+from tests.confirm_pages import price
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +72,8 @@ def test_a_dataset_has_a_default_name_and_caption_template(logged_in, api, chara
 def test_every_confirm_page_says_start_the_run_above_a_scrolling_list(logged_in, character):
     front = character.poses.get(key="front")
     candidate(character, front, review=Image.Review.APPROVED)
-    page = logged_in.post(
+    page = price(
+        logged_in,
         f"/runs/new/{character.slug}/",
         {"kind": "anchors", "poses": [p.key for p in character.poses.all()], "count": "50"},
     ).content.decode()

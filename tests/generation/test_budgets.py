@@ -10,6 +10,7 @@ from django.db import connection
 from generation import budgets, runs
 from generation.models import GenerationRun, ProviderCall
 from lorastudio.models import AuditEvent
+from tests.confirm_pages import price, start
 from tests.factories import UserFactory
 
 from .conftest import wait_for
@@ -100,11 +101,25 @@ def test_the_api_answers_402_and_a_dry_run_shows_what_is_left(api, character, us
 @pytest.mark.django_db
 def test_the_confirm_page_shows_the_cost_and_what_is_left(logged_in, character, user, fal_key):
     budgets.set_budget(by=user, monthly_limit=Decimal("10"))
-    page = logged_in.post(
+    page = price(
+        logged_in,
         f"/runs/new/{character.slug}/",
         {"kind": "anchors", "provider": "fal", "poses": ["front"], "count": 5},
     )
     assert "This run costs $0.30; $10.00 is left this month." in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_start_refused_by_the_budget_on_the_confirm_page_stays_in_the_audit_trail(
+    logged_in, character, user, fal_key
+):
+    budgets.set_budget(by=user, monthly_limit=Decimal("0.20"))
+    form = {"kind": "anchors", "provider": "fal", "poses": ["front"], "count": 5}
+    response = start(logged_in, f"/runs/new/{character.slug}/", form, follow=True)
+    assert "This anchor candidates run costs $0.30; $0.20 is left" in response.content.decode()
+    assert not GenerationRun.objects.exists()
+    event = AuditEvent.objects.get(action=AuditEvent.Action.RUN_REFUSED)
+    assert event.cost == Decimal("0.30") and event.actor == user
 
 
 @pytest.mark.django_db
@@ -164,7 +179,8 @@ def test_a_training_counts_against_the_budget(character, user, settings):
     from training import services
 
     settings.FAL_KEY = "key"
-    export = ReadyExportFactory(dataset=DatasetFactory(character=character))
+    # fal trains on at least 4 images
+    export = ReadyExportFactory(dataset=DatasetFactory(character=character), image_count_=4)
     plan = services.plan_training(export=export, provider="fal")
     budgets.set_budget(by=user, monthly_limit=plan.estimate.cost - Decimal("0.01"))
     with pytest.raises(budgets.BudgetExceeded, match="This training costs"):
@@ -270,7 +286,8 @@ def test_a_training_dry_run_shows_what_is_left_too(api, character, user, setting
 
     settings.FAL_KEY = "key"
     budgets.set_budget(by=user, monthly_limit=Decimal("3"))
-    export = ReadyExportFactory(dataset=DatasetFactory(character=character))
+    # fal trains on at least 4 images
+    export = ReadyExportFactory(dataset=DatasetFactory(character=character), image_count_=4)
     training = api.post(
         "/api/training-jobs",
         {"export_id": str(export.id), "provider": "fal", "dry_run": True},

@@ -155,7 +155,7 @@ def test_roles_keyed_by_something_else_than_image_ids_are_refused_not_a_crash(ch
     from tests.factories import ImageFactory
 
     primary, side = (ImageFactory(character=character) for _ in range(2))
-    with pytest.raises(pins.PinRefused, match="Key roles by reference image id"):
+    with pytest.raises(pins.PinRefused, match="The keys of roles are reference image ids"):
         pins.pin_character(
             character=character,
             primary_image_id=primary.id,

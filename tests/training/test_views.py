@@ -197,13 +197,13 @@ def test_a_failed_delivery_can_be_sent_again_from_the_log(logged_in, settings, e
 
 
 def test_the_form_says_each_providers_image_minimum_before_spending(logged_in, export):
-    html = logged_in.get("/training/new/").content.decode()
+    html = logged_in.get("/training/new/", follow=True).content.decode()
     assert "fal.ai needs at least 4 images." in html
     assert "Replicate recommends 10 or more." in html
 
 
 def test_each_setting_says_which_providers_take_it(logged_in, export):
-    html = logged_in.get("/training/new/").content.decode()
+    html = logged_in.get("/training/new/", follow=True).content.decode()
     assert re.search(r'name="learning_rate"[^>]*data-providers="local replicate"', html)
     assert re.search(r'name="steps"[^>]*data-providers="local fal replicate"', html)
     assert "fal.ai: not taken (it sets this itself)" in html
