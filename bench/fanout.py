@@ -178,7 +178,7 @@ def main():
                     "-c",
                     str(args.threads),
                     "-Q",
-                    queue,
+                    f"{queue},{queue}.calls",  # the Procfile's calls worker
                     "--without-mingle",
                     "--without-gossip",
                     "-l",

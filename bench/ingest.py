@@ -105,7 +105,8 @@ def main():
     )
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "lorastudio", "worker", "-P", "prefork",
-         "-c", str(args.concurrency), "-Q", queue, "--without-mingle", "--without-gossip",
+         "-c", str(args.concurrency), "-Q", f"{queue},{queue}.media", "--without-mingle",
+         "--without-gossip",
          "-l", "warning"],
         cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
