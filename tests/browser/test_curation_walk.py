@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from characters.models import Character, Image
 from characters.selectors import curation_counts
-from tests.browser.walk import finish_runs
+from tests.browser.walk import finish_runs, reload
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,7 +16,7 @@ def start_run(page, screenshot, name):
     page.get_by_role("button", name="Start the run").click()
     expect(page.locator(".messages")).to_contain_text("started")
     finish_runs()
-    page.reload()
+    reload(page)
 
 
 def test_from_preset_to_25_approved_images_with_the_keyboard(

@@ -12,7 +12,7 @@ from datasets.models import Dataset
 from generation import calls
 from generation.models import GenerationRun
 from lorastudio.celery import app
-from tests.browser.walk import download_export
+from tests.browser.walk import download_export, reload
 from tests.datasets.conftest import stock
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -73,7 +73,7 @@ def test_a_dataset_is_captioned_fixed_balanced_exported_and_downloaded(
     page.get_by_role("button", name="Start the run").click()
     expect(page.locator(".messages")).to_contain_text("Captioning run")
     finish_runs()
-    page.reload()
+    reload(page)
     expect(page.locator(".ds-caption-warnings")).to_have_count(0)
     upload = dataset.items.filter(image__kind=Image.Kind.UPLOAD).order_by("order").first()
     tile = page.locator(f"#item-{upload.id}")
@@ -122,7 +122,7 @@ def test_a_dataset_is_captioned_fixed_balanced_exported_and_downloaded(
     assert manifest["image_count"] == 19
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.reload()
+    reload(page)
     screenshot("dataset-page-phone")
     wide = page.evaluate(
         """[...document.querySelectorAll('main *')]

@@ -14,7 +14,7 @@ from datasets import services as datasets
 from generation import calls
 from generation.models import GenerationRun
 from lorastudio.celery import app
-from tests.browser.walk import log_in, save_screenshot
+from tests.browser.walk import log_in, reload, save_screenshot
 from tests.datasets.conftest import jpeg_bytes
 from tests.factories import ImageFactory
 from training import services
@@ -123,7 +123,7 @@ def test_dataset_to_pin_as_a_user_sees_it(
 
         # 2. While it trains: samples of the reference suite, the loss curve, then done.
         beat(lambda: TrainingJob.objects.get(id=job.id).status == "succeeded", page=page)
-        page.reload()
+        reload(page)
         expect(page.get_by_test_id("job-status")).to_have_text("Succeeded")
         expect(
             page.get_by_test_id("samples").locator("img[alt='Frontal at step 1000']")

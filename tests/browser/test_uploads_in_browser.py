@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.walk import ARTIFACTS, log_in
+from tests.browser.walk import ARTIFACTS, log_in, reload
 from tests.datasets.test_ingest import photo_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -125,7 +125,7 @@ def test_twelve_photos_to_a_downloaded_training_set(
     page.get_by_role("button", name="Caption uploads…").click()
     page.get_by_role("button", name="Start the run").click()
     finish_runs()
-    page.reload()
+    reload(page)
     expect(page.locator(".ds-caption-warnings")).to_have_count(0)
 
     # Fix one shot type by hand; the balance report follows.

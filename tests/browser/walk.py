@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from PIL import Image as PILImage
+from playwright.sync_api import Error as PlaywrightError
 
 from characters import services
 from characters.models import Character, Image
@@ -24,6 +25,28 @@ def finish_runs(timeout=30.0):
         time.sleep(0.1)
     states = list(ProviderCall.objects.values_list("status", "error"))
     raise AssertionError(f"runs did not finish: {states}")
+
+
+SETTLED = """() => document.readyState === 'complete'
+    && ![...document.querySelectorAll('[hx-trigger]')]
+        .some(element => /^(load|every)/.test(element.getAttribute('hx-trigger')))"""
+
+
+def reload(page, timeout=20.0):
+    """Reload once the page's own pollers have stopped.
+
+    A poll that sees its run or training end reloads the page itself (HX-Refresh); a second
+    reload sent at that moment is aborted by the browser. So wait until no element still
+    polls or waits to load, across that page's own reload, and only then reload."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            page.wait_for_function(SETTLED, timeout=2_000)
+            page.reload()
+            return
+        except PlaywrightError:  # the page navigated under us, or is still polling
+            if time.monotonic() > deadline:
+                raise
 
 
 def log_in(page, live_server):
@@ -97,7 +120,7 @@ def download_export(page):
 
     export = DatasetExport.objects.order_by("-created_at").first()
     assert export.status == "ready", export.error
-    page.reload()
+    reload(page)
     with page.expect_download() as info:
         page.locator(".ds-download").first.click()
     with open(info.value.path(), "rb") as handle:
