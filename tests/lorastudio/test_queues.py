@@ -21,6 +21,11 @@ CALLS, MEDIA, WEBHOOKS, LIKENESS = (
 DEFAULT = settings.CELERY_TASK_DEFAULT_QUEUE
 
 
+# Every app's tasks, as a worker loads them at start (a test process may not have imported
+# them yet when this file runs first).
+app.loader.import_default_modules()
+
+
 def queue_of(task: str) -> str:
     return app.amqp.router.route({}, task)["queue"].name
 
