@@ -33,11 +33,6 @@ def approved(images):
     return images.alias(anchor=is_anchor()).filter(Q(review=Image.Review.APPROVED) | Q(anchor=True))
 
 
-def not_approved(images, review: str):
-    """Images with `review` (rejected or unreviewed) that are not anchors either."""
-    return images.alias(anchor=is_anchor()).filter(review=review, anchor=False)
-
-
 def _count_of(queryset):
     """A subquery counting `queryset` rows per outer character (no join fan-out)."""
     return Coalesce(
@@ -317,11 +312,6 @@ def likeness_scores_by_image(image_ids) -> dict[int, list[dict]]:
         row["flag"] = row["flag"] or None
         found.setdefault(image_id, []).append(row)
     return found
-
-
-def likeness_scores_of(image: Image) -> list:
-    """Every score of an image (sheet, its source anchor, the pin), primary first."""
-    return list(image.likeness_scores.order_by("-primary", "reference"))
 
 
 def gallery_images(
