@@ -23,16 +23,6 @@ def exports():
     return DatasetExport.objects.select_related("dataset__character")
 
 
-def ready_exports(*, character: Character | None = None):
-    """Exports a training can start from, newest first."""
-    exports = DatasetExport.objects.filter(status=DatasetExport.Status.READY).select_related(
-        "dataset__character"
-    )
-    if character is not None:
-        exports = exports.filter(dataset__character=character)
-    return exports.order_by("-created_at")
-
-
 def jobs_list(*, character: Character | None = None):
     jobs = TrainingJob.objects.select_related(
         "character", "export__dataset", "lora", "call"
