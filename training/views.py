@@ -454,7 +454,7 @@ def webhooks(request):
     context = {
         "form": form,
         "created": created,
-        "endpoints": selectors.endpoints_with_deliveries(),
+        "endpoints": selectors.endpoints_with_latest_deliveries(),
         "deliveries": selectors.recent_deliveries(),
     }
     return render(request, "training/webhooks.html", context)
