@@ -42,10 +42,6 @@ class IdentitySpread:
     reference: str | None
     outliers: list[Outlier] = field(default_factory=list)
 
-    @property
-    def outlier_item_ids(self) -> list[int]:
-        return [o.item_id for o in self.outliers]
-
 
 def identity_spread(items) -> IdentitySpread:
     """The spread and outliers of included `items` (from datasets.selectors.dataset_items,

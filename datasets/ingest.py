@@ -40,6 +40,7 @@ from characters.imaging import thumbnail_of
 from characters.likeness import scoring as likeness
 from characters.models import Character, Image
 from lorastudio import quotas
+from lorastudio.errors import Refusal
 from lorastudio.queueing import enqueue, requeue_stale
 
 from .models import Upload
@@ -62,8 +63,9 @@ NEAR_DUPLICATE_BITS = 6  # of 64 perceptual-hash bits
 LOST_AFTER = timedelta(minutes=5)
 
 
-class Refused(Exception):
-    """This file cannot become a picture of the character; the message says why."""
+class UploadRefused(Refusal):
+    """This file cannot become a picture of the character; the message says why (ingest turns
+    it into the upload's rejected outcome; it never leaves this module)."""
 
 
 @dataclass
@@ -96,7 +98,7 @@ def receive(*, character: Character, files: list[UploadedFile], created_by=None)
         )
         try:
             _check_size(upload_file.size or 0)
-        except Refused as exc:
+        except UploadRefused as exc:
             upload.outcome, upload.reason = Upload.Outcome.REJECTED, str(exc)
             upload.save()
         else:
@@ -121,9 +123,9 @@ def requeue_lost_uploads() -> int:
 
 def _check_size(size: int) -> None:
     if size == 0:
-        raise Refused("The file is empty (0 bytes).")
+        raise UploadRefused("The file is empty (0 bytes).")
     if size > settings.MAX_UPLOAD_BYTES:
-        raise Refused(
+        raise UploadRefused(
             f"The file is {size / 1e6:.1f} MB; the limit is "
             f"{settings.MAX_UPLOAD_BYTES / 1e6:.0f} MB. Export a smaller JPEG and try again."
         )
@@ -182,7 +184,7 @@ def ingest_file(
         content = handle.read(settings.MAX_UPLOAD_BYTES + 1)
         _check_size(len(content))
         picture, kind = _decode(content)
-    except Refused as exc:
+    except UploadRefused as exc:
         return Outcome("rejected", reason=str(exc))
     digest = hashlib.sha256(content).hexdigest()
     existing = character.images.filter(sha256=digest).first()
@@ -204,31 +206,31 @@ def _decode(content: bytes) -> tuple[PILImage.Image, str]:
             picture = PILImage.open(io.BytesIO(content))
             kind = picture.format
             if kind not in FORMATS:
-                raise Refused(
+                raise UploadRefused(
                     f"This is a {kind or 'file of an unknown kind'}, not a JPEG, PNG, WebP or "
                     "HEIC picture."
                 )
             width, height = picture.size
             if min(width, height) < MIN_SIDE or max(width, height) > MAX_SIDE:
-                raise Refused(
+                raise UploadRefused(
                     f"The picture is {width} × {height} pixels; sides must be between "
                     f"{MIN_SIDE} and {MAX_SIDE} pixels."
                 )
             picture.load()
     except (PILImage.DecompressionBombWarning, PILImage.DecompressionBombError) as exc:
-        raise Refused(
+        raise UploadRefused(
             "The picture has too many pixels to open safely (a decompression bomb?): "
             f"the limit is {settings.MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels."
         ) from exc
     except UnidentifiedImageError as exc:
-        raise Refused(
+        raise UploadRefused(
             "This file is not a picture we can read (JPEG, PNG, WebP or HEIC), whatever its "
             "name says."
         ) from exc
     except (OSError, ValueError, RuntimeError, SyntaxError, EOFError, struct.error) as exc:
         # Pillow: "image file is truncated", broken data streams; libheif: ValueError. Their
         # own words ("broken data stream when reading image file") help no one here.
-        raise Refused(
+        raise UploadRefused(
             "The picture is damaged or cut short: open it on your computer, save or export "
             "it again, and upload the new file."
         ) from exc

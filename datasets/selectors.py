@@ -39,8 +39,14 @@ def dataset_items_by_id() -> QuerySet[DatasetItem]:
     )
 
 
-def exports_ready() -> QuerySet[DatasetExport]:
-    return DatasetExport.objects.filter(status=DatasetExport.Status.READY)
+def ready_exports(*, character: Character | None = None) -> QuerySet[DatasetExport]:
+    """Exports whose zip is ready (to download, or to train from), newest first."""
+    exports = DatasetExport.objects.filter(status=DatasetExport.Status.READY).select_related(
+        "dataset__character"
+    )
+    if character is not None:
+        exports = exports.filter(dataset__character=character)
+    return exports.order_by("-created_at")
 
 
 def datasets_of(character: Character) -> QuerySet[Dataset]:

@@ -449,5 +449,5 @@ def _exports_context(dataset: Dataset, items=None) -> dict:
 
 def export_download(request, export_id):
     """A ready export's zip, through a fresh signed link."""
-    export = get_object_or_404(selectors.exports_ready(), id=export_id)
+    export = get_object_or_404(selectors.ready_exports(), id=export_id)
     return redirect(export.archive.url)

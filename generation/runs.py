@@ -24,6 +24,7 @@ from .inputs import file_ref
 from .models import GenerationRun, Provider, ProviderCall, Task
 from .providers import unavailable_reason
 from .providers.catalog import model_for
+from .run_status import refresh_run
 
 Action = AuditEvent.Action
 DEFAULT_CANDIDATES = 10
@@ -56,7 +57,7 @@ class PlannedCall:
     estimated_cost: Decimal
     inputs: dict
     image: dict
-    purpose: str = "images"  # which output handler receives the results (calls.py)
+    purpose: str = "images"  # which output handler receives the results (calls.purposes)
 
     @property
     def task_label(self) -> str:
@@ -400,7 +401,7 @@ def decide_run(
             target=f"run:{run.id}",
             cost=cost,
         )
-        transaction.on_commit(lambda: calls.refresh_run(run.id))
+        transaction.on_commit(lambda: refresh_run(run.id))
         if approve:
             transaction.on_commit(lambda: calls.dispatch(run.provider))
 
@@ -413,7 +414,7 @@ def cancel_run(run: GenerationRun, *, by: AbstractBaseUser | None = None) -> Non
     calls.cancel_queued(run)
     for call_id in run.calls.exclude(status__in=ProviderCall.TERMINAL).values_list("id", flat=True):
         calls.cancel(call_id)  # at the provider (or on the wire): one at a time
-    calls.refresh_run(run.id)
+    refresh_run(run.id)
     run.refresh_from_db(fields=["actual_cost", "estimated_cost"])
     audit.record(
         Action.RUN_CANCELED,

@@ -29,11 +29,6 @@ def calls():
     return ProviderCall.objects.all()
 
 
-def run_calls(run: GenerationRun):
-    """A run's calls in the order they were made, each with its image count."""
-    return run.calls.annotate(image_count=Count("images")).order_by("created_at")
-
-
 def calls_by_status(run: GenerationRun) -> dict[str, int]:
     """How many of the run's calls are in each status."""
     return dict(run.calls.values_list("status").annotate(n=Count("id")))

@@ -1,4 +1,4 @@
-"""Celery tasks: each loads a call by id and hands it to the state machine in calls.py."""
+"""Celery tasks: each loads a call by id and hands it to the state machine in calls/."""
 
 from celery import shared_task
 

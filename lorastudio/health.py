@@ -43,12 +43,6 @@ def worker_last_seen() -> float | None:
     return _heartbeat_age()
 
 
-def worker_missing() -> bool:
-    """Whether queued work would wait: no heartbeat within WORKER_MISSING_AFTER seconds."""
-    age = _heartbeat_age()
-    return age is None or age > WORKER_MISSING_AFTER
-
-
 def check_health() -> dict:
     """DB and Redis must answer for ok; the Celery heartbeat age is reported, not required."""
     checks = {}

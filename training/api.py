@@ -455,7 +455,7 @@ class WebhookEndpointCreatedOut(WebhookEndpointOut):
 @router.get("/webhook-endpoints", response=list[WebhookEndpointOut])
 def list_webhook_endpoints(request):
     """Registered endpoints, each with its 20 latest deliveries."""
-    return list(selectors.endpoints_with_deliveries())
+    return list(selectors.endpoints_with_latest_deliveries())
 
 
 @router.post(

@@ -11,9 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from datasets.training_configs import PRESETS, Preset, recipe_for, smart_defaults
-from datasets.training_configs import resolution_for as resolution_for
-from datasets.training_configs import steps_for as steps_for
+from datasets.training_configs import PRESETS, Preset, recipe_for
 from datasets.training_configs import suggested_preset as _suggested_preset
 from generation.models import Task
 from generation.providers.catalog import model_for
@@ -36,11 +34,6 @@ class Params:
 
 def presets() -> list[Preset]:
     return list(BUILT_IN_PRESETS.values())
-
-
-def batch_size_for(image_count: int) -> int:
-    """Seed 002: batch 1 under 30 images, 2 up to 100, 4 above."""
-    return smart_defaults(image_count).batch_size
 
 
 def shot_distribution(manifest: dict) -> dict[str, int]:

@@ -23,16 +23,6 @@ def exports():
     return DatasetExport.objects.select_related("dataset__character")
 
 
-def ready_exports(*, character: Character | None = None):
-    """Exports a training can start from, newest first."""
-    exports = DatasetExport.objects.filter(status=DatasetExport.Status.READY).select_related(
-        "dataset__character"
-    )
-    if character is not None:
-        exports = exports.filter(dataset__character=character)
-    return exports.order_by("-created_at")
-
-
 def jobs_list(*, character: Character | None = None):
     jobs = TrainingJob.objects.select_related(
         "character", "export__dataset", "lora", "call"
@@ -343,8 +333,9 @@ def _lora_id(image: Image) -> int | None:
 DELIVERIES_PER_ENDPOINT = 20
 
 
-def endpoints_with_deliveries():
-    """Endpoints, newest first, each with its latest deliveries (one query for all of them)."""
+def endpoints_with_latest_deliveries():
+    """Every endpoint, newest first (with deliveries or not), each with its latest deliveries
+    prefetched as `latest_deliveries` (one query for all of them)."""
     ranked = WebhookDelivery.objects.annotate(
         rank=Window(RowNumber(), partition_by=[F("endpoint_id")], order_by=F("created_at").desc())
     )
@@ -355,7 +346,7 @@ def endpoints_with_deliveries():
 
 
 def deliveries_of(endpoint: WebhookEndpoint, limit: int = DELIVERIES_PER_ENDPOINT):
-    if hasattr(endpoint, "latest_deliveries"):  # came from endpoints_with_deliveries
+    if hasattr(endpoint, "latest_deliveries"):  # came from endpoints_with_latest_deliveries
         return endpoint.latest_deliveries[:limit]
     return list(endpoint.deliveries.order_by("-created_at")[:limit])
 

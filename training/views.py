@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from characters.models import Character
 from characters.selectors import character_sheet
+from datasets.selectors import ready_exports
 from lorastudio import confirm
 from lorastudio.errors import Refusal
 from lorastudio.idempotency import Outcome
@@ -88,7 +89,7 @@ def job_new(request):
         "plan": plan,
         "problem": problem,
         "presets": defaults.presets(),
-        "has_exports": selectors.ready_exports().exists(),
+        "has_exports": ready_exports().exists(),
     }
     template = "training/job_new.html"
     if request.htmx:
@@ -298,7 +299,7 @@ def character_training(request, slug):
         "jobs": selectors.jobs_list(character=character)[:20],
         "loras": selectors.loras_of(character),
         "pin": pins.current_pin(character),
-        "exports": selectors.ready_exports(character=character)[:10],
+        "exports": ready_exports(character=character)[:10],
     }
     return render(request, "training/character.html", context)
 
@@ -453,7 +454,7 @@ def webhooks(request):
     context = {
         "form": form,
         "created": created,
-        "endpoints": selectors.endpoints_with_deliveries(),
+        "endpoints": selectors.endpoints_with_latest_deliveries(),
         "deliveries": selectors.recent_deliveries(),
     }
     return render(request, "training/webhooks.html", context)

@@ -72,7 +72,7 @@ def test_one_click_excludes_every_outlier_and_nothing_else(logged_in, mixed):
     page = logged_in.get(reverse("datasets:detail", args=[dataset.id])).content.decode()
     assert "Exclude these 2" in page
     assert "Other person?" in page and "No face" in page  # the tiles' badges
-    outliers = balance_report(dataset, items_of(dataset)).identity.outlier_item_ids
+    outliers = [o.item_id for o in balance_report(dataset, items_of(dataset)).identity.outliers]
     response = logged_in.post(
         reverse("datasets:exclude_outliers", args=[dataset.id]), {"item": outliers}
     )

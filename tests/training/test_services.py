@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from datasets import training_configs
 from generation import downloads
 from generation.models import ProviderCall
 from tests.factories import DatasetFactory, ReadyExportFactory
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.django_db
 
 def test_defaults_follow_the_seeds_by_image_count():
     # Seed 002: 20 epochs under 20 images, 15 up to 50, 10 up to 100 (4 repeats an epoch).
-    assert [defaults.steps_for(n) for n in (10, 20, 60)] == [800, 1200, 1200]
-    assert [defaults.batch_size_for(n) for n in (10, 30, 100, 101)] == [1, 2, 2, 4]
+    assert [training_configs.steps_for(n) for n in (10, 20, 60)] == [800, 1200, 1200]
+    batch_sizes = [training_configs.smart_defaults(n).batch_size for n in (10, 30, 100, 101)]
+    assert batch_sizes == [1, 2, 2, 4]
     fashion = defaults.defaults_for(image_count=12, preset="fashion")
     assert (fashion.steps, fashion.learning_rate, fashion.rank, fashion.resolution) == (
         1000,
@@ -32,9 +34,9 @@ def test_defaults_follow_the_seeds_by_image_count():
 
 
 def test_resolutions_never_go_above_the_exports():
-    assert defaults.resolution_for("512,768,1024", 768) == "512,768"
-    assert defaults.resolution_for("1024", 768) == "768"
-    assert defaults.resolution_for("768,1024", None) == "768,1024"
+    assert training_configs.resolution_for("512,768,1024", 768) == "512,768"
+    assert training_configs.resolution_for("1024", 768) == "768"
+    assert training_configs.resolution_for("768,1024", None) == "768,1024"
 
 
 def test_a_mostly_full_body_export_suggests_the_fashion_preset(export, settings):

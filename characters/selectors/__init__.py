@@ -1,0 +1,48 @@
+"""Reads shared by views and the API: character lists, the sheet, pipeline progress, the
+curation gallery and its counts. One module per sub-domain; callers use the names here.
+
+`approval` says once what "approved" means; `listing` holds presets, characters and the
+sheet; `pipeline` the seven steps; `likeness` the likeness columns every image list shows;
+`gallery` the curation grid; `curation` the counts against the target.
+"""
+
+from .curation import curation_counts, variation_rows
+from .gallery import gallery_images, gallery_images_in_full, image_cost
+from .likeness import likeness_of, likeness_scores_by_image, with_likeness
+from .listing import (
+    character_images,
+    character_poses,
+    character_sheet,
+    character_variations,
+    characters,
+    characters_for_list,
+    images_with_labels,
+    presets_for_form,
+    presets_in_full,
+    sheet_of_listed,
+)
+from .pipeline import next_step, pipeline_progress, step_url
+
+__all__ = [
+    "character_images",
+    "character_poses",
+    "character_sheet",
+    "character_variations",
+    "characters",
+    "characters_for_list",
+    "curation_counts",
+    "gallery_images",
+    "gallery_images_in_full",
+    "image_cost",
+    "images_with_labels",
+    "likeness_of",
+    "likeness_scores_by_image",
+    "next_step",
+    "pipeline_progress",
+    "presets_for_form",
+    "presets_in_full",
+    "sheet_of_listed",
+    "step_url",
+    "variation_rows",
+    "with_likeness",
+]

@@ -1,0 +1,151 @@
+"""Curation counts: approved images against the target, per pose and per variation spec."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+
+from ..models import Character, Image
+from .approval import APPROVED_TARGET, approved
+
+
+@dataclass(frozen=True)
+class PoseCount:
+    key: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class CurationCounts:
+    approved: int  # approved images, the picked anchors counted in
+    rejected: int
+    unreviewed: int
+    total: int
+    poses: list[PoseCount]
+    target: tuple[int, int] = APPROVED_TARGET
+
+    @property
+    def missing_poses(self) -> list[str]:
+        return [p.label for p in self.poses if p.count == 0]
+
+    @property
+    def min_per_pose(self) -> int:
+        """A balanced set: at least an even share of the low target per pose (and 2)."""
+        return max(2, self.target[0] // max(len(self.poses), 1))
+
+    @property
+    def thin_poses(self) -> list[PoseCount]:
+        """Represented, but with fewer approved images than a balanced set needs."""
+        return [p for p in self.poses if 0 < p.count < self.min_per_pose]
+
+    @property
+    def heavy_poses(self) -> list[PoseCount]:
+        """Poses holding more than a third of the approved images (with 3+ poses)."""
+        if len(self.poses) < 3 or self.approved < 6:
+            return []
+        return [p for p in self.poses if p.count * 3 > self.approved]
+
+    @property
+    def balanced(self) -> bool:
+        return not (self.missing_poses or self.thin_poses or self.heavy_poses)
+
+    @property
+    def advice(self) -> str:
+        low, high = self.target
+        if self.approved < low:
+            advice = f"Approve {low - self.approved} more to reach {low}."
+        elif self.approved > high:
+            advice = f"{self.approved - high} over the {high} target: keep the most varied."
+        elif self.balanced:
+            advice = f"Within the {low}–{high} target, every pose represented."
+        else:
+            advice = f"Within the {low}–{high} target, but unbalanced."
+        if self.missing_poses:
+            advice += f" Not represented yet: {', '.join(self.missing_poses)}."
+        if self.thin_poses:
+            thin = ", ".join(f"{p.label} ({p.count})" for p in self.thin_poses)
+            advice += f" Too few approved: {thin}; aim for {self.min_per_pose}+ each."
+        if self.heavy_poses:
+            heavy = ", ".join(f"{p.label} ({p.count})" for p in self.heavy_poses)
+            advice += f" The set leans on {heavy}: approve other poses rather than more of these."
+        return advice
+
+
+def curation_counts(character: Character) -> CurationCounts:
+    """Approved images against the 20–30 target, every pose represented; anchors count in."""
+    images = Image.objects.filter(character=character)
+    kept_ids = approved(images).values("id")
+    # A candidate of a pose whose anchor is picked lost to it: nothing is left to review.
+    lost_ids = images.filter(kind=Image.Kind.CANDIDATE, pose__anchors__isnull=False).values("id")
+    totals = images.aggregate(
+        total=Count("id"),
+        approved=Count("id", filter=Q(id__in=kept_ids)),
+        rejected=Count("id", filter=Q(review=Image.Review.REJECTED) & ~Q(id__in=kept_ids)),
+        unreviewed=Count(
+            "id",
+            filter=Q(review=Image.Review.UNREVIEWED) & ~Q(id__in=kept_ids) & ~Q(id__in=lost_ids),
+        ),
+    )
+    per_pose = dict(
+        Image.objects.filter(id__in=kept_ids, pose__isnull=False)
+        .values_list("pose_id")
+        .annotate(n=Count("id"))
+    )
+    poses = [PoseCount(p.key, p.label, per_pose.get(p.id, 0)) for p in character.poses.all()]
+    return CurationCounts(
+        approved=totals["approved"],
+        rejected=totals["rejected"],
+        unreviewed=totals["unreviewed"],
+        total=totals["total"],
+        poses=poses,
+    )
+
+
+@dataclass(frozen=True)
+class SpecRow:
+    """A variation spec with what it already has, for the spec table."""
+
+    spec: object
+    generated: int
+    approved: int
+    in_flight: int
+    failed: int
+
+    @property
+    def missing(self) -> bool:
+        """Nothing usable yet: no image that is not rejected, and nothing on its way."""
+        return self.generated == 0 and not self.in_flight
+
+    @property
+    def checked(self) -> bool:
+        """Ticked by default: missing, and not just failed (that is retried from its run)."""
+        return self.missing and not self.failed
+
+
+def variation_rows(character: Character) -> list[SpecRow]:
+    """Every variation spec with its generated, approved, in-flight and failed counts."""
+    from generation.models import ProviderCall
+
+    images = Image.objects.filter(character=character, variation__isnull=False)
+    generated = dict(images.values_list("variation_id").annotate(n=Count("id")))
+    kept = dict(approved(images).values_list("variation_id").annotate(n=Count("id")))
+    calls = ProviderCall.objects.filter(
+        run__character=character, run__kind="variations"
+    ).values_list("status", "context__image__variation_id")
+    in_flight: dict[int, int] = {}
+    failed: dict[int, int] = {}
+    for status, variation_id in calls:
+        if status in (ProviderCall.Status.FAILED, ProviderCall.Status.UNKNOWN):
+            failed[variation_id] = failed.get(variation_id, 0) + 1
+        elif status not in ProviderCall.TERMINAL:
+            in_flight[variation_id] = in_flight.get(variation_id, 0) + 1
+    return [
+        SpecRow(
+            spec=v,
+            generated=generated.get(v.id, 0),
+            approved=kept.get(v.id, 0),
+            in_flight=in_flight.get(v.id, 0),
+            failed=failed.get(v.id, 0) if not generated.get(v.id) else 0,
+        )
+        for v in character.variations.select_related("anchor_pose")
+    ]

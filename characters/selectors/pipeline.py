@@ -1,0 +1,137 @@
+"""Where a character stands on the seven steps of the pipeline, each with its page."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.urls import reverse
+
+from ..models import Character, Image
+from .approval import APPROVED_TARGET, approved
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    label: str
+    state: str  # "done", "current" or "todo"
+    summary: str
+    url: str | None = None  # None: the step has no page yet, so it is never offered
+    next_label: str = ""
+
+
+def _step_urls(character: Character) -> dict[str, str | None]:
+    slug = [character.slug]
+    return {
+        "anchors": reverse("characters:anchors", args=slug),
+        "variations": character.get_absolute_url() + "#variations",
+        "curate": reverse("characters:gallery", args=slug),
+        "dataset": reverse("datasets:character", args=slug),
+        "train": reverse("training:character", args=slug),
+        "reference_set": _reference_set_url(character),
+        "pin": reverse("training:pin_edit", args=slug),
+    }
+
+
+def _reference_set_url(character: Character) -> str:
+    """The newest usable version's page (its reference set and Approve), else training."""
+    lora = character.loras.filter(status__in=["ready", "approved"]).order_by("-version").first()
+    if lora is not None:
+        return reverse("training:lora_detail", args=[lora.id])
+    return reverse("training:character", args=[character.slug])
+
+
+def step_url(character: Character, key: str) -> str | None:
+    """The page of one pipeline step, or None while that step has no page."""
+    return _step_urls(character)[key]
+
+
+STEPS = [
+    ("anchors", "Character sheet", "Next: pick the anchors"),
+    ("variations", "Variations", "Next: variations"),
+    ("curate", "Curate", "Next: review the images"),
+    ("dataset", "Dataset", "Next: build the training set"),
+    ("train", "Train", "Next: train the LoRA"),
+    ("reference_set", "Reference set", "Next: the reference set"),
+    ("pin", "Pin", "Next: pin the character"),
+]
+
+
+def pipeline_progress(character: Character) -> list[Step]:
+    """Where the character stands on the seven steps of the pipeline, each with its page."""
+    images = character.images.aggregate(
+        candidates=Count("id", filter=Q(kind=Image.Kind.CANDIDATE)),
+        variations=Count("id", filter=Q(kind=Image.Kind.VARIATION)),
+        references=Count("id", filter=Q(kind=Image.Kind.REFERENCE)),
+    )
+    approved_count = approved(character.images.all()).count()
+    poses = character.poses.count()
+    anchors = character.anchors.count()
+    specs = character.variations.count()
+    exports = character.datasets.filter(exports__status="ready").count()
+    job = character.training_jobs.order_by("-created_at").first()
+    # Training is done once it made a LoRA, whatever has become of it since (approved, retired).
+    loras = character.loras.aggregate(
+        trained=Count("id", filter=Q(status__in=["ready", "approved", "retired"])),
+        ready=Count("id", filter=Q(status="ready")),
+        approved=Count("id", filter=Q(status="approved")),
+    )
+    pins = character.pins.count()
+    low, high = APPROVED_TARGET
+
+    done = [
+        poses > 0 and anchors == poses,
+        images["variations"] > 0,
+        approved_count >= low,
+        exports > 0,
+        loras["trained"] > 0,
+        # A version is approved on its LoRA page, after its reference set has been judged.
+        loras["approved"] > 0,
+        pins > 0,
+    ]
+    trained = ", ".join(
+        f"{n} {word}"
+        for n, word in ((loras["ready"], "ready"), (loras["approved"], "approved"))
+        if n
+    )
+    if images["references"] == 0:
+        reference_summary = "No reference set yet"
+    else:
+        reference_summary = f"{_plural(images['references'], 'reference image')}"
+        reference_summary += (
+            f" · {_plural(loras['approved'], 'version')} approved"
+            if loras["approved"]
+            else " · approve a version on its LoRA page"
+        )
+    summaries = [
+        f"{anchors} of {poses} anchors picked · {_plural(images['candidates'], 'candidate')}",
+        f"{_plural(images['variations'], 'variation image')} from {_plural(specs, 'spec')}",
+        f"{approved_count} approved (target {low}–{high})",
+        f"{_plural(exports, 'training set')} exported",
+        (f"Last job {job.get_status_display().lower()}" if job else "No training yet")
+        + (f" · LoRA {trained}" if trained else ""),
+        reference_summary,
+        f"Pinned: version {pins}" if pins else "Not pinned",
+    ]
+    urls = _step_urls(character)
+    current = next((i for i, d in enumerate(done) if not d), None)
+    return [
+        Step(
+            key=key,
+            label=label,
+            state="done" if done[i] else ("current" if i == current else "todo"),
+            summary=summaries[i],
+            url=urls[key],
+            next_label=next_label,
+        )
+        for i, (key, label, next_label) in enumerate(STEPS)
+    ]
+
+
+def next_step(steps: list[Step]) -> Step | None:
+    """The step to offer as the primary action: the current one, if it has a page."""
+    current = next((s for s in steps if s.state == "current"), None)
+    return current if current and current.url else None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
