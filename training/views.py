@@ -297,6 +297,7 @@ def character_training(request, slug):
         "character": character,
         "jobs": selectors.jobs_list(character=character)[:20],
         "loras": selectors.loras_of(character),
+        "judged": selectors.loras_with_reference_images(character),  # these may be approved
         "pin": pins.current_pin(character),
         "exports": selectors.ready_exports(character=character)[:10],
     }
