@@ -68,9 +68,11 @@ def seed(media: Path) -> dict:
     from characters.models import Image
     from characters.services import create_character
     from lorastudio.media import signed_media_url
+    from lorastudio.roles import VIEWER, set_role
     from lorastudio.tokens import issue_api_token
 
     user = get_user_model().objects.create_user("load-bench", password="x" * 20)
+    set_role(user=user, role=VIEWER)  # without a role every page and the API answer 403
     character = create_character(
         name="load bench", trigger_word="loadbench", base_prompt="mannequin", preset="fitness"
     )
