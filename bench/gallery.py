@@ -131,5 +131,6 @@ def main():
                 f"queries {small_q} → {large_q}"
             )
 
+
 if __name__ == "__main__":
     main()

@@ -22,7 +22,6 @@ import random
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,48 +31,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.database import prepare_bench_database  # noqa: E402
+from lorastudio import local_front  # noqa: E402
 
 DATABASE = "lorastudio_bench_load"
 SECRET = "bench-only-not-a-secret-" + "x" * 30
-ENV = {
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-    "REDIS_URL": "redis://127.0.0.1:6379/11",
-    "DJANGO_SETTINGS_MODULE": "lorastudio.settings",
+BENCH_ENV = {
     "SECRET_KEY": SECRET,
-    "DEBUG": "false",
-    "SECURE_SSL_REDIRECT": "false",
-    "SESSION_COOKIE_SECURE": "false",
-    "CSRF_COOKIE_SECURE": "false",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-    "STORAGE": "local",
-    "LOG_LEVEL": "WARNING",
-    "AXES_ENABLED": "false",
+    "AXES_ENABLED": "false",  # 20 clients from one address are not a brute force
 }
 IMAGES = 300
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, bound: float = 60) -> None:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args[:3]} exited early")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
+def env_for(media: Path, *, behind_nginx: bool) -> dict[str, str]:
+    """The web tier's environment (lorastudio.local_front), on the bench's own database."""
+    return (
+        local_front.web_env(
+            database_url=f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+            redis_url="redis://127.0.0.1:6379/11",
+            media=media,
+            behind_nginx=behind_nginx,
+        )
+        | BENCH_ENV
+    )
 
 
 def seed(media: Path) -> dict:
     """A user with a session per client and a token, a character with IMAGES thumbnails."""
-    os.environ.update(ENV, MEDIA_ROOT=str(media))
+    os.environ.update(env_for(media, behind_nginx=False))
     prepare_bench_database(DATABASE, fresh=True)
     import io
 
@@ -84,9 +68,11 @@ def seed(media: Path) -> dict:
     from characters.models import Image
     from characters.services import create_character
     from lorastudio.media import signed_media_url
+    from lorastudio.roles import VIEWER, set_role
     from lorastudio.tokens import issue_api_token
 
     user = get_user_model().objects.create_user("load-bench", password="x" * 20)
+    set_role(user=user, role=VIEWER)  # without a role every page and the API answer 403
     character = create_character(
         name="load bench", trigger_word="loadbench", base_prompt="mannequin", preset="fitness"
     )
@@ -122,43 +108,6 @@ def seed(media: Path) -> dict:
         sessions.append(client.cookies["sessionid"].value)
     links = [signed_media_url(f"thumbs/{n}.webp", ttl=3600) for n in range(IMAGES)]
     return {"slug": character.slug, "token": token, "sessions": sessions, "thumbs": links}
-
-
-def nginx_conf(folder: Path, *, listen: int, upstream: int, media: Path) -> Path:
-    site = (ROOT / "docker" / "nginx" / "lorastudio.conf.template").read_text()
-    for name, value in {
-        "LORASTUDIO_LISTEN": f"127.0.0.1:{listen}",
-        "LORASTUDIO_UPSTREAM": f"127.0.0.1:{upstream}",
-        "LORASTUDIO_UPLOAD_BODY": "401m",
-        "LORASTUDIO_STATIC_ROOT": str(ROOT / "static"),
-        "LORASTUDIO_MEDIA_ROOT": str(media),
-        "LORASTUDIO_S3_BUCKET": "lorastudio-bucket",
-        "LORASTUDIO_S3_UPSTREAM": "127.0.0.1:9",
-    }.items():
-        site = site.replace("${" + name + "}", value)
-    (folder / "site.conf").write_text(site)
-    conf = folder / "nginx.conf"
-    temps = "\n".join(
-        f"  {k}_temp_path {folder / k};"
-        for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf.write_text(
-        f"""{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1;
-daemon off;
-pid {folder / "nginx.pid"};
-error_log {folder / "error.log"} warn;
-events {{ worker_connections 1024; }}
-http {{
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log off;
-{temps}
-  include {folder / "site.conf"};
-}}
-"""
-    )
-    return conf
 
 
 def slow_client(port: int, stop: threading.Event) -> None:
@@ -245,44 +194,24 @@ def main():
     folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
     media = folder / "media"
     plan = seed(media)
-    web_port = free_port()
-    env = {**os.environ, **ENV, "MEDIA_ROOT": str(media)}
-    if args.front == "nginx":
-        env["MEDIA_ACCEL_REDIRECT"] = "/_protected_media/"
+    web_port = local_front.free_port()
+    env = os.environ | env_for(media, behind_nginx=args.front == "nginx")
+    web_log = folder / "web.log"
     processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "lorastudio.wsgi",
-                "-b",
-                f"127.0.0.1:{web_port}",
-                "-w",
-                str(args.workers),
-                "--timeout",
-                "30",
-            ],  # fmt: skip
-            cwd=args.code,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(folder / "web.log").open("wb"),
-            start_new_session=True,
-        )  # fmt: skip
+        local_front.start_gunicorn(
+            port=web_port, env=env, workers=args.workers, log=web_log, code=args.code
+        )
     ]
     port = web_port
     try:
-        wait_for_port(web_port, processes[0])
+        local_front.wait_for_port(web_port, processes[0], web_log)
         if args.front == "nginx":
-            port = free_port()
-            conf = nginx_conf(folder, listen=port, upstream=web_port, media=media)
-            nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-            processes.append(
-                subprocess.Popen(
-                    [nginx, "-p", str(folder), "-c", str(conf)], start_new_session=True
-                )
+            port = local_front.free_port()
+            conf = local_front.nginx_conf(
+                folder, listen=port, upstream=web_port, media=media, worker_connections=1024
             )
-            wait_for_port(port, processes[1])
+            processes.append(local_front.start_nginx(conf, log=folder / "nginx.out"))
+            local_front.wait_for_port(port, processes[1], folder / "nginx.out")
         warm_up(port, plan, args.workers)
         stop = threading.Event()
         slow = [
@@ -306,9 +235,7 @@ def main():
             thread.join(15)
         load_after = os.getloadavg()[0]
     finally:
-        for process in reversed(processes):
-            os.killpg(process.pid, 15)
-            process.wait(timeout=30)
+        local_front.stop(*reversed(processes))
         if os.environ.get("BENCH_KEEP"):
             print("kept", folder)
         else:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .likeness import scoring, sweep
+from .likeness import scoring
 
 
 @shared_task(ignore_result=True)
@@ -15,10 +15,3 @@ def measure_image(image_id: int) -> None:
 def rescore_character(character_id: int) -> None:
     """Score a character's images against its current identity (a new anchor or pin)."""
     scoring.score_character(character_id=character_id)
-
-
-@shared_task(ignore_result=True)
-def sweep_likeness() -> dict:
-    """The periodic pass: images never measured and characters scored against an old
-    identity are queued again (a lost task, a broker restart)."""
-    return sweep.sweep()

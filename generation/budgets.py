@@ -144,11 +144,12 @@ def reserve(*, cost: Decimal, user, what: str) -> Headroom:
 @contextmanager
 def refusals_recorded(*, user, what: str, target: str = ""):
     """Wrap a launch's transaction: a budget refusal rolls the launch back, then is recorded
-    in the audit trail (outside that transaction, so the record stays)."""
+    in the audit trail outside that transaction, and outside any spend that rolls back with it
+    (audit.record_refusal), so the record stays while nothing of the launch does."""
     try:
         yield
     except BudgetExceeded as exc:
-        audit.record(
+        audit.record_refusal(
             AuditEvent.Action.RUN_REFUSED,
             exc.message,
             actor=user,

@@ -112,6 +112,7 @@ RULES: dict[str, tuple[str, str]] = {
     "training/characters/<slug:slug>/": (BROWSE, BROWSE),
     "training/characters/<slug:slug>/compare/": (BROWSE, BROWSE),
     "training/characters/<slug:slug>/pin/": (PIN, PIN),
+    "training/characters/<slug:slug>/pin/drift/": (PIN, PIN),  # the pin form's live warning
     "training/characters/<slug:slug>/pins/<int:version>/": (BROWSE, BROWSE),
     "training/characters/<slug:slug>/pins/<int:version>/pack/": (BROWSE, BROWSE),
     "training/webhooks/": (MANAGE_WEBHOOKS, MANAGE_WEBHOOKS),

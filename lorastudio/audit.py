@@ -10,15 +10,21 @@ AXES_ENABLE_ACCESS_FAILURE_LOG), shown beside this trail in the admin.
 
 The address comes from the request being served (`AuditAddressMiddleware` puts it in a
 context variable); work done by a worker has none.
+
+A refusal is the one event saved *because* its change was not: `record_refusal` keeps it out
+of the transaction that rolls the refused work back (see `kept_through_rollback`).
 """
 
 import contextvars
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from axes.helpers import get_client_ip_address
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.db.models.signals import m2m_changed
 
 from .models import AuditEvent
@@ -26,6 +32,10 @@ from .models import AuditEvent
 Action = AuditEvent.Action
 _address: contextvars.ContextVar[str | None] = contextvars.ContextVar("address", default=None)
 _actor: contextvars.ContextVar = contextvars.ContextVar("actor", default=None)
+# The refusals waiting for the enclosing spend's transaction to end (kept_through_rollback).
+_kept: contextvars.ContextVar[list[tuple[str, str, dict]] | None] = contextvars.ContextVar(
+    "kept", default=None
+)
 
 
 class AuditAddressMiddleware:
@@ -78,6 +88,37 @@ def record(
         cost=cost,
         detail=detail or {},
     )
+
+
+def record_refusal(action: str, summary: str, **fields) -> None:
+    """Save the event of a refused request once the work it refused has rolled back: at once,
+    or, inside `kept_through_rollback`, when that block's transaction has ended. Call it after
+    the refused work's own transaction (the launch's) has rolled back."""
+    kept = _kept.get()
+    if kept is None:
+        record(action, summary, **fields)
+    else:
+        kept.append((action, summary, fields))
+
+
+@contextmanager
+def kept_through_rollback() -> Iterator[None]:
+    """Wrap a transaction that rolls back everything a refused request wrote (spend_once rolls
+    back its idempotency key with the launch): the refusals recorded inside it are saved after
+    it, in a transaction of their own, so the trail keeps why nothing happened."""
+    if _kept.get() is not None:  # an enclosing block saves them, after its own transaction
+        yield
+        return
+    kept: list[tuple[str, str, dict]] = []
+    token = _kept.set(kept)
+    try:
+        yield
+    finally:
+        _kept.reset(token)
+        if kept:
+            with transaction.atomic():
+                for action, summary, fields in kept:
+                    record(action, summary, **fields)
 
 
 def _groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs):

@@ -10,7 +10,8 @@ One mechanism behind two doors:
 `spend_once` inserts the key's row in the same transaction as the work it guards. Two
 identical requests racing from two connections meet at the row's unique constraint: the
 second waits for the first to commit, then reads what it started (or, if the first failed
-and rolled back, goes on as the first).
+and rolled back, goes on as the first). A refused start rolls back with its key: nothing of
+it stays but the refusal's audit record, saved after the rollback (audit.record_refusal).
 """
 
 import hashlib
@@ -27,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
+from . import audit
 from .errors import Refusal
 from .models import IdempotencyKey
 from .tokens import user_for_api_key
@@ -103,13 +105,12 @@ def spend_once(
     start: Callable[[], Outcome],
 ) -> Spent:
     """Run `start` once per (user, key) and remember its outcome; after that, the outcome
-    again without running it. A refusal raised by `start` removes the key (the work rolled
-    back in its own transaction; what the refusal recorded, e.g. its audit event, stays), so
-    the same key may be used once the problem is fixed. `KeyReused` when the key started a
+    again without running it. A refusal raised by `start` rolls back everything it wrote with
+    the key, so the same key may be used once the problem is fixed; the refusal's own record
+    (audit.record_refusal) is saved after that rollback. `KeyReused` when the key started a
     different request."""
     key = key[:MAX_KEY_LENGTH]
-    refused = None
-    with transaction.atomic():
+    with audit.kept_through_rollback(), transaction.atomic():
         try:
             with transaction.atomic():
                 row = IdempotencyKey.objects.create(user=user, key=key, fingerprint=fingerprint)
@@ -123,23 +124,13 @@ def spend_once(
                     extra={"started": row.label, "url": row.url},
                 ) from None
             return Spent(outcome=_outcome(row), first=False)
-        try:
-            outcome = start()
-        except Refusal as exc:
-            # The launch's own transaction rolled its work back; the key goes too, but what
-            # the refusal recorded outside that transaction (the audit trail's "launch
-            # refused") must stay, so this transaction commits and the refusal is raised after.
-            row.delete()
-            refused = exc
-        else:
-            row.label, row.url = outcome.label[:200], outcome.url[:300]
-            if outcome.response is not None:
-                row.response_status = outcome.response.status_code
-                row.response_type = outcome.response.get("Content-Type", "")
-                row.response_body = outcome.response.content.decode()
-            row.save()
-    if refused is not None:
-        raise refused
+        outcome = start()
+        row.label, row.url = outcome.label[:200], outcome.url[:300]
+        if outcome.response is not None:
+            row.response_status = outcome.response.status_code
+            row.response_type = outcome.response.get("Content-Type", "")
+            row.response_body = outcome.response.content.decode()
+        row.save()
     return Spent(outcome=outcome, first=True)
 
 

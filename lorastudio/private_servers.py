@@ -86,12 +86,12 @@ class RedisServer:
                 "--appendonly", "no",
                 "--dir", str(self.dir),
                 "--logfile", str(self.dir / "redis.log"),
-            ],  # fmt: skip
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal is ours to pass on, in order
             preexec_fn=_die_with_parent,
-        )
+        )  # fmt: skip
         _wait(self.answers, timeout=15, what=f"redis-server on port {self.port}")
         return self
 

@@ -284,13 +284,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lorastudio.tasks.prune_idempotency_keys",
         "schedule": crontab(minute=27, hour=3),
     },
-    # Likeness: images whose measuring task was lost, characters scored against an old
-    # identity (characters.likeness.sweep).
-    "likeness-sweep": {
-        "task": "characters.tasks.sweep_likeness",
-        "schedule": 60.0,
-        "options": {"expires": 50},
-    },
 }
 
 # --- Providers ---------------------------------------------------------------------------
@@ -380,8 +373,8 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": CALL_TICK_SECONDS,
         "options": {"expires": 10},
     },
-    # Uploads, exports, webhook deliveries, packs: whatever waits for a worker and lost its
-    # message is queued again (lorastudio/queueing.py).
+    # Uploads, exports, webhook deliveries, packs, likeness: whatever waits for a worker and
+    # lost its message is queued again (lorastudio/queueing.py).
     "lost-work": {
         "task": "lorastudio.tasks.sweep_lost_work",
         "schedule": 30.0,

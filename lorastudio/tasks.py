@@ -34,5 +34,6 @@ def prune_idempotency_keys() -> int:
 
 @shared_task(ignore_result=True)
 def sweep_lost_work() -> dict:
-    """The periodic pass over uploads, exports, deliveries and packs: re-queue lost work."""
+    """The periodic pass over every kind of waiting work (uploads, exports, deliveries, packs,
+    likeness): re-queue lost work."""
     return queueing.sweep_lost_work()

@@ -140,31 +140,40 @@ class Drift:
 def pin_drift(pin) -> list[Drift]:
     """The pin's references that drift from its primary image (or look like another
     person), by the measure the primary was read with: face first, rough last."""
+    return drift_from_primary(
+        character_id=pin.character_id,
+        primary_image_id=pin.primary_image_id,
+        references=[(r.image_id, r.get_role_display()) for r in pin.references.all()],
+    )
+
+
+def drift_from_primary(
+    *, character_id: int, primary_image_id: int, references: list[tuple[int, str]]
+) -> list[Drift]:
+    """Of `references` ((image id, role label), images of the character), those that drift
+    from the primary image or look like another person: a pin's, or one being chosen."""
     from characters.likeness import measure_named
     from characters.likeness.base import distance, flag_for
     from characters.models import ImageEmbedding, LikenessFlag
 
-    references = list(pin.references.all())
-    ids = [pin.primary_image_id, *(r.image_id for r in references)]
+    ids = [primary_image_id, *(image_id for image_id, _ in references)]
     vectors = {}
-    for row in ImageEmbedding.objects.filter(image_id__in=ids, flag=LikenessFlag.OK):
+    for row in ImageEmbedding.objects.filter(
+        image_id__in=ids, image__character_id=character_id, flag=LikenessFlag.OK
+    ):
         vectors.setdefault(row.measure, {})[row.image_id] = row.vector
     for measure_name in ("face", "figure", "rough"):
         found = vectors.get(measure_name, {})
-        if pin.primary_image_id not in found:
+        if primary_image_id not in found:
             continue
         measure = measure_named(measure_name)
         drifts = []
-        for reference in references:
-            if reference.image_id not in found:
+        for image_id, role in references:
+            if image_id not in found or image_id == primary_image_id:
                 continue
-            value = distance(found[pin.primary_image_id], found[reference.image_id])
+            value = distance(found[primary_image_id], found[image_id])
             flag = flag_for(measure, value)
             if flag != LikenessFlag.OK:
-                drifts.append(
-                    Drift(
-                        reference.image_id, reference.get_role_display(), value, flag, measure_name
-                    )
-                )
+                drifts.append(Drift(image_id, role, value, flag, measure_name))
         return drifts
     return []

@@ -17,6 +17,7 @@ from lorastudio.errors import Conflict
 from lorastudio.models import AuditEvent
 
 from .models import LoraModel, TrainingJob
+from .selectors import reference_images
 from .services import sync_job
 
 
@@ -84,12 +85,22 @@ def _our_config(job: TrainingJob) -> bytes:
 
 
 # --- Approving and retiring versions -------------------------------------------------------
+class NoReferenceSet(Conflict):
+    """A version is judged by its reference set: none rendered yet, nothing to approve on."""
+
+
 def approve_lora(*, lora: LoraModel, user: AbstractBaseUser | None) -> LoraModel:
-    """Mark a ready version as approved: good enough to pin."""
+    """Mark a ready version as approved: good enough to pin. Only once its reference set (or
+    a shot of it) has been rendered, to judge it by."""
     if lora.status not in LoraModel.USABLE:
         raise Conflict(
             f"v{lora.version} is {lora.get_status_display().lower()}: only a ready version "
             "can be approved."
+        )
+    if not reference_images(lora).exists():
+        raise NoReferenceSet(
+            f"v{lora.version} has no reference set yet: render it from the version's page, "
+            "judge it, then approve."
         )
     lora.status, lora.approved_at, lora.retired_at = LoraModel.Status.APPROVED, timezone.now(), None
     lora.approved_by = user if getattr(user, "is_authenticated", False) else None

@@ -270,6 +270,7 @@ class Pin(TimeStamped):
     lora_scale = models.DecimalField(
         max_digits=3, decimal_places=2, default=Decimal("1.00"), validators=SCALE_VALIDATORS
     )
+
     class PackStatus(models.TextChoices):
         BUILDING = "building", "Building"
         READY = "ready", "Ready"

@@ -4,6 +4,7 @@ comparison grid, pins and lineage."""
 from dataclasses import dataclass, field
 
 from django.db.models import F, Prefetch, Window
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import RowNumber
 
 from characters.models import Character, Image
@@ -86,6 +87,16 @@ def reference_images(lora: LoraModel):
         .select_related("call")
         .order_by("-created_at", "-id")
     )
+
+
+def loras_with_reference_images(character: Character) -> set[int]:
+    """Ids of `character`'s versions that have a reference image to be judged by (one query)."""
+    ids = (
+        Image.objects.filter(character=character, kind=Image.Kind.REFERENCE)
+        .values_list(KeyTextTransform("lora_id", KeyTransform("image", "call__context")), flat=True)
+        .distinct()
+    )
+    return {int(value) for value in ids if value and value.isdigit()}
 
 
 def shot_label(shot: str) -> str:

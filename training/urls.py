@@ -17,6 +17,7 @@ urlpatterns = [
     path("characters/<slug:slug>/", views.character_training, name="character"),
     path("characters/<slug:slug>/compare/", views.compare, name="compare"),
     path("characters/<slug:slug>/pin/", views.pin_edit, name="pin_edit"),
+    path("characters/<slug:slug>/pin/drift/", views.pin_drift, name="pin_drift"),
     path("characters/<slug:slug>/pins/<int:version>/", views.pin_detail, name="pin_detail"),
     path("characters/<slug:slug>/pins/<int:version>/pack/", views.pin_pack, name="pin_pack"),
     path("webhooks/", views.webhooks, name="webhooks"),

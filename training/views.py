@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from characters.models import Character
@@ -298,6 +298,7 @@ def character_training(request, slug):
         "character": character,
         "jobs": selectors.jobs_list(character=character)[:20],
         "loras": selectors.loras_of(character),
+        "judged": selectors.loras_with_reference_images(character),  # these may be approved
         "pin": pins.current_pin(character),
         "exports": ready_exports(character=character)[:10],
     }
@@ -331,6 +332,34 @@ def drift_message(drift) -> str:
         f"({drift.measure} distance {drift.distance:.2f}): downstream pipelines will mix them. "
         "Choose another reference, or keep it on purpose."
     )
+
+
+def _drifts_of_choice(character, primary_id, roles: dict[int, str]) -> list[str]:
+    """The likeness warning of a primary and references being chosen: {image id: role}."""
+    if primary_id is None:
+        return []
+    labels = dict(ROLE_CHOICES)
+    drifts = likeness.drift_from_primary(
+        character_id=character.id,
+        primary_image_id=primary_id,
+        references=[(image_id, labels.get(role, role)) for image_id, role in roles.items()],
+    )
+    return [drift_message(d) for d in drifts]
+
+
+@require_GET
+def pin_drift(request, slug):
+    """The pin form's likeness warning, again as the user changes the primary or the
+    references (htmx), before anything is saved."""
+    character = get_object_or_404(Character, slug=slug)
+    primary = request.GET.get("primary", "")
+    refs = [int(i) for i in request.GET.getlist("references") if i.isdigit()]
+    drifts = _drifts_of_choice(
+        character,
+        int(primary) if primary.isdigit() else None,
+        {i: request.GET.get(f"role_{i}", "") for i in refs},
+    )
+    return render(request, "training/_pin_drift.html", {"drifts": drifts})
 
 
 def pin_edit(request, slug):
@@ -391,6 +420,7 @@ def pin_edit(request, slug):
         "primary_id": primary_id,
         "lora_id": str(lora_id or ""),
         "chosen_refs": chosen_refs,
+        "drifts": _drifts_of_choice(character, primary_id, chosen_refs),
         "roles": ROLE_CHOICES,
         "loras": lora_choices(character),
         "history": selectors.pins_of(character)[:20],

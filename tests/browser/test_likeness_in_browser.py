@@ -131,3 +131,33 @@ def test_compare_versions_shows_a_ranked_likeness_per_version(page, live_server,
     save_screenshot(page, "likeness-compare-1440", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     save_screenshot(page, "likeness-compare-390", full_page=True)
+
+
+def test_the_pin_forms_likeness_warning_changes_with_the_choice_before_saving(
+    page, live_server, user, character
+):
+    from characters.models import ImageEmbedding
+    from tests.factories import ImageFactory
+    from training.models import Pin
+
+    def measured(offset: float):
+        image = ImageFactory(character=character, review="approved")
+        vector = [1.0, offset] + [0.0] * 126  # face vectors `offset` apart from the primary's
+        ImageEmbedding.objects.create(
+            image=image, measure="face", model="dlib", flag="ok", vector=vector, face_px=200
+        )
+        return image
+
+    primary, near, far = measured(0.0), measured(0.2), measured(0.8)
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/training/characters/{character.slug}/pin/")
+    warning = page.locator("#pin-drift")
+    page.check(f"input[name=primary][value='{primary.id}']")
+    page.check(f"input[name=references][value='{near.id}']")
+    page.check(f"input[name=references][value='{far.id}']")
+    expect(warning).to_contain_text(f"Reference #{far.id}")
+    expect(warning).to_contain_text("looks like another person than the primary image")
+    expect(warning).not_to_contain_text(f"Reference #{near.id}")
+    page.uncheck(f"input[name=references][value='{far.id}']")
+    expect(warning.locator(".pin-drift")).to_have_count(0)
+    assert not Pin.objects.exists()  # nothing was submitted

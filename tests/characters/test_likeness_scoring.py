@@ -1,11 +1,8 @@
 """Likeness scores on images: measured once in the worker, against the sheet, an anchor, the
 pin or (uploads only) the consensus, with the flag that goes with the distance."""
 
-from datetime import timedelta
-
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from characters.likeness import calibration, scoring, sweep
 from characters.models import Image, ImageEmbedding, LikenessFlag, LikenessScore
@@ -130,14 +127,6 @@ def test_once_pinned_the_pin_is_the_reference(eager_tasks):
     assert primary(upload).flag == LikenessFlag.OK
     sheet = LikenessScore.objects.get(image=upload, reference="sheet")
     assert not sheet.primary and sheet.flag == LikenessFlag.OTHER_PERSON
-
-
-def test_the_sweep_measures_images_whose_task_was_lost(eager_tasks, time_machine):
-    image = photo_image(CharacterFactory(), "astronaut")
-    assert sweep.sweep() == {"images": 0, "characters": 0}  # still within its grace
-    time_machine.move_to(timezone.now() + timedelta(seconds=120))
-    assert sweep.sweep()["images"] == 1
-    assert ImageEmbedding.objects.filter(image=image).count() == 2
 
 
 def test_a_stale_identity_is_found_by_the_sweep():

@@ -9,7 +9,7 @@ from django.db import connection
 
 from generation import budgets, runs
 from generation.models import GenerationRun, ProviderCall
-from lorastudio.models import AuditEvent
+from lorastudio.models import AuditEvent, IdempotencyKey
 from tests.confirm_pages import price, start
 from tests.factories import UserFactory
 
@@ -294,3 +294,41 @@ def test_a_training_dry_run_shows_what_is_left_too(api, character, user, setting
         content_type="application/json",
     )
     assert Decimal(training.json()["left_this_month"]) == Decimal("3")
+
+
+@pytest.mark.django_db
+def test_a_launch_refused_with_an_idempotency_key_saves_nothing_but_its_audit_record(
+    api, character, user, fal_key
+):
+    budgets.set_budget(by=user, monthly_limit=Decimal("0.20"))
+    body = {"kind": "anchors", "provider": "fal", "poses": ["front"], "count": 5}
+
+    def launch():
+        return api.post(
+            f"/api/characters/{character.slug}/runs",
+            body,
+            content_type="application/json",
+            headers={"Idempotency-Key": "launch-1"},
+        )
+
+    refused = launch()
+    assert refused.status_code == 402
+    assert not GenerationRun.objects.exists() and not ProviderCall.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+    event = AuditEvent.objects.get(action=AuditEvent.Action.RUN_REFUSED)
+    assert event.cost == Decimal("0.30") and event.actor == user
+
+    # A refusal does not use up its key: the same key again is asked again, and answers the
+    # same while nothing changed ...
+    again = launch()
+    assert again.status_code == 402 and again.json() == refused.json()
+    assert "Idempotent-Replayed" not in again
+    assert not GenerationRun.objects.exists() and not IdempotencyKey.objects.exists()
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RUN_REFUSED).count() == 2
+    # ... and once the budget allows it, starts the run once; after that it replays that answer.
+    budgets.set_budget(by=user, monthly_limit=Decimal("1.00"))
+    started = launch()
+    assert started.status_code == 201
+    replayed = launch()
+    assert replayed.json() == started.json() and replayed["Idempotent-Replayed"] == "true"
+    assert GenerationRun.objects.count() == 1 and ProviderCall.objects.count() == 2

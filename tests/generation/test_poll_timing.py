@@ -65,9 +65,7 @@ def test_just_after_the_expected_end_polls_come_soon_and_well_past_it_they_back_
         assert poll_timing.next_poll_delay(call) == poll_timing.MAX_POLL_INTERVAL
 
 
-def test_without_a_cache_timing_falls_back_to_the_catalog_and_learning_is_skipped(
-    call, settings
-):
+def test_without_a_cache_timing_falls_back_to_the_catalog_and_learning_is_skipped(call, settings):
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

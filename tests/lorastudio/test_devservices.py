@@ -48,14 +48,14 @@ def devservices(data, *command, env=None, **popen):
             "--postgres-probe", f"postgres://postgres@{nothing}",
             "--redis-probe", f"redis://{nothing}/0",
             "--", *command,
-        ],  # fmt: skip
+        ],
         cwd=ROOT,
         env={**environment, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         **popen,
-    )
+    )  # fmt: skip
 
 
 def _answers(url: str) -> bool:
@@ -83,7 +83,7 @@ def test_ctrl_c_stops_the_command_and_then_the_private_servers(data):
     process = devservices(data, sys.executable, "-c", waiting, start_new_session=True)
     lines = []
     wait_for(
-        lambda: (lines.append(process.stdout.readline()) or lines[-1].startswith("REDIS")),
+        lambda: lines.append(process.stdout.readline()) or lines[-1].startswith("REDIS"),
         timeout=120,
         what="the command to run",
     )

@@ -8,89 +8,26 @@ come from nginx.
 
 import http.client
 import os
-import shutil
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from lorastudio import local_front
 from lorastudio.media import signed_media_url
 from tests.settings import redis_db
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "docker" / "nginx" / "lorastudio.conf.template"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+ROOT = local_front.ROOT
 GUNICORN_WORKERS = 2
 PICTURE = b"\x89PNG\r\n\x1a\n" + b"pixels" * 1000
 
 pytestmark = [
     pytest.mark.skipif(
-        not os.path.exists(NGINX), reason="nginx is not installed (.ci/run installs it)"
+        not os.path.exists(local_front.NGINX), reason="nginx is not installed (.ci/run installs it)"
     ),
     pytest.mark.django_db,  # so the test database exists for gunicorn (/healthz reads it)
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, log: Path, bound: float = 60) -> None:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args[:3]} exited:\n{log.read_text()[-3000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}:\n{log.read_text()[-3000:]}")
-
-
-def nginx_conf(folder: Path, *, listen: int, upstream: int, media: Path) -> Path:
-    site = TEMPLATE.read_text()
-    for name, value in {
-        "LORASTUDIO_LISTEN": f"127.0.0.1:{listen}",
-        "LORASTUDIO_UPSTREAM": f"127.0.0.1:{upstream}",
-        "LORASTUDIO_UPLOAD_BODY": "401m",
-        "LORASTUDIO_STATIC_ROOT": str(ROOT / "static"),
-        "LORASTUDIO_MEDIA_ROOT": str(media),
-        "LORASTUDIO_S3_BUCKET": "lorastudio-bucket",
-        "LORASTUDIO_S3_UPSTREAM": "127.0.0.1:9",
-    }.items():
-        site = site.replace("${" + name + "}", value)
-    (folder / "site.conf").write_text(site)
-    temp = "\n".join(
-        f"  {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi")
-    )
-    conf = folder / "nginx.conf"
-    conf.write_text(
-        f"""
-{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1;
-daemon off;
-pid {folder / "nginx.pid"};
-error_log {folder / "error.log"} warn;
-events {{ worker_connections 256; }}
-http {{
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log {folder / "access.log"};
-{temp}
-  uwsgi_temp_path {folder / "uwsgi"};
-  scgi_temp_path {folder / "scgi"};
-  include {folder / "site.conf"};
-}}
-"""
-    )
-    return conf
 
 
 @pytest.fixture(scope="module")
@@ -101,43 +38,31 @@ def front(django_db_setup, tmp_path_factory):
     (media / "images").mkdir(parents=True)
     (media / "images" / "t.png").write_bytes(PICTURE)
     database = connection.settings_dict["NAME"]
-    web_port, nginx_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "lorastudio.settings",
-        "DEBUG": "false",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
-        "REDIS_URL": redis_db(13),
-        "STORAGE": "local",
-        "MEDIA_ROOT": str(media),
-        "MEDIA_ACCEL_REDIRECT": "/_protected_media/",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "LOG_LEVEL": "WARNING",
-    }
+    web_port, nginx_port = local_front.free_port(), local_front.free_port()
+    env = os.environ | local_front.web_env(
+        database_url=f"postgres://postgres@127.0.0.1:5432/{database}",
+        redis_url=redis_db(13),
+        media=media,
+        behind_nginx=True,
+    )
     web_log, proxy_log = folder / "gunicorn.log", folder / "nginx.out"
-    gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "lorastudio.wsgi", "-b", f"127.0.0.1:{web_port}",
-         "-w", str(GUNICORN_WORKERS), "--timeout", "30",
-         "--access-logfile", str(folder / "gunicorn-access.log")],  # fmt: skip
-        cwd=ROOT, env=env, stdout=web_log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    conf = nginx_conf(folder, listen=nginx_port, upstream=web_port, media=media)
-    nginx = subprocess.Popen(
-        [NGINX, "-p", str(folder), "-c", str(conf)],
-        stdout=proxy_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    gunicorn = local_front.start_gunicorn(
+        port=web_port,
+        env=env,
+        workers=GUNICORN_WORKERS,
+        log=web_log,
+        access_log=folder / "gunicorn-access.log",
+    )
+    conf = local_front.nginx_conf(
+        folder, listen=nginx_port, upstream=web_port, media=media, access_log=folder / "access.log"
+    )
+    nginx = local_front.start_nginx(conf, log=proxy_log)
     try:
-        wait_for_port(web_port, gunicorn, web_log)
-        wait_for_port(nginx_port, nginx, proxy_log)
+        local_front.wait_for_port(web_port, gunicorn, web_log)
+        local_front.wait_for_port(nginx_port, nginx, proxy_log)
         yield {"port": nginx_port, "web_port": web_port, "folder": folder}
     finally:
-        for process in (nginx, gunicorn):
-            os.killpg(process.pid, 15)
-            process.wait(timeout=30)
+        local_front.stop(nginx, gunicorn)
 
 
 def get(port: int, path: str, **headers) -> http.client.HTTPResponse:

@@ -4,9 +4,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from lorastudio import audit
 from lorastudio.errors import Refusal
 from lorastudio.idempotency import KeyReused, Outcome, fingerprint, prune_keys, spend_once
-from lorastudio.models import IdempotencyKey
+from lorastudio.models import AuditEvent, IdempotencyKey
 
 
 def test_a_key_starts_its_work_once_and_then_answers_with_what_it_started(user):
@@ -29,13 +30,17 @@ def test_the_same_key_for_something_else_is_refused(user):
         spend_once(user=user, key="k", fingerprint="b", start=lambda: Outcome(label="Run #2"))
 
 
-def test_a_refusal_rolls_the_key_back_with_the_work(user):
+def test_a_refusal_rolls_the_key_back_with_the_work_and_keeps_only_its_record(user):
     def refuse():
+        audit.record(AuditEvent.Action.RUN_LAUNCHED, "Run #1 launched", actor=user)
+        audit.record_refusal(AuditEvent.Action.RUN_REFUSED, "No money left.", actor=user)
         raise Refusal("No money left.")
 
     with pytest.raises(Refusal):
         spend_once(user=user, key="k", fingerprint="a", start=refuse)
     assert not IdempotencyKey.objects.exists()
+    runs = AuditEvent.objects.filter(action__startswith="run.")
+    assert list(runs.values_list("summary", flat=True)) == ["No money left."]
 
 
 def test_keys_are_forgotten_after_thirty_days(user):

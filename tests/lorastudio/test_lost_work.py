@@ -10,13 +10,16 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from characters.models import Image
+from characters.likeness import calibration, scoring
+from characters.likeness import sweep as likeness_sweep
+from characters.models import Image, ImageEmbedding, LikenessScore
+from characters.services import pick_anchor
 from datasets import exports, ingest
 from datasets.models import DatasetExport, Upload
 from lorastudio import queueing
 from lorastudio.celery import app
 from tests.datasets.conftest import jpeg_bytes, stock
-from tests.factories import ImageFactory
+from tests.factories import ImageFactory, photo_file
 from tests.training.receiver import Receiver
 from training import outgoing, pins
 from training.models import Pin, WebhookDelivery
@@ -133,3 +136,48 @@ def test_a_pin_whose_pack_message_was_lost_gets_its_pack_from_the_sweep(
 
     pin.refresh_from_db()
     assert pin.pack_status == Pin.PackStatus.READY and pin.pack and pin.pack_sha256
+
+
+def test_an_image_whose_likeness_message_was_lost_is_measured_by_the_sweep(
+    character, inline, dropped, sweep
+):
+    photo = photo_file(calibration.photo("astronaut"), "astronaut.png")
+    files = [SimpleUploadedFile("astronaut.png", photo.read(), content_type="image/png")]
+    [upload], _ = dropped(ingest.receive, character=character, files=files)
+    upload, lost = dropped(ingest.ingest_upload, upload_id=upload.id)
+    assert lost == 1 and upload.outcome == Upload.Outcome.ACCEPTED  # its measuring was lost
+    assert not ImageEmbedding.objects.filter(image=upload.image).exists()
+
+    assert sweep(timedelta(seconds=30))["likeness measures"] == 0  # within its grace
+    assert sweep(likeness_sweep.GRACE + timedelta(seconds=1))["likeness measures"] == 1
+
+    assert ImageEmbedding.objects.filter(image=upload.image).count() == 2
+    assert LikenessScore.objects.filter(image=upload.image, primary=True).exists()
+    assert sweep(likeness_sweep.GRACE * 3)["likeness measures"] == 0  # done: never again
+
+
+def test_a_character_whose_rescore_message_was_lost_is_scored_by_the_sweep(
+    character, user, inline, dropped, sweep
+):
+    images = [
+        ImageFactory(character=character, file=photo_file(calibration.photo(person)))
+        for person in ("astronaut", "grace_hopper")
+    ]
+    for image in images:
+        scoring.measure_image(image_id=image.id)
+    assert sweep(timedelta(minutes=1))["likeness scores"] == 0  # scored against the identity
+
+    _, lost = dropped(
+        pick_anchor,
+        character=character,
+        pose_key=character.poses.first().key,
+        image_id=images[0].id,
+        picked_by=user,
+    )
+    assert lost == 1  # the rescore against the new sheet
+    before = LikenessScore.objects.get(image=images[1], primary=True).reference
+    assert sweep(timedelta(seconds=1))["likeness scores"] == 1
+
+    after = LikenessScore.objects.get(image=images[1], primary=True).reference
+    assert (before, after) == ("consensus", "sheet")
+    assert sweep(timedelta(minutes=1))["likeness scores"] == 0

@@ -9,6 +9,7 @@ from django.test import Client
 
 from characters.models import Image
 from tests.factories import ImageFactory
+from tests.training.versions import lora_version, reference_set
 from training import services
 from training.models import LoraModel, Pin, TrainingJob, WebhookDelivery, WebhookEndpoint
 
@@ -118,6 +119,7 @@ def test_only_an_approved_lora_can_be_pinned(api, trained, character):
 def test_a_pin_is_versioned_readable_without_login_and_cached_by_etag(
     api, trained, character, django_capture_on_commit_callbacks
 ):
+    reference_set(trained)
     assert api.post(f"/api/loras/{trained.id}/approve").json()["status"] == "approved"
     body = pin_body(trained, character)
     response = post(api, f"/api/characters/{character.slug}/pin", body, "put")
@@ -221,6 +223,19 @@ def test_the_schema_lists_the_contract_paths(client, user):
         assert path in paths
 
 
+def test_a_lora_is_approved_only_once_its_reference_set_is_rendered(api, character):
+    lora = lora_version(character, status="ready")
+    refused = api.post(f"/api/loras/{lora.id}/approve")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "v1 has no reference set yet: render it from the version's page, judge it, then approve."
+    )
+    lora.refresh_from_db()
+    assert lora.status == "ready" and lora.approved_at is None
+    reference_set(lora)
+    assert api.post(f"/api/loras/{lora.id}/approve").json()["status"] == "approved"
+
+
 def test_a_lora_cannot_be_approved_twice_after_retiring(api, trained):
     assert api.post(f"/api/loras/{trained.id}/retire").json()["status"] == "retired"
     assert api.post(f"/api/loras/{trained.id}/approve").status_code == 409
@@ -260,6 +275,7 @@ def test_a_training_sent_again_with_its_idempotency_key_starts_once(api, export)
 
 
 def _pinned(api, trained, character):
+    reference_set(trained)
     api.post(f"/api/loras/{trained.id}/approve")
     post(api, f"/api/characters/{character.slug}/pin", pin_body(trained, character), "put")
 

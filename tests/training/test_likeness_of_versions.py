@@ -134,3 +134,40 @@ def test_a_pin_reference_that_drifts_from_the_primary_is_warned_about(logged_in)
     assert f"Reference #{near.id}" not in page
     detail = logged_in.get(reverse("training:pin_detail", args=[character.slug, 1]))
     assert "Likeness warning" in detail.content.decode()
+
+
+def test_the_pin_forms_likeness_warning_follows_the_choice_before_anything_is_saved(logged_in):
+    from django.urls import reverse
+
+    from training.models import Pin
+
+    character = CharacterFactory()
+    primary = embedded(ImageFactory(character=character), 0.0)
+    near = embedded(ImageFactory(character=character), 0.2)
+    far = embedded(ImageFactory(character=character), 0.8)
+    stranger = embedded(ImageFactory(), 0.8)  # another character's picture: not compared
+    url = reverse("training:pin_drift", args=[character.slug])
+
+    def warning(**choice) -> str:
+        response = logged_in.get(url, choice, headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        return response.content.decode()
+
+    chosen = warning(primary=primary.id, references=[near.id, far.id], **{f"role_{far.id}": "side"})
+    assert "Likeness warning" in chosen and "<html" not in chosen  # the partial alone
+    assert f"Reference #{far.id} (side) looks like another person than the primary" in chosen
+    assert f"Reference #{near.id}" not in chosen
+    assert warning(primary=primary.id, references=[near.id]).strip() == ""
+    assert warning(primary=primary.id, references=[stranger.id]).strip() == ""
+    assert warning(references=[far.id]).strip() == ""  # no primary yet: nothing to compare
+    assert not Pin.objects.exists()
+
+    # The form asks again whenever the choice changes, and opens with the current pin's warning.
+    logged_in.post(
+        reverse("training:pin_edit", args=[character.slug]),
+        {"primary": primary.id, "references": [far.id]},
+    )
+    page = logged_in.get(reverse("training:pin_edit", args=[character.slug])).content.decode()
+    live = page[page.index('id="pin-drift"') : page.index("Pin as a new version")]
+    assert f'hx-get="{url}"' in live and 'hx-trigger="change from:closest form"' in live
+    assert f"Reference #{far.id}" in live

@@ -10,6 +10,7 @@ from datasets import training_configs
 from generation import downloads
 from generation.models import ProviderCall
 from tests.factories import DatasetFactory, ReadyExportFactory
+from tests.training.versions import reference_set
 from training import defaults, loras, services
 from training.models import LoraModel, Notification, TrainingJob
 from training.progress import parse_logs
@@ -199,6 +200,9 @@ def test_approving_and_retiring_versions(export, user, settings, eager_tasks, fi
             plan=services.plan_training(export=export, provider="local"), created_by=user
         )
     )
+    with pytest.raises(loras.NoReferenceSet):
+        loras.approve_lora(lora=job.lora, user=user)
+    reference_set(job.lora)
     lora = loras.approve_lora(lora=job.lora, user=user)
     assert lora.status == LoraModel.Status.APPROVED and lora.approved_by == user
     lora = loras.retire_lora(lora=lora)

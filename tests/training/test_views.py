@@ -6,6 +6,7 @@ import pytest
 
 from generation.models import GenerationRun
 from tests.confirm_pages import token_of
+from tests.training.versions import lora_version, reference_set
 from training import pins, services
 from training.models import Notification, TrainingJob, TrainingPreset
 
@@ -117,7 +118,22 @@ def test_the_lora_page_shows_lineage_and_prices_the_reference_set(logged_in, tra
     assert "Spend about $0.00?" in response.content.decode()
 
 
+def test_a_version_without_a_reference_set_is_not_approved_from_a_page(logged_in, character):
+    lora = lora_version(character, status="ready")
+    page = logged_in.get(f"/training/characters/{character.slug}/").content.decode()
+    assert "Render its reference set to approve" in page
+    assert f"/training/loras/{lora.id}/approve/" not in page  # no button to press
+    response = logged_in.post(f"/training/loras/{lora.id}/approve/", follow=True)
+    assert "v1 has no reference set yet: render it from the version" in response.content.decode()
+    lora.refresh_from_db()
+    assert lora.status == "ready"
+    reference_set(lora)
+    page = logged_in.get(f"/training/characters/{character.slug}/").content.decode()
+    assert f"/training/loras/{lora.id}/approve/" in page
+
+
 def test_approving_from_the_page_and_pinning(logged_in, trained, character):
+    reference_set(trained)
     logged_in.post(f"/training/loras/{trained.id}/approve/")
     trained.refresh_from_db()
     assert trained.status == "approved"
