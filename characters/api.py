@@ -192,7 +192,7 @@ def list_characters(request):
     return selectors.characters()
 
 
-@router.post("/characters", response={201: CharacterDetailOut, 400: Error})
+@router.post("/characters", response={201: CharacterDetailOut, 400: Error, 409: Error})
 def create_character(request, payload: CharacterIn):
     character = services.create_character(**payload.dict(), created_by=request.user)
     return Status(201, character)
@@ -221,7 +221,7 @@ def list_variations(request, slug: str):
     return selectors.character_variations(character)
 
 
-@router.post("/characters/{slug}/variations", response={201: VariationOut, 400: Error})
+@router.post("/characters/{slug}/variations", response={201: VariationOut, 400: Error, 409: Error})
 def create_variation(request, slug: str, payload: VariationIn):
     character = get_object_or_404(selectors.characters(), slug=slug)
     return Status(201, services.save_variation(character=character, **payload.dict()))

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from lorastudio import audit
-from lorastudio.errors import Conflict
+from lorastudio.errors import Conflict, Invalid
 from lorastudio.models import AuditEvent
 
 from .likeness import scoring as likeness
@@ -18,6 +18,10 @@ from .models import CAPTION_MAX_LENGTH, Anchor, Character, Image, Pose, Preset, 
 
 class CharacterError(Conflict):
     """A request that breaks a rule of the domain; the message is for the user."""
+
+
+class CharacterInvalid(Invalid):
+    """A character, variation spec or review whose values break a field's rule (400)."""
 
 
 def _unique_slug(name: str) -> str:
@@ -29,13 +33,17 @@ def _unique_slug(name: str) -> str:
 
 
 def _save_validated(instance) -> None:
-    """full_clean then save; a race on a unique field still ends as a ValidationError."""
-    instance.full_clean()
+    """full_clean then save: a value the model refuses is a `CharacterInvalid`, a race on a
+    unique field a `CharacterError`."""
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        raise CharacterInvalid.from_model(exc, type(instance)) from exc
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError as exc:
-        raise ValidationError("This conflicts with something saved meanwhile; try again.") from exc
+        raise CharacterError("This conflicts with something saved meanwhile; try again.") from exc
 
 
 @transaction.atomic
@@ -53,7 +61,7 @@ def create_character(
     if preset:
         preset_obj = Preset.objects.filter(key=preset).first()
         if preset_obj is None:
-            raise ValidationError({"preset": f"There is no preset “{preset}”."})
+            raise CharacterInvalid.of("preset", f"There is no preset “{preset}”.")
     character = Character(
         name=name.strip(),
         slug=_unique_slug(name),
@@ -98,7 +106,11 @@ def update_character(*, character: Character, **changes) -> Character:
     allowed = {"name", "trigger_word", "base_prompt", "negative_prompt"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ValidationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+        names = ", ".join(sorted(unknown))
+        raise CharacterInvalid(
+            f"These fields cannot be changed: {names}.",
+            fields={name: ["This field cannot be changed."] for name in sorted(unknown)},
+        )
     if isinstance(changes.get("trigger_word"), str):
         changes["trigger_word"] = changes["trigger_word"].strip().lower()
     new_trigger = changes.get("trigger_word")
@@ -139,7 +151,7 @@ def save_variation(
     """Create a variation spec, or change `variation`; the anchor pose must be the character's."""
     pose = character.poses.filter(key=anchor_pose).first()
     if pose is None:
-        raise ValidationError({"anchor_pose": f"“{anchor_pose}” is not a pose of {character}."})
+        raise CharacterInvalid.of("anchor_pose", f"“{anchor_pose}” is not a pose of {character}.")
     if variation is None:
         variation = Variation(
             character=character,
@@ -152,7 +164,7 @@ def save_variation(
     try:
         variation.strength = Decimal(str(strength)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError) as exc:
-        raise ValidationError({"strength": "Strength must be a number from 0 to 1."}) from exc
+        raise CharacterInvalid.of("strength", "Strength must be a number from 0 to 1.") from exc
     variation.count = count
     _save_validated(variation)
     return variation
@@ -199,14 +211,14 @@ def review_image(
     """Approve, reject or reset an image, star it, or change its caption."""
     if review is not None:
         if review not in REVIEW_VALUES:
-            raise ValidationError({"review": f"Use one of {', '.join(sorted(REVIEW_VALUES))}."})
+            raise CharacterInvalid.of("review", f"Use one of {', '.join(sorted(REVIEW_VALUES))}.")
         image.review, image.reviewed_by = review, reviewed_by
     if starred is not None:
         image.starred = starred
     if caption is not None:
         if len(caption) > CAPTION_MAX_LENGTH:
-            raise ValidationError(
-                {"caption": f"A caption has at most {CAPTION_MAX_LENGTH} characters."}
+            raise CharacterInvalid.of(
+                "caption", f"A caption has at most {CAPTION_MAX_LENGTH} characters."
             )
         image.caption = caption.strip()
     image.save(update_fields=["review", "reviewed_by", "starred", "caption", "updated_at"])
@@ -219,7 +231,7 @@ def bulk_review(
 ) -> int:
     """Set the review state of many images of one character at once; returns how many."""
     if review not in REVIEW_VALUES:
-        raise ValidationError({"review": f"Use one of {', '.join(sorted(REVIEW_VALUES))}."})
+        raise CharacterInvalid.of("review", f"Use one of {', '.join(sorted(REVIEW_VALUES))}.")
     with transaction.atomic():
         updated = character.images.filter(id__in=image_ids).update(
             review=review, reviewed_by=reviewed_by, updated_at=timezone.now()

@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -7,8 +6,9 @@ from django.views.decorators.http import require_POST
 
 from generation import providers
 from generation.selectors import character_costs, preferred_provider
+from lorastudio.errors import Refusal
 from lorastudio.forms import add_service_errors
-from lorastudio.refusals import refused, validation_message
+from lorastudio.refusals import refused
 
 from . import anchor_suggestions, selectors, services
 from .forms import CharacterEditForm, CharacterForm, GalleryFilterForm, VariationForm
@@ -35,7 +35,7 @@ def character_create(request):
         data["preset"] = data["preset"].key if data["preset"] else None
         try:
             character = services.create_character(**data, created_by=request.user)
-        except ValidationError as exc:
+        except Refusal as exc:  # shown on the form, beside what was typed
             add_service_errors(form, exc)
         else:
             messages.success(
@@ -74,7 +74,7 @@ def character_edit(request, slug):
     if request.method == "POST" and form.is_valid():
         try:
             services.update_character(character=character, **form.cleaned_data)
-        except (ValidationError, services.CharacterError) as exc:
+        except Refusal as exc:
             add_service_errors(form, exc)
         else:
             messages.success(request, "Saved.")
@@ -93,7 +93,7 @@ def variation_edit(request, slug, key=None):
             saved = services.save_variation(
                 character=character, variation=variation, **form.cleaned_data
             )
-        except ValidationError as exc:
+        except Refusal as exc:
             add_service_errors(form, exc)
         else:
             messages.success(request, f"Variation “{saved.label}” saved.")
@@ -216,19 +216,17 @@ def curation_counts(request, slug):
 
 @require_POST
 def image_review(request, slug, image_id):
-    """Approve, reject, reset or star one image; answers with its tile."""
+    """Approve, reject, reset or star one image; answers with its tile (a refusal is answered
+    by lorastudio.refusals)."""
     character = get_object_or_404(selectors.characters(), slug=slug)
     image = get_object_or_404(selectors.character_images(character), id=image_id)
     starred = request.POST.get("starred")
-    try:
-        services.review_image(
-            image=image,
-            reviewed_by=request.user,
-            review=request.POST.get("review") or None,
-            starred=None if starred is None else starred == "true",
-        )
-    except ValidationError as exc:
-        return refused(request, validation_message(exc))
+    services.review_image(
+        image=image,
+        reviewed_by=request.user,
+        review=request.POST.get("review") or None,
+        starred=None if starred is None else starred == "true",
+    )
     image = selectors.gallery_images(character).get(id=image.id)
     _with_costs([image])
     return render(request, "characters/gallery.html#tile", {"image": image, "character": character})
@@ -238,15 +236,12 @@ def image_review(request, slug, image_id):
 def bulk_review(request, slug):
     character = get_object_or_404(selectors.characters(), slug=slug)
     ids = [int(i) for i in request.POST.getlist("image") if i.isdigit()]
-    try:
-        updated = services.bulk_review(
-            character=character,
-            image_ids=ids,
-            review=request.POST.get("review", ""),
-            reviewed_by=request.user,
-        )
-    except ValidationError as exc:
-        return refused(request, validation_message(exc))
+    updated = services.bulk_review(
+        character=character,
+        image_ids=ids,
+        review=request.POST.get("review", ""),
+        reviewed_by=request.user,
+    )
     return JsonResponse({"updated": updated})
 
 

@@ -23,7 +23,7 @@ from generation.api import router as generation_router
 from training.api import router as training_router
 
 from . import access, roles
-from .errors import Refusal
+from .errors import Invalid, Refusal
 from .throttling import check_token_attempts, token_refused
 from .tokens import user_for_api_key
 
@@ -92,12 +92,6 @@ api = _LoginRequiredExempt(
 )
 
 
-@api.exception_handler(ValidationError)
-def validation_error(request, exc):
-    detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-    return api.create_response(request, {"detail": detail}, status=400)
-
-
 @api.exception_handler(Refusal)
 def refused(request, exc):
     """Every domain refusal: its own status code, its message as `detail`."""
@@ -107,6 +101,14 @@ def refused(request, exc):
     if "retry_after" in exc.extra:  # a quota: when to ask again
         response["Retry-After"] = str(exc.extra["retry_after"])
     return response
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, exc):
+    """Services refuse with a `Refusal`; a model's own `ValidationError` that gets here anyway
+    (a lookup by a malformed id) is answered the same way, not as a 500."""
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return refused(request, Invalid(" ".join(exc.messages), fields=fields))
 
 
 # A body Django's parser refuses is answered here, in JSON, not by Django's HTML 400 page.

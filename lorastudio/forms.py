@@ -1,15 +1,15 @@
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS
+
+from .errors import Invalid, Refusal
 
 
-def add_service_errors(form, exc: ValidationError | Exception) -> None:
-    """Show a service's refusal on the form: on its field when the form has one, else on top."""
-    if not isinstance(exc, ValidationError):
-        form.add_error(None, str(exc))
+def add_service_errors(form, exc: Refusal) -> None:
+    """Show a service's refusal on the form: each field's problem on its field when the form
+    has it, anything else on top."""
+    if not isinstance(exc, Invalid):
+        form.add_error(None, exc.message)
         return
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, errors in exc.error_dict.items():
-        target = field if field in form.fields else None
+    for field, errors in exc.fields.items():
+        target = field if field in form.fields and field != NON_FIELD_ERRORS else None
         for error in errors:
-            form.add_error(None if field == NON_FIELD_ERRORS else target, error)
+            form.add_error(target, error)

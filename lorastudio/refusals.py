@@ -1,7 +1,7 @@
 """One reply shape for refusals on the pages; the API has its own handler (lorastudio.api).
 
-A page view lets a service's `Refusal` propagate (or calls `refused()` for a form-level
-`ValidationError`), and the answer is always the same:
+A page view lets a service's `Refusal` propagate (or calls `refused()` for a form it cannot
+accept), and the answer is always the same:
 - to htmx (and to scripts that send `HX-Request`): the refusal's status code, the message as
   plain text, and an `HX-Trigger` event `refused` carrying it, which static/js/refusals.js
   shows in the page's message list (htmx swaps nothing on a 4xx, so the page stays as it was);
@@ -11,7 +11,6 @@ A page view lets a service's `Refusal` propagate (or calls `refused()` for a for
 import json
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -32,10 +31,6 @@ def refused(request, message: str, *, status: int = 400) -> HttpResponse:
         if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
             return redirect(back)
     return redirect("/")
-
-
-def validation_message(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
 
 
 class RefusalMiddleware:

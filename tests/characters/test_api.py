@@ -82,8 +82,9 @@ def test_bad_input_gets_a_400_with_the_reason_per_field_and_saves_nothing(api):
         api, "/api/characters", {"name": "X", "trigger_word": "jdoe", "base_prompt": ""}
     )
     assert response.status_code == 400
-    detail = response.json()["detail"]
-    assert set(detail) == {"trigger_word", "base_prompt"}
+    body = response.json()
+    assert set(body["fields"]) == {"trigger_word", "base_prompt"}
+    assert "Trigger word: Character with this Trigger word already exists." in body["detail"]
     assert Character.objects.count() == 1
 
 
@@ -153,7 +154,8 @@ def test_a_variation_with_strength_above_one_is_refused(api):
         {"label": "Chin-up", "prompt": "chin-up top", "anchor_pose": "hanging", "strength": 1.5},
     )
     assert response.status_code == 400
-    assert "strength" in response.json()["detail"]
+    assert "Strength: " in response.json()["detail"]
+    assert set(response.json()["fields"]) == {"strength"}
     assert not Variation.objects.exists()
 
 

@@ -111,10 +111,11 @@ def test_two_characters_with_the_same_name_get_distinct_slugs():
     ],
 )
 def test_bad_trigger_words_are_refused_with_a_reason(trigger, reason):
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(services.CharacterInvalid) as excinfo:
         services.create_character(name="X", trigger_word=trigger, base_prompt="a figure")
-    assert "trigger_word" in excinfo.value.message_dict
-    assert reason in " ".join(excinfo.value.message_dict["trigger_word"])
+    assert "trigger_word" in excinfo.value.fields
+    assert reason in " ".join(excinfo.value.fields["trigger_word"])
+    assert excinfo.value.message.startswith("Trigger word: ")
     assert not Character.objects.exists()
 
 
@@ -125,23 +126,23 @@ def test_a_capitalised_trigger_word_is_kept_lower_cased():
 
 def test_a_duplicate_trigger_word_is_refused_and_nothing_is_saved():
     services.create_character(name="One", trigger_word="jdoe", base_prompt="a figure")
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(services.CharacterInvalid) as excinfo:
         services.create_character(name="Two", trigger_word="jdoe", base_prompt="a figure")
-    assert "trigger_word" in excinfo.value.message_dict
+    assert "trigger_word" in excinfo.value.fields
     assert Character.objects.count() == 1
 
 
 def test_an_empty_base_prompt_is_refused(loaded_presets):
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(services.CharacterInvalid) as excinfo:
         services.create_character(
             name="X", trigger_word="xchar", base_prompt="   ", preset="fitness"
         )
-    assert "base_prompt" in excinfo.value.message_dict
+    assert "base_prompt" in excinfo.value.fields
     assert not Character.objects.exists()
 
 
 def test_an_unknown_preset_is_refused():
-    with pytest.raises(ValidationError, match="no preset"):
+    with pytest.raises(services.CharacterInvalid, match="no preset"):
         services.create_character(name="X", trigger_word="xchar", base_prompt="p", preset="nope")
 
 
@@ -160,7 +161,7 @@ def test_the_database_itself_refuses_a_badly_formed_trigger_word():
 @pytest.mark.parametrize("strength", ["1.5", "-0.1", "strong"])
 def test_saving_a_variation_with_a_strength_outside_zero_to_one_saves_nothing(strength):
     pose = PoseFactory()
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(services.CharacterInvalid) as excinfo:
         services.save_variation(
             character=pose.character,
             label="Curl",
@@ -168,14 +169,14 @@ def test_saving_a_variation_with_a_strength_outside_zero_to_one_saves_nothing(st
             anchor_pose=pose.key,
             strength=strength,
         )
-    assert "strength" in excinfo.value.message_dict
+    assert "strength" in excinfo.value.fields
     assert not Variation.objects.exists()
 
 
 def test_a_variation_must_use_one_of_the_characters_own_poses():
     other_pose = PoseFactory()
     character = CharacterFactory()
-    with pytest.raises(ValidationError, match="not a pose"):
+    with pytest.raises(services.CharacterInvalid, match="not a pose"):
         services.save_variation(
             character=character,
             label="Curl",
