@@ -8,7 +8,7 @@ from generation import providers
 from generation.selectors import character_costs, preferred_provider
 from lorastudio.errors import Refusal
 from lorastudio.forms import add_service_errors
-from lorastudio.refusals import refused
+from lorastudio.refusals import goes_back_to, refused
 
 from . import anchor_suggestions, selectors, services
 from .forms import CharacterEditForm, CharacterForm, GalleryFilterForm, VariationForm
@@ -134,6 +134,7 @@ def _board_context(character, request):
 
 
 @require_POST
+@goes_back_to("characters:anchors", "slug")
 def anchor_pick(request, slug, pose):
     """Make an image the pose's anchor; a refusal (AnchorRefused) is answered by
     lorastudio.refusals like every other."""
@@ -215,6 +216,7 @@ def curation_counts(request, slug):
 
 
 @require_POST
+@goes_back_to("characters:gallery", "slug")
 def image_review(request, slug, image_id):
     """Approve, reject, reset or star one image; answers with its tile (a refusal is answered
     by lorastudio.refusals)."""
@@ -233,6 +235,7 @@ def image_review(request, slug, image_id):
 
 
 @require_POST
+@goes_back_to("characters:gallery", "slug")
 def bulk_review(request, slug):
     character = get_object_or_404(selectors.characters(), slug=slug)
     ids = [int(i) for i in request.POST.getlist("image") if i.isdigit()]

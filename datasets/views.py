@@ -13,12 +13,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from characters.models import Character, ShotType
-from generation import runs
 from generation.providers import available as available_providers
 from lorastudio import confirm
 from lorastudio.errors import Refusal
 from lorastudio.idempotency import Outcome
-from lorastudio.refusals import refused
+from lorastudio.refusals import goes_back_to, refused
 
 from . import captioning, exports, gaps, selectors, services
 from .balance import balance_report
@@ -107,22 +106,18 @@ def dataset_detail(request, dataset_id):
 
 
 @require_POST
+@goes_back_to("datasets:detail", "dataset_id")
 def dataset_settings(request, dataset_id):
     dataset = _dataset(dataset_id)
     form = DatasetForm(request.POST)
-    if form.is_valid():
-        try:
-            services.update_dataset(
-                dataset=dataset,
-                name=form.cleaned_data["name"],
-                caption_template=form.cleaned_data["caption_template"] or dataset.caption_template,
-            )
-        except Refusal as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, "Saved: captions now follow the new template.")
-    else:
-        messages.error(request, f"Not saved: {form.errors.as_text()}")
+    if not form.is_valid():
+        return refused(request, f"Not saved: {form.errors.as_text()}")
+    services.update_dataset(
+        dataset=dataset,
+        name=form.cleaned_data["name"],
+        caption_template=form.cleaned_data["caption_template"] or dataset.caption_template,
+    )
+    messages.success(request, "Saved: captions now follow the new template.")
     return redirect("datasets:detail", dataset_id=dataset.id)
 
 
@@ -140,6 +135,7 @@ def add_approved(request, dataset_id):
 
 
 @require_POST
+@goes_back_to(lambda request, dataset_id: _report_url(dataset_id))
 def exclude_outliers(request, dataset_id):
     """Exclude the items the identity check lists (all of them, or the one given)."""
     dataset = _dataset(dataset_id)
@@ -152,7 +148,11 @@ def exclude_outliers(request, dataset_id):
         f"Excluded {excluded} image{'s' if excluded != 1 else ''} from the training set; "
         "tick Include on a tile to take one back.",
     )
-    return redirect(f"{reverse('datasets:detail', args=[dataset.id])}#report")
+    return redirect(_report_url(dataset.id))
+
+
+def _report_url(dataset_id) -> str:
+    return f"{reverse('datasets:detail', args=[dataset_id])}#report"
 
 
 # --- Items (htmx) ------------------------------------------------------------------------
@@ -206,6 +206,7 @@ def _items_changed(request, dataset: Dataset, items: list[DatasetItem], message:
 
 
 @require_POST
+@goes_back_to("datasets:detail", "dataset_id")
 def items_include(request, dataset_id):
     """Include or exclude many items at once (the images the filters show, or ticked)."""
     dataset = _dataset(dataset_id)
@@ -221,18 +222,16 @@ def items_include(request, dataset_id):
 
 
 @require_POST
+@goes_back_to(lambda request, dataset_id: _report_url(dataset_id))
 def exclude_shots(request, dataset_id):
     """A balance plan's “exclude” step."""
     dataset = _dataset(dataset_id)
     count = request.POST.get("count", "")
     if not count.isdigit():
         return refused(request, "Say how many images to leave out.")
-    try:
-        changed = services.exclude_shots(
-            dataset=dataset, shot=request.POST.get("shot", ""), count=int(count)
-        )
-    except Refusal as exc:
-        return refused(request, exc.message)
+    changed = services.exclude_shots(
+        dataset=dataset, shot=request.POST.get("shot", ""), count=int(count)
+    )
     ids = ", ".join(f"#{i.image_id}" for i in changed)
     return _items_changed(
         request,
@@ -298,6 +297,7 @@ def find_replace(request, dataset_id):
 
 # --- Runs: captions and fill the gap, priced first ----------------------------------------
 @require_http_methods(["GET", "POST"])
+@goes_back_to("datasets:detail", "dataset_id")
 def caption_run(request, dataset_id):
     """Price the caption run (a confirm page); launch it once, when the user confirms."""
     if started := confirm.already_started(request):
@@ -306,17 +306,12 @@ def caption_run(request, dataset_id):
     back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
     form = CaptionRunForm(confirm.data(request))
     if not form.is_valid():
-        messages.error(request, f"Captioning cannot start: {form.errors.as_text()}")
-        return redirect(back)
+        return refused(request, f"Captioning cannot start: {form.errors.as_text()}")
     provider, overwrite = form.cleaned_data["provider"], form.cleaned_data["overwrite"]
     scope = form.cleaned_data["scope"]
-    try:
-        plan = captioning.plan_captions(
-            dataset=dataset, provider=provider, overwrite=overwrite, scope=scope
-        )
-    except runs.RunRefused as exc:
-        messages.error(request, exc.message)
-        return redirect(back)
+    plan = captioning.plan_captions(
+        dataset=dataset, provider=provider, overwrite=overwrite, scope=scope
+    )
     if not confirm.confirmed(request):
         return confirm.page(
             request,
@@ -350,6 +345,7 @@ def caption_run(request, dataset_id):
 
 
 @require_http_methods(["GET", "POST"])
+@goes_back_to("datasets:detail", "dataset_id")
 def fill_gap(request, dataset_id):
     """From a warning: show the priced gap run (anchor, source, prompt, strength) on a confirm
     page; launch it once per page when the user confirms."""
@@ -359,13 +355,8 @@ def fill_gap(request, dataset_id):
     back = reverse("datasets:detail", kwargs={"dataset_id": dataset.id})
     form = GapForm(confirm.data(request))
     if not form.is_valid():
-        messages.error(request, f"Cannot fill this gap: {form.errors.as_text()}")
-        return redirect(back)
-    try:
-        gap = gaps.plan_gap(dataset=dataset, **form.cleaned_data)
-    except Refusal as exc:
-        messages.error(request, exc.message)
-        return redirect(back)
+        return refused(request, f"Cannot fill this gap: {form.errors.as_text()}")
+    gap = gaps.plan_gap(dataset=dataset, **form.cleaned_data)
     if not confirm.confirmed(request):
         return confirm.page(
             request,
@@ -398,36 +389,36 @@ def fill_gap(request, dataset_id):
 
 
 # --- Exports -----------------------------------------------------------------------------
+def _exports_url(dataset_id) -> str:
+    return reverse("datasets:detail", kwargs={"dataset_id": dataset_id}) + "#exports"
+
+
 @require_POST
+@goes_back_to(lambda request, dataset_id: _exports_url(dataset_id))
 def export_create(request, dataset_id):
     dataset = _dataset(dataset_id)
     form = ExportForm(request.POST)
     if not form.is_valid():
-        messages.error(request, f"Cannot export: {form.errors.as_text()}")
+        return refused(request, f"Cannot export: {form.errors.as_text()}")
+    export = exports.start_export(
+        dataset=dataset,
+        created_by=request.user,
+        resolution=form.cleaned_data["resolution"],
+        accept_warnings=form.cleaned_data["accept_warnings"],
+    )
+    if export.reused:
+        messages.info(
+            request,
+            "Nothing changed since the last export at this resolution: it is listed "
+            "below, no new zip is built.",
+        )
     else:
-        try:
-            export = exports.start_export(
-                dataset=dataset,
-                created_by=request.user,
-                resolution=form.cleaned_data["resolution"],
-                accept_warnings=form.cleaned_data["accept_warnings"],
-            )
-        except Refusal as exc:
-            messages.error(request, exc.message)
-        else:
-            if export.reused:
-                messages.info(
-                    request,
-                    "Nothing changed since the last export at this resolution: it is listed "
-                    "below, no new zip is built.",
-                )
-            else:
-                messages.success(
-                    request,
-                    f"Export of {export.image_count} images started: the zip is built in the "
-                    "background and listed below when ready.",
-                )
-    return redirect(reverse("datasets:detail", kwargs={"dataset_id": dataset.id}) + "#exports")
+        messages.success(
+            request,
+            f"Export of {export.image_count} images started: the zip is built in the "
+            "background and listed below when ready.",
+        )
+    return redirect(_exports_url(dataset.id))
 
 
 def export_list(request, dataset_id):

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from characters.selectors import characters
 from lorastudio import confirm
 from lorastudio.idempotency import Outcome
-from lorastudio.refusals import refused
+from lorastudio.refusals import goes_back_to, refused
 
 from . import budgets, calls, runs, selectors, usage
 from .forms import BudgetForm, DecisionForm, RunForm, UserBudgetForm
@@ -55,14 +55,11 @@ def run_detail(request, run_id):
 
 
 @require_POST
+@goes_back_to("generation:run_detail", "run_id")
 def run_cancel(request, run_id):
     run = get_object_or_404(selectors.runs(), id=run_id)
-    try:
-        runs.cancel_run(run, by=request.user)
-    except runs.RunRefused as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Run canceled: queued calls will not be sent.")
+    runs.cancel_run(run, by=request.user)
+    messages.success(request, "Run canceled: queued calls will not be sent.")
     return redirect("generation:run_detail", run_id=run.id)
 
 
@@ -77,6 +74,7 @@ def call_retry(request, call_id):
 
 
 @require_http_methods(["GET", "POST"])
+@goes_back_to("characters:detail", "slug")
 def run_new(request, slug):
     """Show what a run will cost (a confirm page); launch it once, when the user confirms."""
     if started := confirm.already_started(request):
@@ -88,14 +86,9 @@ def run_new(request, slug):
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = character.get_absolute_url()
     if not form.is_valid():
-        messages.error(request, f"This run cannot start: {form.error_text()}")
-        return redirect(back)
+        return refused(request, f"This run cannot start: {form.error_text()}")
     arguments = form.plan_arguments()
-    try:
-        plan = runs.plan_run(character=character, **arguments)
-    except runs.RunRefused as exc:
-        messages.error(request, str(exc))
-        return redirect(back)
+    plan = runs.plan_run(character=character, **arguments)
     request.session["provider"] = plan.provider  # preselected next time
     if not confirm.confirmed(request):
         hidden = [
@@ -141,17 +134,14 @@ def _run_url(run) -> str:
 
 
 @require_http_methods(["GET", "POST"])
+@goes_back_to("generation:run_detail", "run_id")
 def run_retry(request, run_id):
     """Send a run's failed calls again as a new run: priced first, launched once confirmed."""
     if started := confirm.already_started(request):
         return started
     run = get_object_or_404(selectors.runs(), id=run_id)
     back = reverse("generation:run_detail", args=[run.id])
-    try:
-        plan = runs.plan_retry(run=run)
-    except runs.RunRefused as exc:
-        messages.error(request, str(exc))
-        return redirect(back)
+    plan = runs.plan_retry(run=run)
     if not confirm.confirmed(request):
         return confirm.page(
             request,
@@ -228,6 +218,7 @@ def character_progress(request, slug):
 
 # --- Approval, budget and usage ----------------------------------------------------------
 @require_POST
+@goes_back_to("generation:run_detail", "run_id")
 def run_approval(request, run_id):
     """A lead approves a held run (its calls are sent) or declines it with a reason."""
     run = get_object_or_404(selectors.runs(), id=run_id)
@@ -242,6 +233,7 @@ def run_approval(request, run_id):
     return redirect("generation:run_detail", run_id=run.id)
 
 
+@goes_back_to("generation:budget")
 def budget(request):
     """The month's budget: limits (leads change them), spent, reserved, left, per login."""
     state = selectors.budget_state()
@@ -277,6 +269,7 @@ def _cents(value):
     return value.quantize(Decimal("0.01")) if value is not None else None
 
 
+@goes_back_to("generation:usage")
 def usage_page(request):
     """Spending by month, user, character and provider, with a chart of the last months."""
     try:

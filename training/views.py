@@ -15,6 +15,7 @@ from datasets.selectors import ready_exports
 from lorastudio import confirm
 from lorastudio.errors import Refusal
 from lorastudio.idempotency import Outcome
+from lorastudio.refusals import goes_back_to, refused
 
 from . import (
     defaults,
@@ -154,54 +155,44 @@ def job_detail(request, job_id):
 
 
 @require_POST
+@goes_back_to("training:job_detail", "job_id")
 def job_cancel(request, job_id):
     job = get_object_or_404(TrainingJob, id=job_id)
-    try:
-        services.cancel_training(job=job)
-    except Refusal as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Training canceled: nothing more is billed for it.")
+    services.cancel_training(job=job)
+    messages.success(request, "Training canceled: nothing more is billed for it.")
     return redirect(job)
 
 
 @require_POST
+@goes_back_to("training:job_detail", "job_id")
 def job_retry(request, job_id):
     job = get_object_or_404(TrainingJob, id=job_id)
-    try:
-        services.retry_unknown_training(job=job)
-    except Refusal as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.warning(
-            request, "Sent again. If the first request did reach the provider, it is paid twice."
-        )
+    services.retry_unknown_training(job=job)
+    messages.warning(
+        request, "Sent again. If the first request did reach the provider, it is paid twice."
+    )
     return redirect(job)
 
 
 @require_POST
+@goes_back_to("training:job_new")
 def preset_save(request):
     form = SavePresetForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Fill in a name and every setting to save a preset.")
-    else:
-        data = form.cleaned_data
-        try:
-            preset = services.save_preset(
-                name=data["name"],
-                params=defaults.Params(
-                    steps=data["steps"],
-                    learning_rate=data["learning_rate"],
-                    rank=data["rank"],
-                    resolution=data["resolution"],
-                    batch_size=data["batch_size"],
-                ),
-                created_by=request.user,
-            )
-        except Refusal as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"Preset “{preset.name}” saved for everyone here.")
+        return refused(request, "Fill in a name and every setting to save a preset.")
+    data = form.cleaned_data
+    preset = services.save_preset(
+        name=data["name"],
+        params=defaults.Params(
+            steps=data["steps"],
+            learning_rate=data["learning_rate"],
+            rank=data["rank"],
+            resolution=data["resolution"],
+            batch_size=data["batch_size"],
+        ),
+        created_by=request.user,
+    )
+    messages.success(request, f"Preset “{preset.name}” saved for everyone here.")
     return redirect(request.POST.get("next") or reverse("training:job_new"))
 
 
@@ -224,6 +215,7 @@ def lora_detail(request, lora_id):
 
 
 @require_http_methods(["GET", "POST"])
+@goes_back_to("training:lora_detail", "lora_id")
 def reference_set(request, lora_id):
     """Price the reference set (or one shot of it), a confirm page; start it once, when the
     user confirms."""
@@ -232,15 +224,10 @@ def reference_set(request, lora_id):
     lora = get_object_or_404(selectors.loras(), id=lora_id)
     form = ReferenceSetForm(confirm.data(request))
     if not form.is_valid():
-        messages.error(request, "Choose a provider and a LoRA scale from 0 to 2.")
-        return redirect(lora)
+        return refused(request, "Choose a provider and a LoRA scale from 0 to 2.")
     provider, scale = form.cleaned_data["provider"], float(form.cleaned_data["scale"])
     shots = form.cleaned_data["shots"]
-    try:
-        plan = reference_sets.plan(lora=lora, provider=provider, scale=scale, shots=shots)
-    except Refusal as exc:
-        messages.error(request, exc.message)
-        return redirect(lora)
+    plan = reference_sets.plan(lora=lora, provider=provider, scale=scale, shots=shots)
     if not confirm.confirmed(request):
         return confirm.page(
             request,
@@ -268,26 +255,20 @@ def reference_set(request, lora_id):
 
 
 @require_POST
+@goes_back_to("training:lora_detail", "lora_id")
 def lora_approve(request, lora_id):
     lora = get_object_or_404(LoraModel, id=lora_id)
-    try:
-        loras.approve_lora(lora=lora, user=request.user)
-    except Refusal as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"v{lora.version} approved: it can be pinned now.")
+    loras.approve_lora(lora=lora, user=request.user)
+    messages.success(request, f"v{lora.version} approved: it can be pinned now.")
     return redirect(request.POST.get("next") or lora.get_absolute_url())
 
 
 @require_POST
+@goes_back_to("training:lora_detail", "lora_id")
 def lora_retire(request, lora_id):
     lora = get_object_or_404(LoraModel, id=lora_id)
-    try:
-        loras.retire_lora(lora=lora)
-    except Refusal as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"v{lora.version} retired. Pins made with it keep it.")
+    loras.retire_lora(lora=lora)
+    messages.success(request, f"v{lora.version} retired. Pins made with it keep it.")
     return redirect(request.POST.get("next") or lora.get_absolute_url())
 
 
@@ -362,6 +343,7 @@ def pin_drift(request, slug):
     return render(request, "training/_pin_drift.html", {"drifts": drifts})
 
 
+@goes_back_to("training:pin_edit", "slug")
 def pin_edit(request, slug):
     character = get_object_or_404(Character, slug=slug)
     current = pins.current_pin(character)
@@ -372,29 +354,25 @@ def pin_edit(request, slug):
         refs.sort(key=lambda i: order.get(request.POST.get(f"role_{i}", ""), len(order)))
         primary = request.POST.get("primary", "")
         lora_id = request.POST.get("lora") or None
-        try:
-            if not primary.isdigit():
-                raise pins.PinRefused("Choose the primary image (the frontal one).")
-            pin, created = pins.pin_character(
-                character=character,
-                primary_image_id=int(primary),
-                reference_image_ids=refs,
-                roles={str(i): request.POST.get(f"role_{i}", "") for i in refs},
-                lora_id=int(lora_id) if lora_id else None,
-                lora_scale=request.POST.get("scale") or "1",
-                note=request.POST.get("note", ""),
-                pinned_by=request.user,
-            )
-        except Refusal as exc:
-            messages.error(request, exc.message)
+        if not primary.isdigit():
+            return refused(request, "Choose the primary image (the frontal one).")
+        pin, created = pins.pin_character(
+            character=character,
+            primary_image_id=int(primary),
+            reference_image_ids=refs,
+            roles={str(i): request.POST.get(f"role_{i}", "") for i in refs},
+            lora_id=int(lora_id) if lora_id else None,
+            lora_scale=request.POST.get("scale") or "1",
+            note=request.POST.get("note", ""),
+            pinned_by=request.user,
+        )
+        if created:
+            messages.success(request, f"Pinned {character.name} as version {pin.version}.")
+            for drift in likeness.pin_drift(pin):
+                messages.warning(request, drift_message(drift))
         else:
-            if created:
-                messages.success(request, f"Pinned {character.name} as version {pin.version}.")
-                for drift in likeness.pin_drift(pin):
-                    messages.warning(request, drift_message(drift))
-            else:
-                messages.info(request, f"Nothing changed: version {pin.version} stays current.")
-            return redirect(pin)
+            messages.info(request, f"Nothing changed: version {pin.version} stays current.")
+        return redirect(pin)
     lora = selectors.approved_lora(character, request.GET.get("lora", ""))
     suite = selectors.pin_suite(lora) if lora else {}
     primary_id, lora_id, chosen_refs = None, None, {}
