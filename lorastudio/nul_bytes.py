@@ -3,13 +3,16 @@
 PostgreSQL text cannot hold NUL, so one that reaches a query or a save is a 500. Django's form
 fields refuse it already; the JSON API, query strings, paths and webhook bodies do not. This
 middleware answers 400 naming the field before any view runs: the path, a query parameter, a
-form field, or a JSON body's field (`variations[2]`, `payload.caption`). File uploads are left
-to their ingest, which reads bytes, not text.
+form field, or a JSON body's field (`variations[2]`, `payload.caption`): in JSON for the API, in
+the pages' one htmx refusal (lorastudio.refusals) for htmx, as a plain 400 page otherwise. File
+uploads are left to their ingest, which reads bytes, not text.
 """
 
 import json
 
 from django.http import HttpResponseBadRequest, JsonResponse
+
+from .refusals import htmx_refusal
 
 NUL = "\x00"
 _JSON_MARKERS = (b"\\u0000", b"\x00")
@@ -80,4 +83,8 @@ class RefuseNulBytesMiddleware:
         message = f"“{_shown(field)}” contains a NUL character (\\u0000), which is not allowed."
         if request.path_info.startswith(("/api/", "/webhooks/")):
             return JsonResponse({"detail": message, "field": _shown(field)}, status=400)
+        if request.headers.get("HX-Request") == "true":
+            # The pages' one htmx refusal: htmx swaps nothing on a 400, the event shows why.
+            return htmx_refusal(message, status=400)
+        # No session or messages yet (this runs first): the message is the page.
         return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

@@ -1,11 +1,14 @@
 """Careless and hostile input gets a clean 4xx naming what is wrong, and nothing is saved."""
 
 import json
+from urllib.parse import urlencode
 
 import pytest
+from django.urls import reverse
 
 from characters.models import Character, Image, Variation
-from tests.factories import ImageFactory
+from datasets.models import DatasetItem
+from tests.factories import DatasetFactory, ImageFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +78,28 @@ def test_a_nul_in_a_page_query_is_refused(logged_in, character):
     response = logged_in.get(f"/characters/{character.slug}/gallery/?pose=%00")
     assert response.status_code == 400
     assert b"pose" in response.content
+
+
+def test_a_nul_in_an_htmx_post_is_refused_with_the_message_htmx_shows(logged_in, character):
+    # htmx swaps nothing on a 400: without the `refused` event the click would say nothing.
+    item = DatasetItem.objects.create(
+        dataset=DatasetFactory(character=character),
+        image=ImageFactory(character=character),
+        caption="fit, standing",
+    )
+    response = logged_in.post(
+        reverse("datasets:item_caption", args=[item.id]),
+        urlencode({"caption": "fit\x00"}),  # as htmx posts a form
+        content_type="application/x-www-form-urlencoded",
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    message = response.content.decode()
+    assert "“caption” contains a NUL character" in message
+    assert json.loads(response["HX-Trigger"]) == {"refused": {"message": message}}
+    item.refresh_from_db()
+    assert item.caption == "fit, standing"
 
 
 # --- Pagination: bounded everywhere -------------------------------------------------------
