@@ -17,7 +17,7 @@ from . import runs
 from .calls import register_output_handler, register_task_builder
 from .inputs import build_task, file_ref
 from .models import GenerationRun, Provider, Task
-from .providers import unavailable_reason
+from .providers import require_provider
 from .providers.catalog import model_for
 
 PURPOSE = "likeness_embedding"
@@ -32,7 +32,7 @@ def plan_embeddings(*, character: Character, provider: str, limit: int = 500) ->
     """One embedding call per image of the character without a figure vector of the
     provider's model, with its price; nothing is saved."""
     if provider not in Provider.values:
-        raise EmbeddingsRefused(f"Unknown provider “{provider}”: use {', '.join(Provider.values)}.")
+        require_provider(provider)  # refused, naming the providers there are
     try:
         model = model_for(provider, Task.EMBED_IMAGE)
     except LookupError:
@@ -40,9 +40,7 @@ def plan_embeddings(*, character: Character, provider: str, limit: int = 500) ->
             f"{Provider(provider).label} has no image-embedding model here: use Replicate "
             "(CLIP features), or the offline rough measure that every image already has."
         ) from None
-    reason = unavailable_reason(provider)
-    if reason:
-        raise EmbeddingsRefused(f"{Provider(provider).label} cannot be used: {reason}")
+    require_provider(provider)
     done = ImageEmbedding.objects.filter(measure=Measure.FIGURE, model=model.endpoint)
     images = (
         character.images.exclude(review=Image.Review.REJECTED)

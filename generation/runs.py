@@ -21,8 +21,8 @@ from lorastudio.models import AuditEvent
 
 from . import budgets, calls
 from .inputs import file_ref
-from .models import GenerationRun, Provider, ProviderCall, Task
-from .providers import unavailable_reason
+from .models import GenerationRun, ProviderCall, Task
+from .providers import require_provider
 from .providers.catalog import model_for
 from .run_status import refresh_run
 
@@ -105,13 +105,7 @@ def reference_suite(*, base_prompt: str, trigger_word: str) -> list[tuple[str, s
 def usable_provider(provider: str | None) -> str:
     """The provider a run goes to (the default when none is named), refused when unknown or
     not set up."""
-    provider = provider or settings.PROVIDER
-    if provider not in Provider.values:
-        raise RunRefused(f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}.")
-    reason = unavailable_reason(provider)
-    if reason:
-        raise RunRefused(f"{Provider(provider).label} cannot be used: {reason}")
-    return provider
+    return require_provider(provider or settings.PROVIDER)
 
 
 def add_calls(plan: Plan, task: str, label: str, count: int, inputs: dict, image: dict) -> None:
@@ -435,10 +429,7 @@ def plan_retry(*, run: GenerationRun) -> Plan:
     failed = list(run.calls.filter(status=ProviderCall.Status.FAILED).order_by("created_at"))
     if not failed:
         raise RunRefused("This run has no failed calls to send again.")
-    reason = unavailable_reason(run.provider)
-    if reason:
-        raise RunRefused(f"{Provider(run.provider).label} cannot be used: {reason}")
-    plan = Plan(kind=run.kind, provider=run.provider)
+    plan = Plan(kind=run.kind, provider=require_provider(run.provider))
     for call in failed:
         context = call.context or {}
         if context.get("purpose") != "images" or "inputs" not in context:

@@ -2,11 +2,12 @@ from django import forms
 
 from datasets.models import DatasetExport
 from generation.models import Provider
+from generation.providers import provider_problem
 from generation.providers.catalog import trainer_for, training_limit
 from generation.runs import REFERENCE_SHOTS
 from lorastudio import labels
 
-from . import defaults, services
+from . import defaults
 from .models import LoraModel, PinReference, TrainingPreset, WebhookEndpoint
 
 
@@ -14,7 +15,7 @@ def provider_choices() -> list[tuple[str, str]]:
     """Providers, each saying whether it can train here."""
     choices = []
     for value, label in Provider.choices:
-        problem = services.provider_problem(value)
+        problem = provider_problem(value, training=True)
         choices.append((value, f"{label} (not configured)" if problem else label))
     return choices
 

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +20,7 @@ from datasets.models import DatasetExport
 from generation import budgets, calls
 from generation.inputs import file_ref
 from generation.models import Provider, ProviderCall, Task
-from generation.providers import unavailable_reason
+from generation.providers import require_provider
 from generation.providers.catalog import model_for, trainer_for, training_limit
 from lorastudio import audit
 from lorastudio.errors import Conflict, Refusal
@@ -39,25 +38,6 @@ JobStatus = TrainingJob.Status
 
 class TrainingRefused(Refusal):
     """A training cannot start (or change) as asked; the message says why and what to do."""
-
-
-class ProviderNotConfigured(TrainingRefused):
-    """The chosen provider has no key (or no destination) on this installation."""
-
-
-def provider_problem(provider: str) -> str | None:
-    """Why `provider` cannot train here, or None when it can: the key every call needs
-    (generation's one check), and for Replicate the owner of the trained model."""
-    if provider not in Provider.values:
-        return f"Unknown provider “{provider}”: use one of {', '.join(Provider.values)}."
-    if reason := unavailable_reason(provider):
-        return f"{Provider(provider).label} cannot train here: {reason}"
-    if provider == Provider.REPLICATE and not settings.REPLICATE_OWNER:
-        return (
-            "Replicate needs REPLICATE_OWNER (your user or organisation) to hold the trained "
-            "model: set it in the environment."
-        )
-    return None
 
 
 SETTING_LABELS = {
@@ -204,8 +184,7 @@ def plan_training(
             f"This export is {export.get_status_display().lower()}: train on a ready export "
             "(export the dataset again if it failed)."
         )
-    if problem := provider_problem(provider):
-        raise ProviderNotConfigured(problem)
+    require_provider(provider, training=True)
     character = export.dataset.character
     create_masks, is_style = True, False
     if saved_preset is not None:

@@ -1,13 +1,17 @@
 """Provider adapters behind one interface (base.Provider); `get_provider` picks one by name.
 
-`available()` says which providers can be used now, and why not: the run forms show it and
-`plan_run` refuses a run on a provider without its key before anything is saved.
+`provider_problem()` is the one check of a provider name: known, and set up here (its key; to
+train on Replicate, the owner of the trained model). The run forms show it through
+`available()`; every plan (runs, retries, captions, gaps, likeness runs, trainings) calls
+`require_provider()`, which refuses before anything is saved.
 """
 
 from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
+
+from lorastudio.errors import Refusal
 
 from ..models import Provider as ProviderName
 from .base import Provider
@@ -28,12 +32,39 @@ class ProviderOption:
         return not self.reason
 
 
+class ProviderUnavailable(Refusal):
+    """The provider named is unknown here, or not set up to do what was asked."""
+
+
 def unavailable_reason(name: str) -> str:
     """Why provider `name` cannot be used now (naming the missing setting), or ""."""
     setting = KEY_SETTINGS.get(name)
     if setting and not getattr(settings, setting, ""):
         return f"{setting} is not set: add it to the environment (or .env.local) to use it."
     return ""
+
+
+def provider_problem(name: str, *, training: bool = False) -> str:
+    """Why provider `name` cannot be used here (to train a LoRA, when `training`), or ""."""
+    if name not in ProviderName.values:
+        return f"Unknown provider “{name}”: use one of {', '.join(ProviderName.values)}."
+    label = ProviderName(name).label
+    if reason := unavailable_reason(name):
+        return f"{label} {'cannot train here' if training else 'cannot be used'}: {reason}"
+    if training and name == ProviderName.REPLICATE and not settings.REPLICATE_OWNER:
+        return (
+            "Replicate needs REPLICATE_OWNER (your user or organisation) to hold the trained "
+            "model: set it in the environment."
+        )
+    return ""
+
+
+def require_provider(name: str, *, training: bool = False) -> str:
+    """`name` when it can be used (to train, when `training`); else a `ProviderUnavailable`
+    saying why, before anything is saved or sent."""
+    if problem := provider_problem(name, training=training):
+        raise ProviderUnavailable(problem)
+    return name
 
 
 def available() -> list[ProviderOption]:

@@ -4,8 +4,16 @@ import json
 
 import pytest
 
-from generation import providers, runs
+from datasets import captioning
+from generation import embeddings, providers, runs
 from generation.models import GenerationRun
+from tests.factories import (
+    DatasetFactory,
+    GenerationRunFactory,
+    ProviderCallFactory,
+    ReadyExportFactory,
+)
+from training import services as training_services
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +69,45 @@ def test_the_run_forms_show_a_provider_without_its_key_disabled_with_the_reason(
         page = logged_in.get(url).content.decode()
         assert '<option value="fal"  disabled title="FAL_KEY is not set' in page
         assert '<option value="local" selected>' in page
+
+
+# --- One check of a provider name, for every plan that spends ------------------------------
+PLANS = {
+    "run": lambda c, provider: runs.plan_run(character=c, kind="anchors", provider=provider),
+    "retry": lambda c, provider: runs.plan_retry(
+        run=ProviderCallFactory(
+            run=GenerationRunFactory(character=c, provider=provider), status="failed"
+        ).run
+    ),
+    "captions": lambda c, provider: captioning.plan_captions(
+        dataset=DatasetFactory(character=c), provider=provider
+    ),
+    "likeness": lambda c, provider: embeddings.plan_embeddings(character=c, provider=provider),
+    "training": lambda c, provider: training_services.plan_training(
+        export=ReadyExportFactory(dataset=DatasetFactory(character=c)), provider=provider
+    ),
+}
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_every_plan_refuses_a_provider_without_its_key_in_the_same_words(character, no_keys, plan):
+    with pytest.raises(providers.ProviderUnavailable) as refused:
+        PLANS[plan](character, "replicate")
+    verb = "cannot train here" if plan == "training" else "cannot be used"
+    assert refused.value.message == (
+        f"Replicate {verb}: REPLICATE_API_TOKEN is not set: add it to the environment "
+        "(or .env.local) to use it."
+    )
+    assert refused.value.status_code == 400
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_every_plan_refuses_an_unknown_provider_naming_the_known_ones(character, plan):
+    with pytest.raises(providers.ProviderUnavailable, match="Unknown provider “nope”: use one of"):
+        PLANS[plan](character, "nope")
+
+
+def test_training_on_replicate_also_needs_the_owner_of_the_model(settings):
+    settings.REPLICATE_API_TOKEN, settings.REPLICATE_OWNER = "token", ""
+    assert providers.provider_problem("replicate") == ""
+    assert "REPLICATE_OWNER" in providers.provider_problem("replicate", training=True)

@@ -9,6 +9,7 @@ import pytest
 from datasets import training_configs
 from generation import downloads
 from generation.models import ProviderCall
+from generation.providers import ProviderUnavailable
 from tests.factories import DatasetFactory, ReadyExportFactory
 from tests.training.versions import reference_set
 from training import defaults, loras, services
@@ -69,7 +70,7 @@ def test_a_provider_without_its_key_is_refused_up_front(
 ):
     settings.FAL_KEY, settings.REPLICATE_API_TOKEN, settings.REPLICATE_OWNER = "k", "t", "me"
     setattr(settings, setting, "")
-    with pytest.raises(services.ProviderNotConfigured, match=message):
+    with pytest.raises(ProviderUnavailable, match=message):
         services.plan_training(export=export, provider=provider)
     assert not TrainingJob.objects.exists() and not ProviderCall.objects.exists()
 
