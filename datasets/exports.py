@@ -8,8 +8,8 @@ Replicate's ostris/flux-dev-lora-trainer all accept: `0001_front.jpg` beside `00
 (its caption). Beside them: seed 002's metadata.json, shots.json and concepts.json, a
 manifest.json naming every file with its sha256, and train/ with ready configs for
 self-hosted training. Images are resized to the export's resolution (longest side), never
-upscaled. The zip is written to a temporary file on disk, one image at a time, then streamed
-into storage (local or S3): never whole in memory.
+upscaled. The zip is written by lorastudio.archives (as pin packs are): to a temporary file on
+disk, one image at a time, then streamed into storage (local or S3), never whole in memory.
 """
 
 import hashlib
@@ -17,13 +17,10 @@ import io
 import json
 import logging
 import re
-import tempfile
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -33,7 +30,7 @@ from PIL import ImageOps, UnidentifiedImageError
 
 from characters.selectors import likeness_scores_by_image
 from generation.runs import reference_suite
-from lorastudio import audit, queueing, quotas
+from lorastudio import archives, audit, queueing, quotas
 from lorastudio.errors import Refusal
 from lorastudio.models import AuditEvent
 
@@ -243,33 +240,12 @@ def _json(value) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-class _Zip:
-    """A zip being written, remembering each file's sha256 and size for the manifest."""
-
-    def __init__(self, zip_file: zipfile.ZipFile, *, when: tuple):
-        self.zip = zip_file
-        self.files: list[dict] = []
-        self.when = when  # every entry dated as the export, not as the build
-
-    def add(self, name: str, data: bytes, *, compress: bool = True) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-        self.zip.writestr(zipfile.ZipInfo(name, date_time=self.when), data, compress_type=method)
-        self.files.append({"name": name, "sha256": digest, "size": len(data)})
-        return digest
-
-
-def _write(export: DatasetExport, handle) -> dict:
-    """Write the zip into `handle`; return the final manifest."""
-    with zipfile.ZipFile(handle, "w") as zip_file:
-        return _write_entries(export, zip_file)
-
-
-def _write_entries(export: DatasetExport, zip_file: zipfile.ZipFile) -> dict:
+def _write(export: DatasetExport, archive: archives.ZipWriter) -> dict:
+    """Write the export's files (every entry dated as the export, not as the build); return
+    the final manifest."""
     manifest = dict(export.manifest)
     entries, resolution = manifest["images"], export.resolution
     created = export.created_at.astimezone(UTC)
-    archive = _Zip(zip_file, when=created.timetuple()[:6])
     written, skipped = [], []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for start in range(0, len(entries), CHUNK):
@@ -430,19 +406,13 @@ def build_export(export_id) -> DatasetExport | None:
     )
     if export is None:
         return None
+    name = export.archive.field.generate_filename(
+        export, f"{export.manifest['character']['slug']}-{str(export.id)[:8]}.zip"
+    )
     try:
-        with tempfile.TemporaryFile(suffix=".zip") as handle:
-            manifest = _write(export, handle)
-            size = handle.tell()
-            handle.seek(0)
-            digest = hashlib.sha256()
-            for block in iter(lambda: handle.read(1024 * 1024), b""):
-                digest.update(block)
-            handle.seek(0)
-            name = export.archive.field.generate_filename(
-                export, f"{manifest['character']['slug']}-{str(export.id)[:8]}.zip"
-            )
-            stored = default_storage.save(name, File(handle, name=name))
+        stored, manifest = archives.build(
+            name, write=lambda archive: _write(export, archive), when=export.created_at
+        )
     except ExportFailed as exc:
         return _fail(export, str(exc))
     except Exception as exc:  # storage down, disk full: the user sees why, the log has the trace
@@ -452,17 +422,17 @@ def build_export(export_id) -> DatasetExport | None:
         id=export.id, status=DatasetExport.Status.BUILDING
     ).update(
         status=DatasetExport.Status.READY,
-        archive=stored,
+        archive=stored.name,
         manifest=manifest,
         image_count=manifest["image_count"],
-        size_bytes=size,
-        sha256=digest.hexdigest(),
+        size_bytes=stored.size,
+        sha256=stored.sha256,
         error="",
         updated_at=timezone.now(),
     )
     if updated != 1:  # another worker finished it first: keep theirs, drop ours
         log.info("Export %s was finished by another worker", export.id)
-        default_storage.delete(stored)
+        default_storage.delete(stored.name)
     export.refresh_from_db()
     return export
 

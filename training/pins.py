@@ -12,19 +12,15 @@ A pack holds the images, the LoRA's config and a manifest; never the weights, wh
 once as the LoRA's own file and named in the manifest by their sha256.
 """
 
-import hashlib
 import json
 import logging
-import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max, prefetch_related_objects
@@ -32,7 +28,7 @@ from django.utils import timezone
 
 from characters.likeness import scoring as likeness
 from characters.models import Anchor, Character, Image
-from lorastudio import audit, queueing
+from lorastudio import archives, audit, queueing
 from lorastudio.errors import Refusal
 from lorastudio.media import signed_media_url
 from lorastudio.models import AuditEvent
@@ -275,21 +271,13 @@ def _manifest(pin: Pin, files: list[dict]) -> dict:
     }
 
 
-def _write_pack(pin: Pin, handle) -> None:
-    """Write the zip into `handle`, one file at a time, streamed from storage."""
+def _write_pack(pin: Pin, archive: archives.ZipWriter) -> None:
+    """Write the pack's files, one at a time, streamed from storage, and its manifest."""
     files = []
-    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-        for arcname, storage_name, meta in _pack_entries(pin):
-            digest = hashlib.sha256()
-            with (
-                default_storage.open(storage_name, "rb") as source,
-                archive.open(arcname, "w") as target,
-            ):
-                for block in iter(lambda source=source: source.read(1024 * 1024), b""):
-                    digest.update(block)
-                    target.write(block)
-            files.append({"path": arcname, "sha256": digest.hexdigest(), **meta})
-        archive.writestr("manifest.json", json.dumps(_manifest(pin, files), indent=2))
+    for arcname, storage_name, meta in _pack_entries(pin):
+        sha256 = archive.add_file(arcname, storage_name)
+        files.append({"path": arcname, "sha256": sha256, **meta})
+    archive.add("manifest.json", json.dumps(_manifest(pin, files), indent=2).encode())
 
 
 def build_pack(pin_id) -> Pin | None:
@@ -302,18 +290,11 @@ def build_pack(pin_id) -> Pin | None:
     )
     if pin is None:
         return None
+    name = pin.pack.field.generate_filename(pin, f"{pin.character.slug}-pin-v{pin.version}.zip")
     try:
-        with tempfile.TemporaryFile(suffix=".zip") as handle:
-            _write_pack(pin, handle)
-            handle.seek(0)
-            digest = hashlib.sha256()
-            for block in iter(lambda: handle.read(1024 * 1024), b""):
-                digest.update(block)
-            handle.seek(0)
-            name = pin.pack.field.generate_filename(
-                pin, f"{pin.character.slug}-pin-v{pin.version}.zip"
-            )
-            stored = default_storage.save(name, File(handle, name=name))
+        stored, _ = archives.build(
+            name, write=lambda archive: _write_pack(pin, archive), when=pin.created_at
+        )
     except Exception as exc:  # a file missing from storage, storage down: say so on the pin
         log.exception("The pack of %s could not be built", pin)
         Pin.objects.filter(id=pin.id, pack_status=Pin.PackStatus.BUILDING).update(
@@ -322,15 +303,15 @@ def build_pack(pin_id) -> Pin | None:
         )
         return Pin.objects.get(id=pin.id)
     updated = Pin.objects.filter(id=pin.id, pack_status=Pin.PackStatus.BUILDING).update(
-        pack=stored,
-        pack_sha256=digest.hexdigest(),
+        pack=stored.name,
+        pack_sha256=stored.sha256,
         pack_status=Pin.PackStatus.READY,
         pack_error="",
         updated_at=timezone.now(),
     )
     if updated != 1:  # another worker finished it first: keep theirs, drop ours
         log.info("The pack of %s was built by another worker", pin)
-        default_storage.delete(stored)
+        default_storage.delete(stored.name)
     return Pin.objects.get(id=pin.id)
 
 

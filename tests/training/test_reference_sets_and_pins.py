@@ -1,5 +1,6 @@
 """Reference sets with a trained version, comparison, approval, versioned pins and packs."""
 
+import hashlib
 import io
 import json
 import zipfile
@@ -111,7 +112,9 @@ def test_pinning_the_reference_set_with_the_approved_version_makes_a_pack(
     pin.refresh_from_db()
     assert pin.pack_status == "ready"
     with pin.pack.open("rb") as handle:
-        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+        raw = handle.read()
+    assert hashlib.sha256(raw).hexdigest() == pin.pack_sha256
+    archive = zipfile.ZipFile(io.BytesIO(raw))
     names = archive.namelist()
     assert "manifest.json" in names and "lora/fit-v1-config.json" in names
     # The weights are kept once, as the LoRA's file: no copy in each pin version's pack.
@@ -121,6 +124,10 @@ def test_pinning_the_reference_set_with_the_approved_version_makes_a_pack(
     assert manifest["pin"]["version"] == 1 and manifest["lora"]["scale"] == "0.90"
     assert manifest["lora"]["sha256"] == trained.sha256
     assert manifest["character"]["trigger_word"] == "fitmannequin"
+    # Every file the manifest names is in the pack, with its sha256.
+    assert sorted(f["path"] for f in manifest["files"]) == sorted(set(names) - {"manifest.json"})
+    for entry in manifest["files"]:
+        assert hashlib.sha256(archive.read(entry["path"])).hexdigest() == entry["sha256"]
     assert selectors.lineage_of_pin(pin).job == trained.training_job
 
     second, created = pins.pin_character(
