@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
+from lorastudio.api_errors import Error
+
 from . import selectors, services
 from .models import (
     CAPTION_MAX_LENGTH,
@@ -175,10 +177,6 @@ class ImagePatch(Schema):
     review: Literal["approved", "rejected", "unreviewed"] | None = None
     starred: bool | None = None
     caption: Annotated[str, Field(max_length=CAPTION_MAX_LENGTH)] | None = None
-
-
-class Error(Schema):
-    detail: str | dict | list
 
 
 @router.get("/presets", response=list[PresetOut])

@@ -15,6 +15,7 @@ from characters.models import CAPTION_MAX_LENGTH, Character
 from characters.selectors import likeness_of
 from generation.api import PlanOut, RunOut, plan_out
 from generation.api import _run as run_out
+from lorastudio.api_errors import Error
 from lorastudio.idempotency import OPENAPI as IDEMPOTENT
 from lorastudio.idempotency import idempotent
 from lorastudio.media import signed_media_url
@@ -24,10 +25,6 @@ from .balance import balance_report
 from .models import Dataset, DatasetExport
 
 router = Router(tags=["datasets"])
-
-
-class Error(Schema):
-    detail: str | dict | list
 
 
 class ItemOut(Schema):

@@ -3,11 +3,13 @@
 from uuid import UUID
 
 from django.shortcuts import get_object_or_404
-from ninja import File, Router, Schema
+from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from characters.api import router as characters_router
 from characters.selectors import characters
+from lorastudio.api_errors import Error
+from lorastudio.errors import Invalid
 from lorastudio.media import signed_media_url
 
 from . import ingest
@@ -58,29 +60,24 @@ class UploadOut(Schema):
         return signed_media_url(image.thumbnail.name or image.file.name) if image else None
 
 
-class Error(Schema):
-    detail: str
-
-
-@router.post(
-    "/characters/{slug}/images", response={202: list[UploadOut], 400: Error, 404: Error, 429: Error}
-)
 def upload_images(request, slug: str, files: File[list[UploadedFile]]):
     """Upload photos (multipart `files`, many at once). Each gets its own result: `queued` for
     ingest (follow it at /api/uploads/{id}), or `rejected` at once with the reason."""
     character = get_object_or_404(characters(), slug=slug)
     if len(files) > MAX_FILES:
-        return 400, {"detail": f"Upload at most {MAX_FILES} files at a time."}
+        raise Invalid.of("files", f"Upload at most {MAX_FILES} files at a time.")
     received = ingest.receive(character=character, files=files, created_by=request.user)
-    return 202, received
+    return Status(202, received)
 
 
-# Beside `GET /characters/{slug}/images` (characters' router): one path, one router.
+# Beside `GET /characters/{slug}/images`, on the characters' router only: one path, one
+# router, one operation (registered on this router too, it was a second, unreachable copy).
 characters_router.add_api_operation(
     "/characters/{slug}/images",
     ["POST"],
     upload_images,
     response={202: list[UploadOut], 400: Error, 404: Error, 429: Error},
+    tags=["uploads"],
 )
 
 

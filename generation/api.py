@@ -12,6 +12,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.decorators import decorate_view
 
 from characters.selectors import characters
+from lorastudio.api_errors import Error
 from lorastudio.errors import Refusal
 from lorastudio.idempotency import OPENAPI as IDEMPOTENT
 from lorastudio.idempotency import idempotent
@@ -112,10 +113,6 @@ class RunOut(Schema):
     @staticmethod
     def resolve_images(run):
         return sum(len(call.images.all()) for call in run.calls.all())
-
-
-class Error(Schema):
-    detail: str | dict | list
 
 
 def plan_out(plan, user) -> dict:

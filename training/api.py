@@ -12,6 +12,7 @@ from ninja.pagination import paginate
 
 from characters.models import Character
 from generation import budgets
+from lorastudio.api_errors import Error
 from lorastudio.errors import Refusal
 from lorastudio.idempotency import OPENAPI as IDEMPOTENT
 from lorastudio.idempotency import idempotent
@@ -20,10 +21,6 @@ from . import likeness, loras, outgoing, pins, selectors, services
 from .models import TrainingJob, TrainingPreset, WebhookDelivery, WebhookEndpoint
 
 router = Router(tags=["training"])
-
-
-class Error(Schema):
-    detail: str | dict | list
 
 
 # --- Training jobs -------------------------------------------------------------------------
