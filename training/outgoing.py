@@ -2,8 +2,9 @@
 training ends, signed the Standard Webhooks way, retried with backoff, every try logged.
 
 Signature: headers `webhook-id`, `webhook-timestamp` and `webhook-signature` =
-`v1,` + base64(HMAC-SHA256(secret, f"{id}.{timestamp}.{body}")), made by the
-`standardwebhooks` library, so any Standard Webhooks verifier accepts it.
+`v1,` + base64(HMAC-SHA256(secret, f"{id}.{timestamp}.{body}")), made by the project's one
+signer (lorastudio.standard_webhooks, over the `standardwebhooks` library), so any Standard
+Webhooks verifier accepts it.
 
 Targets are only http(s) URLs on the public internet, looked up once and connected to at the
 address that was checked (`webhook_targets`); WEBHOOKS_ALLOW_PRIVATE_TARGETS=true allows
@@ -20,7 +21,7 @@ provider calls.
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from django.conf import settings
@@ -28,9 +29,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F, Q
 from django.utils import timezone
-from standardwebhooks.webhooks import Webhook
 
-from lorastudio import queueing
+from lorastudio import queueing, standard_webhooks
 from lorastudio.errors import Conflict
 
 from .models import WebhookDelivery, WebhookEndpoint
@@ -120,16 +120,11 @@ def emit(event_type: str, data: dict) -> list[WebhookDelivery]:
     return deliveries
 
 
-def signed_headers(delivery: WebhookDelivery, body: str, *, now: datetime | None = None) -> dict:
-    now = now or datetime.now(UTC)
-    signature = Webhook(delivery.endpoint.secret).sign(delivery.message_id, now, body)
-    return {
-        "content-type": "application/json",
-        "user-agent": "LoRA-Studio-Webhooks/1",
-        "webhook-id": delivery.message_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature,
-    }
+def _headers(delivery: WebhookDelivery, body: str) -> dict:
+    signed = standard_webhooks.sign(
+        secret=delivery.endpoint.secret, webhook_id=delivery.message_id, body=body.encode()
+    )
+    return {"content-type": "application/json", "user-agent": "LoRA-Studio-Webhooks/1", **signed}
 
 
 def _backoff(attempts: int) -> int:
@@ -201,7 +196,7 @@ def _send(delivery: WebhookDelivery, body: str) -> str | None:
                 transport=transport, timeout=TIMEOUT, follow_redirects=False, trust_env=False
             ) as client,
             client.stream(
-                "POST", target.url, content=body, headers=signed_headers(delivery, body)
+                "POST", target.url, content=body, headers=_headers(delivery, body)
             ) as response,
         ):
             head = b""
