@@ -9,6 +9,7 @@ from django.utils import timezone
 from characters.models import Image
 from generation import calls, runs
 from generation.models import GenerationRun, ProviderCall
+from generation.providers import ProviderUnavailable
 
 ULTRA = "fal-ai/flux-pro/v1.1-ultra"
 Status = ProviderCall.Status
@@ -153,7 +154,7 @@ def test_without_a_key_the_run_is_refused_up_front_naming_the_setting(
     fal, character, user, settings
 ):
     settings.FAL_KEY = ""
-    with pytest.raises(runs.RunRefused, match="FAL_KEY is not set"):
+    with pytest.raises(ProviderUnavailable, match="FAL_KEY is not set"):
         launch(character, user, count=1)
     assert not GenerationRun.objects.exists()
     assert fal.requests.submits[ULTRA] == 0
