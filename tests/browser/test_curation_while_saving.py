@@ -1,8 +1,11 @@
-"""A review key pressed while the image's previous change is still being saved is kept."""
+"""Curating faster than the server answers: a key pressed while the image's last change is
+still being saved is kept, and the counts end on the last review."""
 
+import contextlib
 import re
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from characters.models import Image
@@ -37,3 +40,36 @@ def test_star_then_approve_at_once_saves_both_and_moves_on(page, live_server, us
     first.refresh_from_db()
     assert first.starred and first.review == Image.Review.APPROVED
     assert Image.objects.get(id=second.id).review == Image.Review.UNREVIEWED
+
+
+def test_the_counts_follow_the_last_review_when_reviews_come_faster_than_they_refresh(
+    page, live_server, user
+):
+    character = CharacterFactory()
+    pose = PoseFactory(character=character, key="front", label="Front")
+    images = [
+        ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=pose) for _ in range(3)
+    ]
+    held = []  # the first refresh of the counts: answered now, delivered after the third
+
+    def hold_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route("**/gallery/counts/", hold_first)
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/characters/{character.slug}/gallery/?sort=oldest")
+    expect(page.locator(f"#image-{images[0].id}")).to_be_focused()
+
+    for n in range(3):
+        page.keyboard.press("a")
+        expect(page.locator(".tile.review-approved")).to_have_count(n + 1)
+    assert held, "the first refresh of the counts was never asked for"
+    route, answer = held[0]
+    with contextlib.suppress(PlaywrightError):  # the page gave it up for a newer one: as good
+        route.fulfill(response=answer)
+
+    expect(page.locator("#curation-counts .approved-count")).to_have_text("3")
+    expect(page.locator("#curation-counts")).to_contain_text("0 to review")
