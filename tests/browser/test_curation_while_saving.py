@@ -73,3 +73,48 @@ def test_the_counts_follow_the_last_review_when_reviews_come_faster_than_they_re
 
     expect(page.locator("#curation-counts .approved-count")).to_have_text("3")
     expect(page.locator("#curation-counts")).to_contain_text("0 to review")
+
+
+def test_a_review_saved_as_the_counts_are_being_swapped_in_still_refreshes_them(
+    page, live_server, user
+):
+    from characters import services
+
+    character = CharacterFactory()
+    pose = PoseFactory(character=character, key="front", label="Front")
+    first, second = (
+        ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=pose) for _ in range(2)
+    )
+    held = []  # the counts after the first review, delivered once the second is saved
+
+    def hold_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route("**/gallery/counts/", hold_first)
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/characters/{character.slug}/gallery/?sort=oldest")
+    expect(page.locator(f"#image-{first.id}")).to_be_focused()
+    page.keyboard.press("a")
+    expect(page.locator(".tile.review-approved")).to_have_count(1)
+    for _ in range(100):  # the refresh it asked for reaches the route and is held
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the counts were never asked for"
+    # The second review is saved (another tab, say), and its change is announced the moment
+    # the first counts are swapped in.
+    services.review_image(image=second, reviewed_by=user, review=Image.Review.APPROVED)
+    page.evaluate(
+        """() => document.body.addEventListener('htmx:afterSwap', event => {
+            if (event.target.id === 'curation-counts') {
+                document.body.dispatchEvent(new CustomEvent('curation-changed'));
+            }
+        }, {once: true})"""
+    )
+    route, answer = held[0]
+    route.fulfill(response=answer)
+
+    expect(page.locator("#curation-counts .approved-count")).to_have_text("2")
