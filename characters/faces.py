@@ -18,6 +18,9 @@ INPUT = 192
 GRID = 48
 MIN_SCORE = 0.75  # BlazeFace finds faces in drawn heads at 0.5; real faces score higher
 NMS_OVERLAP = 0.3
+# BlazeFace misses (or scores under MIN_SCORE) many faces that fill much of the picture, a head
+# crop or a close portrait, and finds them once the picture has a border around it.
+PAD = 0.35
 
 
 @cache
@@ -77,7 +80,7 @@ def largest_face_ratio(rgb: np.ndarray) -> float | None:
     `rgb` is an H × W × 3 uint8 array (any size; a reduced copy is plenty)."""
     height, width = rgb.shape[:2]
     areas = []
-    for face in find_faces(rgb):
+    for face in find_faces_framed(rgb):
         x, y, bw, bh = face.box
         x0, y0 = max(0.0, x), max(0.0, y)
         x1, y1 = min(width, x + bw), min(height, y + bh)
@@ -87,7 +90,7 @@ def largest_face_ratio(rgb: np.ndarray) -> float | None:
 
 def largest_face_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     """The largest face as (left, top, right, bottom) fractions of the picture, or None."""
-    found = find_faces(rgb)
+    found = find_faces_framed(rgb)
     if not found:
         return None
     height, width = rgb.shape[:2]
@@ -148,6 +151,29 @@ def find_faces(rgb: np.ndarray, *, min_score: float = MIN_SCORE) -> list[Face]:
         for i in np.array(chosen, dtype=int).ravel()
     ]
     return sorted(found, key=lambda f: f.box[2] * f.box[3], reverse=True)
+
+
+def find_faces_framed(rgb: np.ndarray, *, min_score: float = MIN_SCORE) -> list[Face]:
+    """The faces of `rgb`, largest first; when none is found, those found with a border around
+    the picture (a face filling the frame), in `rgb`'s own pixels."""
+    found = find_faces(rgb, min_score=min_score)
+    if found:
+        return found
+    pad = round(PAD * max(rgb.shape[:2]))
+    bordered = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+
+    def back(point):
+        return point[0] - pad, point[1] - pad
+
+    return [
+        Face(
+            box=(face.box[0] - pad, face.box[1] - pad, face.box[2], face.box[3]),
+            score=face.score,
+            eyes=(back(face.eyes[0]), back(face.eyes[1])),
+            mouth=back(face.mouth),
+        )
+        for face in find_faces(bordered, min_score=min_score)
+    ]
 
 
 def _split(outputs) -> tuple[np.ndarray, np.ndarray]:

@@ -90,6 +90,9 @@ def start_export(
     low, high = RESOLUTION_RANGE
     if not low <= resolution <= high:
         raise ExportRefused(f"Choose a resolution from {low} to {high} pixels (1024 is usual).")
+    # One export decision per dataset at a time: the same export asked for twice at once (a
+    # double click, a request sent again) waits here, then finds the first and reuses it.
+    Dataset.objects.select_for_update().only("id").get(id=dataset.id)
     items = list(dataset_items(dataset, included_only=True))
     if not items:
         raise ExportRefused("This dataset has no included images: include some, then export.")

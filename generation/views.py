@@ -48,10 +48,12 @@ def run_detail(request, run_id):
         "live": run.finished_at is None,
         "gallery_url": reverse("characters:gallery", args=[run.character.slug]) + f"?run={run.id}",
     }
-    template = "generation/run_detail.html"
     if request.htmx:
-        template += "#run-progress"
-    return render(request, template, context)
+        response = render(request, "generation/run_detail.html#run-progress", context)
+        if request.GET.get("live") and run.finished_at:
+            response["HX-Refresh"] = "true"  # it ended: the page head loses its Cancel
+        return response
+    return render(request, "generation/run_detail.html", context)
 
 
 @require_POST

@@ -27,7 +27,7 @@ MIN_FACE_PX = 64  # a face under this many pixels (box side, original picture) i
 DETECT_SIDE = 1024  # BlazeFace runs on a copy this size, as ingest's does
 CHIP_FACE = 160  # the face box is brought to this many pixels before landmarks
 CHIP = 2 * CHIP_FACE
-PAD = 0.35  # tight head crops: BlazeFace finds them once the picture has a border
+PAD = faces.PAD  # tight head crops: BlazeFace finds them once the picture has a border
 # Lower than ingest's 0.75: a face found here is checked again by its landmarks and only
 # compared, never counted; a real but dim or turned face still gets a descriptor.
 MIN_SCORE = 0.6

@@ -179,23 +179,36 @@
 
   // Saves one change to one tile. After a and r the user moves on at once; the answer
   // replaces the tile wherever it is, and focus only follows it if the user is still there.
-  async function change(tile, fields, moveOn) {
-    if (tile.classList.contains("pending")) return;
+  // Changes of one image are saved one after another, in the order the keys were pressed: a
+  // key pressed while an earlier change is still being saved (s, then a at once) waits for it
+  // instead of being lost.
+  const saving = new Map(); // image id → its last change, being saved
+
+  function change(tile, fields, moveOn) {
     const id = tile.dataset.imageId;
-    const template = gallery.dataset.reviewUrlTemplate;
-    const at = template.lastIndexOf("/0/"); // the image's slot, even if a slug were "0"
-    const url = template.slice(0, at) + "/" + id + "/" + template.slice(at + 3);
-    tile.classList.remove("error");
-    tile.classList.add("pending");
-    const request = post(url, new URLSearchParams(fields));
     // From the last tile, the next page is loaded once this change is saved: loaded before,
     // a filtered page could still show the image just reviewed.
     const nextPageAfter = moveOn && currentTile() === tile && atEnd(tile) && Boolean(gallery.dataset.nextPage);
     if (moveOn && currentTile() === tile && !nextPageAfter) moveRight();
+    tile.classList.remove("error");
+    tile.classList.add("pending");
+    const run = function () { return save(tile, id, fields, nextPageAfter); };
+    const saved = (saving.get(id) || Promise.resolve()).then(run, run);
+    saving.set(id, saved);
+    saved.finally(function () {
+      if (saving.get(id) === saved) saving.delete(id);
+    });
+  }
+
+  async function save(tile, id, fields, nextPageAfter) {
+    const template = gallery.dataset.reviewUrlTemplate;
+    const at = template.lastIndexOf("/0/"); // the image's slot, even if a slug were "0"
+    const url = template.slice(0, at) + "/" + id + "/" + template.slice(at + 3);
     const here = function () { return tile.isConnected ? tile : tileById(id); };
+    if (here()) here().classList.add("pending"); // an earlier answer may have replaced it
     let res;
     try {
-      res = await request;
+      res = await post(url, new URLSearchParams(fields));
       if (!res.ok) throw new Error(await failureText(res, "Saving image " + id));
       const html = await res.text();
       if (here()) replaceTile(here(), html);

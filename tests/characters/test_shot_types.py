@@ -1,6 +1,7 @@
 """Shot types: known framings of one real face, and the prompt when no face shows."""
 
 import importlib.util
+import io
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from PIL import Image as PILImage
 
 from characters import faces, shot_types
+from characters.likeness import calibration
 from characters.models import Image, ShotSource, ShotType
 
 
@@ -83,3 +85,29 @@ def test_a_shot_type_set_by_hand_is_kept(character):
     )
     shot_types.assign(image, face_ratio=0.5)
     assert (image.shot_type, image.shot_source) == (ShotType.MID, ShotSource.HAND)
+
+
+def _as_uploaded(rgb: np.ndarray) -> np.ndarray:
+    """The photo as a phone would send it: 1024 px on its long side, a JPEG."""
+    picture = PILImage.fromarray(rgb)
+    scale = 1024 / max(picture.size)
+    picture = picture.resize((round(picture.width * scale), round(picture.height * scale)))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=92)
+    return np.asarray(PILImage.open(buffer).convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    "photo",
+    [
+        calibration.changes("astronaut")["head crop"](calibration.photo("astronaut")),
+        _as_uploaded(calibration.photo("grace_hopper")),  # a head-and-shoulders portrait
+    ],
+    ids=["astronaut head crop", "grace hopper portrait"],
+)
+def test_a_face_filling_much_of_the_frame_is_found_and_is_a_close_up(photo):
+    ratio = faces.largest_face_ratio(photo)
+    assert ratio is not None, "no face found"
+    assert shot_types.classify(ratio) == ShotType.CLOSE
+    left, top, right, bottom = faces.largest_face_box(photo)
+    assert 0 <= left < right <= 1 and 0 <= top < bottom <= 1

@@ -3,9 +3,12 @@ export reused instead of built again."""
 
 import io
 import json
+import threading
+import time
 
 import pytest
 from django.core.cache import cache
+from django.db import connection, transaction
 
 from datasets import exports, services
 from datasets.models import DatasetExport, Upload
@@ -114,3 +117,53 @@ def test_quotas_are_per_user(user, settings):
     with pytest.raises(quotas.QuotaExceeded):
         quotas.take(user=user, kind="export")
     quotas.take(user=None, kind="export")  # the command line has no quota
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_asked_for_while_the_same_one_is_being_started_reuses_it(stocked):
+    """A double click, or a request sent again, while the first is still being answered."""
+    dataset = services.create_dataset(character=stocked, name="v1")
+    for item in dataset.items.filter(image__kind="upload"):
+        services.update_item(item=item, caption="a person smiling outdoors")
+    started, go = threading.Event(), threading.Event()
+    answers, errors = {}, []
+
+    def ask(name):
+        try:
+            with transaction.atomic():  # the first request's transaction stays open a while
+                answers[name] = exports.start_export(dataset=dataset, enqueue=False)
+                if name == "first":
+                    started.set()
+                    go.wait(timeout=30)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            started.set()
+            connection.close()
+
+    first = threading.Thread(target=ask, args=("first",))
+    first.start()
+    assert started.wait(timeout=30)
+    second = threading.Thread(target=ask, args=("second",))
+    second.start()
+    # The second request either answers at once or waits for the first: let the first end then.
+    deadline = time.monotonic() + 30
+    while second.is_alive() and not _waiting_for_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+
+    assert not errors, errors
+    assert DatasetExport.objects.count() == 1
+    assert answers["second"].id == answers["first"].id
+    assert answers["second"].reused and not answers["first"].reused
+
+
+def _waiting_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0

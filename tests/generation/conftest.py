@@ -132,7 +132,9 @@ def worker(queue, fal, settings):
         "FAL_KEY": fal.key,
     }
 
-    def start(*, concurrency: int = 4, env: dict | None = None):
+    def start(*, concurrency: int = 4, env: dict | None = None, groups=("calls",)):
+        """A worker on the default queue and the queues of `groups` (lorastudio.queues): the
+        Procfile's calls worker by default, every group for one worker that does all work."""
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -145,10 +147,9 @@ def worker(queue, fal, settings):
                 "threads",
                 "-c",
                 str(concurrency),
-                # The calls worker of the Procfile: the default queue and the calls queue,
-                # where this process's routes send provider-call tasks.
+                # This process's routes send each task to its group's queue.
                 "-Q",
-                ",".join([queue, queue_names(queue)["calls"]]),
+                ",".join([queue, *(queue_names(queue)[group] for group in groups)]),
                 "--without-mingle",
                 "--without-gossip",
                 "-l",

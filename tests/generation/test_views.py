@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from generation import runs
 from generation.models import GenerationRun, ProviderCall
 from tests.confirm_pages import token_of
 from tests.factories import ProviderCallFactory
@@ -30,6 +31,20 @@ def test_the_progress_part_refreshes_alone_through_htmx(logged_in):
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="run-progress"')
     assert "<html" not in html
+
+
+def test_a_poll_that_sees_the_run_ended_reloads_the_page_so_cancel_goes(logged_in):
+    call = ProviderCallFactory(context={"label": "Front candidates"})
+    url = reverse("generation:run_detail", args=[call.run_id])
+    assert "Cancel run" in logged_in.get(url).content.decode()
+    polled = logged_in.get(f"{url}?live=1", headers={"HX-Request": "true"})
+    assert "HX-Refresh" not in polled  # still running
+
+    runs.cancel_run(call.run)
+    polled = logged_in.get(f"{url}?live=1", headers={"HX-Request": "true"})
+
+    assert polled["HX-Refresh"] == "true"
+    assert "Cancel run" not in logged_in.get(url).content.decode()
 
 
 def test_a_call_with_an_unknown_outcome_offers_an_explicit_retry(logged_in):
