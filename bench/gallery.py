@@ -33,11 +33,18 @@ def prepare():
 
 
 def character_with(images: int):
-    """A fitness character whose images exist as rows (files are not needed to render links)."""
+    """A fitness character whose images exist as rows (files are not needed to render links),
+    with what a tile shows filled in as a real gallery has it: variations made from their
+    pose's anchor by calls of four images each, likeness scores (a primary one, and one
+    against the source anchor), the odd ingest warning."""
     import random
+    from decimal import Decimal
 
-    from characters.models import Anchor, Character, Image
+    from django.db import connection
+
+    from characters.models import Anchor, Character, Image, LikenessScore
     from characters.services import create_character
+    from generation.models import GenerationRun, ProviderCall
 
     Character.objects.filter(slug__startswith="gallery-bench").delete()
     character = create_character(
@@ -48,6 +55,21 @@ def character_with(images: int):
     )
     poses = list(character.poses.all())
     variations = list(character.variations.all())
+    run = GenerationRun.objects.create(character=character, kind="variations", provider="local")
+    calls = ProviderCall.objects.bulk_create(
+        ProviderCall(
+            run=run,
+            provider="local",
+            task="image_to_image",
+            endpoint="local/image-to-image",
+            status="done",
+            external_id=f"bench-{character.pk}-{n}",
+            units=4,
+            estimated_cost=Decimal("0.16"),
+            actual_cost=Decimal("0.12"),
+        )
+        for n in range((images + 3) // 4)
+    )
     rng = random.Random(7)
     rows = []
     for n in range(images):
@@ -58,6 +80,8 @@ def character_with(images: int):
                 kind=Image.Kind.VARIATION if variation else Image.Kind.CANDIDATE,
                 pose=variation.anchor_pose if variation else rng.choice(poses),
                 variation=variation,
+                call=calls[n // 4] if variation else None,
+                call_output=n % 4 if variation else None,
                 file=f"bench/{n}.png",
                 thumbnail=f"bench/{n}.webp",
                 width=512,
@@ -65,13 +89,51 @@ def character_with(images: int):
                 review=rng.choice(list(Image.Review.values)),
                 starred=n % 11 == 0,
                 prompt="orange mannequin",
+                seed=n,
+                strength=Decimal("0.55") if variation else None,
+                warnings=["Small: 512×683 px"] if n % 50 == 0 else [],
             )
         )
-    Image.objects.bulk_create(rows, batch_size=1000)
+    rows = Image.objects.bulk_create(rows, batch_size=1000)
     for pose in poses:
         first = Image.objects.filter(character=character, pose=pose, kind="candidate").first()
         if first:
             Anchor.objects.create(character=character, pose=pose, image=first)
+    anchor_of = {a.pose_id: a.image_id for a in character.anchors.all()}
+    varied = [row for row in rows if row.variation]
+    for row in varied:
+        row.source_image_id = anchor_of.get(row.pose_id)
+    Image.objects.bulk_update(varied, ["source_image"], batch_size=1000)
+    scores = []
+    for n, row in enumerate(rows):
+        if n % 10 == 9:
+            continue  # not measured yet
+        distance = rng.uniform(0.2, 0.9)
+        flag = "ok" if distance < 0.7 else ("drift" if distance < 0.85 else "other_person")
+        score = dict(measure="face", model="bench", distance=distance, score=1 - distance)
+        scores.append(
+            LikenessScore(
+                image=row, reference="sheet", reference_key="b", flag=flag, primary=True, **score
+            )
+        )
+        if row.source_image_id:
+            scores.append(
+                LikenessScore(
+                    image=row,
+                    reference=f"anchor:{row.pose_id}",
+                    reference_key="b",
+                    flag="ok",
+                    **score,
+                )
+            )
+    LikenessScore.objects.bulk_create(scores, batch_size=2000)
+    # The planner's statistics as autovacuum soon leaves them on tables that grew: without
+    # them it guesses a handful of rows and plans for that.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ANALYZE characters_image, characters_anchor, characters_likenessscore, "
+            "generation_providercall"
+        )
     return character
 
 
@@ -100,7 +162,10 @@ def main():
     from django.test import Client
     from django.urls import reverse
 
+    from lorastudio.roles import ARTIST, set_role
+
     user, _ = get_user_model().objects.get_or_create(username="gallery-bench")
+    set_role(user=user, role=ARTIST)  # the curator who uses the page (roles guard every page)
     client = Client()
     client.force_login(user)
     results = []
