@@ -59,6 +59,10 @@ def gallery_images(
             "variation__order",
             "source_image__file",
             "source_image__thumbnail",
+            # An ImageField reads its width and height when its row loads: deferred, they
+            # cost two queries per tile made from an anchor.
+            "source_image__width",
+            "source_image__height",
             "source_image__pose__label",
             "call__run_id",
             "call__units",
