@@ -13,6 +13,12 @@ def is_anchor():
     return Exists(Anchor.objects.filter(image=OuterRef("pk")))
 
 
+def approved_condition() -> Q:
+    """Reviewed as approved, or picked as an anchor: on images with an `anchor` alias
+    (is_anchor()), as approved() and the curation counts give them."""
+    return Q(review=Image.Review.APPROVED) | Q(anchor=True)
+
+
 def approved(images):
     """Only the approved images of `images`: reviewed as approved, or picked as an anchor."""
-    return images.alias(anchor=is_anchor()).filter(Q(review=Image.Review.APPROVED) | Q(anchor=True))
+    return images.alias(anchor=is_anchor()).filter(approved_condition())

@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
-from ..models import Character, Image
-from .approval import APPROVED_TARGET, approved
+from ..models import Anchor, Character, Image
+from .approval import APPROVED_TARGET, approved, approved_condition, is_anchor
 
 
 @dataclass(frozen=True)
@@ -72,33 +72,38 @@ class CurationCounts:
 
 
 def curation_counts(character: Character) -> CurationCounts:
-    """Approved images against the 20–30 target, every pose represented; anchors count in."""
-    images = Image.objects.filter(character=character)
-    kept_ids = approved(images).values("id")
-    # A candidate of a pose whose anchor is picked lost to it: nothing is left to review.
-    lost_ids = images.filter(kind=Image.Kind.CANDIDATE, pose__anchors__isnull=False).values("id")
-    totals = images.aggregate(
-        total=Count("id"),
-        approved=Count("id", filter=Q(id__in=kept_ids)),
-        rejected=Count("id", filter=Q(review=Image.Review.REJECTED) & ~Q(id__in=kept_ids)),
-        unreviewed=Count(
-            "id",
-            filter=Q(review=Image.Review.UNREVIEWED) & ~Q(id__in=kept_ids) & ~Q(id__in=lost_ids),
-        ),
+    """Approved images against the 20–30 target, every pose represented; anchors count in.
+
+    One pass over the character's images, grouped by pose: the totals are the sums of the
+    groups (as many as there are poses, whatever the number of images)."""
+    kept = approved_condition()
+    groups = (
+        Image.objects.filter(character=character)
+        .alias(
+            anchor=is_anchor(),
+            # A candidate of a pose whose anchor is picked lost to it: nothing is left to review.
+            lost=Q(kind=Image.Kind.CANDIDATE)
+            & Exists(Anchor.objects.filter(pose=OuterRef("pose_id"))),
+        )
+        .order_by()
+        .values("pose_id")
+        .annotate(
+            total=Count("id"),
+            approved=Count("id", filter=kept),
+            rejected=Count("id", filter=Q(review=Image.Review.REJECTED) & ~kept),
+            unreviewed=Count(
+                "id", filter=Q(review=Image.Review.UNREVIEWED) & ~kept & Q(lost=False)
+            ),
+        )
     )
-    per_pose = dict(
-        Image.objects.filter(id__in=kept_ids, pose__isnull=False)
-        .values_list("pose_id")
-        .annotate(n=Count("id"))
-    )
+    totals = {"total": 0, "approved": 0, "rejected": 0, "unreviewed": 0}
+    per_pose = {}
+    for group in groups:
+        for key in totals:
+            totals[key] += group[key]
+        per_pose[group["pose_id"]] = group["approved"]
     poses = [PoseCount(p.key, p.label, per_pose.get(p.id, 0)) for p in character.poses.all()]
-    return CurationCounts(
-        approved=totals["approved"],
-        rejected=totals["rejected"],
-        unreviewed=totals["unreviewed"],
-        total=totals["total"],
-        poses=poses,
-    )
+    return CurationCounts(poses=poses, **totals)
 
 
 @dataclass(frozen=True)
