@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -160,11 +159,10 @@ def gallery(request, slug):
     character = get_object_or_404(selectors.characters(), slug=slug)
     form = GalleryFilterForm(request.GET or None, character=character)
     filters = form.filters() if form.is_valid() else {}
-    page = Paginator(selectors.gallery_images(character, **filters), GALLERY_PAGE_SIZE).get_page(
-        request.GET.get("page")
+    page = selectors.gallery_page(
+        character, number=request.GET.get("page"), per_page=GALLERY_PAGE_SIZE, **filters
     )
     _with_costs(page.object_list)
-    counts = selectors.curation_counts(character)
     query = _query_without_page(request)
     next_page = None
     if page.has_next():
@@ -176,18 +174,19 @@ def gallery(request, slug):
         "character": character,
         "form": form,
         "page": page,
-        "counts": counts,
-        "costs": character_costs(character, approved=counts.approved),
         "query": query,
         "next_page": next_page,
-        "dataset_url": selectors.step_url(character, "dataset")
-        if counts.approved >= counts.target[0]
-        else None,
     }
-    template = (
-        "characters/gallery.html#gallery-region" if request.htmx else "characters/gallery.html"
-    )
-    return render(request, template, context)
+    if request.htmx:
+        # A filter change or the next page: the grid alone, without the counts above it
+        # (they change with reviews, and refresh themselves then).
+        return render(request, "characters/gallery.html#gallery-region", context)
+    counts = selectors.curation_counts(character)
+    context["counts"] = counts
+    context["costs"] = character_costs(character, approved=counts.approved)
+    if counts.approved >= counts.target[0]:
+        context["dataset_url"] = selectors.step_url(character, "dataset")
+    return render(request, "characters/gallery.html", context)
 
 
 def _with_costs(images) -> None:

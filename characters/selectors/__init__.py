@@ -7,7 +7,7 @@ sheet; `pipeline` the seven steps; `likeness` the likeness columns every image l
 """
 
 from .curation import curation_counts, variation_rows
-from .gallery import gallery_images, gallery_images_in_full, image_cost
+from .gallery import gallery_images, gallery_images_in_full, gallery_page, image_cost
 from .likeness import likeness_of, likeness_scores_by_image, with_likeness
 from .listing import (
     character_images,
@@ -33,6 +33,7 @@ __all__ = [
     "curation_counts",
     "gallery_images",
     "gallery_images_in_full",
+    "gallery_page",
     "image_cost",
     "images_with_labels",
     "likeness_of",

@@ -11,12 +11,17 @@ def with_likeness(rows, *, image: str = ""):
     """`rows` (images, or rows with an image at path `image`, e.g. "image__") with the
     image's shown likeness (its primary score row) as likeness_* columns: one join, no
     query per row."""
-    relation = f"{image}likeness_scores"
-    rows = rows.annotate(
-        primary_likeness=FilteredRelation(relation, condition=Q(**{f"{relation}__primary": True}))
-    )
-    return rows.annotate(
+    return primary_likeness(rows, image=image).annotate(
         **{f"likeness_{column}": F(f"primary_likeness__{column}") for column in LIKENESS_COLUMNS}
+    )
+
+
+def primary_likeness(rows, *, image: str = ""):
+    """`rows` with `primary_likeness` to filter or sort on: joined only where it is used, and
+    the same join however often it is named."""
+    relation = f"{image}likeness_scores"
+    return rows.alias(
+        primary_likeness=FilteredRelation(relation, condition=Q(**{f"{relation}__primary": True}))
     )
 
 
