@@ -4,6 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.urls import reverse, set_script_prefix
 
 from lorastudio.media import signed_media_url
 
@@ -106,3 +107,16 @@ def test_behind_nginx_django_checks_the_link_and_nginx_sends_the_file(client, st
     assert client.get(signed_media_url(stored) + "x").status_code == 403
     assert client.get(signed_media_url("images/none.png")).status_code == 404
     assert client.get(signed_media_url("images")).status_code == 404
+
+
+@pytest.mark.parametrize("prefix", ["/", "/studio/"])
+def test_a_links_path_is_the_media_routes_however_odd_the_file_name(prefix):
+    names = ["images/a.png", "a b/ç%20?#&=+.png", "t/x;y,z@~'!$()*.webp", "ü/🙂.png", "a//b"]
+    set_script_prefix(prefix)
+    try:
+        for name in names:
+            path = urlsplit(signed_media_url(name)).path
+            assert path == urlsplit(reverse("media", kwargs={"path": name})).path
+            assert path.startswith(f"{prefix}media/")
+    finally:
+        set_script_prefix("/")
