@@ -1,35 +1,58 @@
-"""Gallery render time and SQL queries for a character with 200, 2,000 and 20,000 images.
+"""Gallery server time and SQL queries for one character with 2,000 and 20,000 images.
 
-The page is rendered in-process through Django's test client (server time only, no
-network), the first page and the last, several times each; the median is printed with the
-number of SQL queries, which must not grow with the number of images.
+The pages are rendered in-process through Django's test client (server time only, no
+network): the first page, the last, approved by pose, least alike first, a filter change as
+htmx asks for it (the grid alone) and the counts partial. Each is timed `--repeat` times in
+each of `--runs` rounds; printed are the number of SQL queries (which must not grow with the
+number of images), the median wall time with the spread of the rounds' medians, the median
+CPU time of the web process, and the load average while it ran. The machine is shared: read
+wall times against the load average, and CPU times as the steadier figure.
 
-    .venv/bin/python bench/gallery.py [--sizes 200,2000,20000] [--repeat 15]
+    .venv/bin/python bench/gallery.py [--sizes 2000,20000] [--runs 3] [--repeat 5]
+    .venv/bin/python bench/gallery.py --before main    # the same, for main's code and this one
 
-It uses its own database (lorastudio_bench); nothing else is touched.
+`--before REF` exports REF (git archive) to a temporary folder and measures its code too, on
+a database of its own, the rounds of both alternating so that both see the same load.
+It uses its own databases (lorastudio_bench, and lorastudio_bench_before with --before);
+nothing else is touched.
 """
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench.database import prepare_bench_database  # noqa: E402
+DATABASE = "postgres://postgres@127.0.0.1:5432/lorastudio_bench"
+ENVIRONMENT = {
+    "REDIS_URL": "redis://127.0.0.1:6379/11",
+    "DJANGO_SETTINGS_MODULE": "lorastudio.settings",
+    "SECRET_KEY": "bench-only-not-a-secret",  # DEBUG stays false
+    "SECURE_SSL_REDIRECT": "false",
+    "ALLOWED_HOSTS": "testserver",
+}
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lorastudio_bench")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lorastudio.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")  # DEBUG stays false
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
+def setup(code: Path, *, prepare: bool) -> None:
+    """Django from the checkout at `code`, on the bench database (made and migrated first
+    when `prepare`)."""
+    sys.path.insert(0, str(code))
+    os.environ.setdefault("DATABASE_URL", DATABASE)
+    for key, value in ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    if prepare:
+        from bench.database import prepare_bench_database
 
-def prepare():
-    prepare_bench_database()
+        prepare_bench_database()
+    else:
+        import django
+
+        django.setup()
 
 
 def character_with(images: int):
@@ -127,74 +150,150 @@ def character_with(images: int):
                 )
             )
     LikenessScore.objects.bulk_create(scores, batch_size=2000)
-    # The planner's statistics as autovacuum soon leaves them on tables that grew: without
-    # them it guesses a handful of rows and plans for that.
+    # The tables as autovacuum soon leaves them after they grew: planner statistics (without
+    # them it plans for a handful of rows) and the visibility map (index-only scans).
     with connection.cursor() as cursor:
         cursor.execute(
-            "ANALYZE characters_image, characters_anchor, characters_likenessscore, "
+            "VACUUM ANALYZE characters_image, characters_anchor, characters_likenessscore, "
             "generation_providercall"
         )
     return character
 
 
-def measure(client, url: str, repeat: int) -> tuple[float, int, float, float]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    timings = []
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(url)
-            timings.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.status_code
-    ms = [t * 1000 for t in timings]
-    return statistics.median(ms), len(queries.captured_queries), min(ms), max(ms)
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="200,2000,20000", help="image counts, comma-separated")
-    parser.add_argument("--repeat", type=int, default=15)
-    args = parser.parse_args()
-    prepare()
-    from django.contrib.auth import get_user_model
-    from django.test import Client
+def pages(character, count: int) -> list[tuple[str, str, dict]]:
+    """(label, url, headers) of each page measured."""
     from django.urls import reverse
 
+    url = reverse("characters:gallery", args=[character.slug])
+    last = (count + 59) // 60
+    htmx = {"HX-Request": "true"}
+    return [
+        ("first page", url, {}),
+        (f"last page ({last})", f"{url}?page={last}", {}),
+        ("approved, by pose", f"{url}?review=approved&sort=pose", {}),
+        ("least alike first", f"{url}?sort=likeness", {}),
+        ("htmx: to review", f"{url}?review=unreviewed", htmx),
+        ("counts partial", reverse("characters:curation_counts", args=[character.slug]), htmx),
+    ]
+
+
+def measure(repeat: int) -> list[dict]:
+    """One round over the pages of the seeded character: per page, its query count and the
+    wall and CPU milliseconds of each request."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from characters.models import Character
     from lorastudio.roles import ARTIST, set_role
 
+    character = Character.objects.get(slug__startswith="gallery-bench")
     user, _ = get_user_model().objects.get_or_create(username="gallery-bench")
     set_role(user=user, role=ARTIST)  # the curator who uses the page (roles guard every page)
     client = Client()
     client.force_login(user)
-    results = []
-    sizes = [int(size) for size in args.sizes.split(",")]
-    for count in sizes:
-        character = character_with(count)
-        url = reverse("characters:gallery", args=[character.slug])
-        last = (count + 59) // 60
-        for label, page_url in (
-            ("first page", url),
-            (f"page {last}", f"{url}?page={last}"),
-            ("approved, by pose", f"{url}?review=approved&sort=pose"),
-        ):
-            median_ms, queries, low, high = measure(client, page_url, args.repeat)
-            results.append((count, label, median_ms, queries))
+    rows = []
+    for label, url, headers in pages(character, character.images.count()):
+        client.get(url, headers=headers)  # warm: templates, first-use lookups
+        wall, cpu = [], []
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as queries:
+                started, started_cpu = time.perf_counter(), time.process_time()
+                response = client.get(url, headers=headers)
+                wall.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - started_cpu) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+        rows.append(
+            {"page": label, "queries": len(queries.captured_queries), "wall": wall, "cpu": cpu}
+        )
+    return rows
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def child(side: dict, *arguments: str) -> str:
+    """Run this script for one side (its code, its database) and return what it printed."""
+    environment = {**os.environ, "DATABASE_URL": side["database"], "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, __file__, "--code", str(side["code"]), *arguments]
+    done = subprocess.run(
+        command, env=environment, capture_output=True, text=True, cwd=side["code"]
+    )
+    if done.returncode:
+        sys.exit(f"{side['name']} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def report(size: int, sides: list[dict], rounds: dict) -> None:
+    print(f"\n{size:,} images")
+    labels = [row["page"] for row in rounds[sides[0]["name"]][0]]
+    for index, label in enumerate(labels):
+        for side in sides:
+            rows = [each[index] for each in rounds[side["name"]]]
+            wall = [ms for row in rows for ms in row["wall"]]
+            cpu = [ms for row in rows for ms in row["cpu"]]
+            per_round = ", ".join(f"{statistics.median(row['wall']):.1f}" for row in rows)
+            queries = sorted({row["queries"] for row in rows})
             print(
-                f"{count:>6} images  {label:<18} median {median_ms:7.1f} ms "
-                f"(min {low:.1f}, max {high:.1f})  {queries:3d} queries"
+                f"  {label:<20} {side['name']:<6} {'/'.join(map(str, queries)):>5} queries  "
+                f"wall median {statistics.median(wall):6.1f} ms (rounds {per_round}; "
+                f"min {min(wall):.1f}, max {max(wall):.1f})  "
+                f"cpu median {statistics.median(cpu):5.1f} ms"
             )
-    first = [r for r in results if r[0] == sizes[0]]
-    for size in sizes[1:]:
-        rows = [r for r in results if r[0] == size]
-        for (_, label, small_ms, small_q), (_, _, large_ms, large_q) in zip(
-            first, rows, strict=True
-        ):
-            print(
-                f"{label:<18} ×{size // sizes[0]} images: time ×{large_ms / small_ms:.2f}, "
-                f"queries {small_q} → {large_q}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="2000,20000", help="image counts, comma-separated")
+    parser.add_argument("--runs", type=int, default=3, help="rounds over the pages")
+    parser.add_argument("--repeat", type=int, default=5, help="requests per page and round")
+    parser.add_argument("--before", metavar="REF", help="measure REF's code as well (e.g. main)")
+    parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # a side's checkout
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)  # as a child: seed, then exit
+    parser.add_argument("--round", action="store_true", help=argparse.SUPPRESS)  # as a child
+    args = parser.parse_args()
+    if args.code:
+        setup(args.code, prepare=args.seed is not None)
+        if args.seed is not None:
+            character_with(args.seed)
+        if args.round:
+            print(json.dumps(measure(args.repeat)))
+        return
+    database = os.environ.get("DATABASE_URL", DATABASE)
+    sides = [{"name": "after", "code": ROOT, "database": database}]
+    with tempfile.TemporaryDirectory(prefix="gallery-before-") as folder:
+        if args.before:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.before], check=True, capture_output=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+            sides.insert(
+                0, {"name": "before", "code": Path(folder), "database": database + "_before"}
             )
+            print(f"before: {args.before} ({_commit(args.before)}); after: this checkout")
+        print(f"load average at the start {load_average()} (a shared machine: 2 cores)")
+        for size in [int(size) for size in args.sizes.split(",")]:
+            rounds = {side["name"]: [] for side in sides}
+            for side in sides:
+                child(side, "--seed", str(size))
+            for number in range(args.runs):
+                for side in sides:
+                    output = child(side, "--round", "--repeat", str(args.repeat))
+                    rounds[side["name"]].append(json.loads(output.strip().splitlines()[-1]))
+                print(f"  {size:,} images, round {number + 1}: load average {load_average()}")
+            report(size, sides, rounds)
+        print(f"\nload average at the end {load_average()}")
+
+
+def _commit(ref: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 if __name__ == "__main__":
