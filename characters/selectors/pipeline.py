@@ -19,17 +19,17 @@ class Step:
     next_label: str = ""
 
 
+_STEP_ROUTES = {
+    "anchors": "characters:anchors",
+    "curate": "characters:gallery",
+    "dataset": "datasets:character",
+    "train": "training:character",
+    "pin": "training:pin_edit",
+}
+
+
 def _step_urls(character: Character) -> dict[str, str | None]:
-    slug = [character.slug]
-    return {
-        "anchors": reverse("characters:anchors", args=slug),
-        "variations": character.get_absolute_url() + "#variations",
-        "curate": reverse("characters:gallery", args=slug),
-        "dataset": reverse("datasets:character", args=slug),
-        "train": reverse("training:character", args=slug),
-        "reference_set": _reference_set_url(character),
-        "pin": reverse("training:pin_edit", args=slug),
-    }
+    return {key: step_url(character, key) for key, _, _ in STEPS}
 
 
 def _reference_set_url(character: Character) -> str:
@@ -41,8 +41,13 @@ def _reference_set_url(character: Character) -> str:
 
 
 def step_url(character: Character, key: str) -> str | None:
-    """The page of one pipeline step, or None while that step has no page."""
-    return _step_urls(character)[key]
+    """The page of one pipeline step, or None while that step has no page. Only the
+    reference set's reads the database (the gallery asks for the dataset's alone)."""
+    if key == "variations":
+        return character.get_absolute_url() + "#variations"
+    if key == "reference_set":
+        return _reference_set_url(character)
+    return reverse(_STEP_ROUTES[key], args=[character.slug])
 
 
 STEPS = [
