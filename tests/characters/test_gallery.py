@@ -1,0 +1,153 @@
+"""The gallery at scale: as many queries for 125 images as for 5, whatever the page, filter
+or sort; the page of tiles in the order asked for; every tile with what it shows."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from characters import selectors
+from characters.models import Anchor, Image, LikenessScore
+from generation.models import GenerationRun, ProviderCall
+
+pytestmark = pytest.mark.django_db
+
+
+def grow(character, images: int, *, start: int = 0) -> list[Image]:
+    """`images` more images of `character` with everything a tile shows: variations made from
+    their pose's anchor by calls of a run (cost, run link), primary likeness scores and one
+    against the source anchor, the odd warning, stars, every review. Rows only: a tile
+    links to its files, it never opens them."""
+    poses = list(character.poses.order_by("order"))
+    specs = list(character.variations.select_related("anchor_pose"))
+    for pose in poses[1:]:  # anchors picked for every pose but one
+        if not Anchor.objects.filter(character=character, pose=pose).exists():
+            picked = Image.objects.create(
+                character=character, kind="candidate", pose=pose, file="a/x.png", width=8, height=8
+            )
+            Anchor.objects.create(character=character, pose=pose, image=picked)
+    anchor_of = dict(character.anchors.values_list("pose_id", "image_id"))
+    run = GenerationRun.objects.create(character=character, kind="variations", provider="local")
+    rows = []
+    for n in range(start, start + images):
+        spec = specs[n % len(specs)] if n % 3 else None
+        call = None
+        if spec:
+            call = ProviderCall.objects.create(
+                run=run,
+                provider="local",
+                task="image_to_image",
+                endpoint="local/image-to-image",
+                status="done",
+                external_id=f"gallery-{character.pk}-{n}",
+                units=1,
+                estimated_cost=Decimal("0.04"),
+            )
+        pose = spec.anchor_pose if spec else poses[n % len(poses)]
+        rows.append(
+            Image(
+                character=character,
+                kind="variation" if spec else "candidate",
+                pose=pose,
+                variation=spec,
+                source_image_id=anchor_of.get(pose.id) if spec else None,
+                call=call,
+                call_output=0 if call else None,
+                file=f"g/{n}.png",
+                thumbnail=f"g/{n}.webp",
+                width=8,
+                height=8,
+                review=["approved", "rejected", "unreviewed"][n % 3],
+                starred=n % 4 == 0,
+                seed=n,
+                warnings=["Small: 8×8 px"] if n % 5 == 0 else [],
+            )
+        )
+    images = Image.objects.bulk_create(rows)
+    scores = []
+    for n, image in enumerate(images):
+        distance = 0.2 + (n % 7) / 10
+        flag = "drift" if n % 7 == 4 else "ok"  # the 5th image: starred and drifting
+        shown = dict(measure="face", model="m", distance=distance, score=1 - distance)
+        scores.append(
+            LikenessScore(image=image, reference="sheet", flag=flag, primary=True, **shown)
+        )
+        if image.source_image_id:
+            scores.append(LikenessScore(image=image, reference="anchor:x", flag="ok", **shown))
+    LikenessScore.objects.bulk_create(scores)
+    return images
+
+
+def gallery_pages(character, images: int) -> list[tuple[str, dict]]:
+    gallery = reverse("characters:gallery", args=[character.slug])
+    last = (images + 59) // 60
+    htmx = {"HX-Request": "true"}
+    return [
+        (gallery, {}),
+        (f"{gallery}?page={last}", {}),
+        (f"{gallery}?review=approved&sort=pose", {}),
+        (f"{gallery}?sort=likeness&page={last}", {}),
+        (f"{gallery}?flag=drift&starred=yes", {}),
+        (f"{gallery}?review=unreviewed", htmx),
+        (f"{gallery}?page={last}", htmx),
+        (reverse("characters:curation_counts", args=[character.slug]), htmx),
+    ]
+
+
+def queries_of(client, url, headers, django_assert_max_num_queries, limit=100) -> int:
+    with django_assert_max_num_queries(limit, info=url) as captured:
+        response = client.get(url, headers=headers)
+    assert response.status_code == 200, url
+    return len(captured.captured_queries)
+
+
+def test_the_gallery_makes_as_many_queries_for_125_images_as_for_5(
+    logged_in, character, django_assert_max_num_queries
+):
+    grow(character, 5)
+    few = []
+    for url, headers in gallery_pages(character, 5):
+        logged_in.get(url, headers=headers)  # warm: sessions, first-use lookups
+        few.append(queries_of(logged_in, url, headers, django_assert_max_num_queries))
+
+    grow(character, 120, start=5)  # three pages, every tile with a source, call and score
+    for (url, headers), limit in zip(gallery_pages(character, 125), few, strict=True):
+        queries_of(logged_in, url, headers, django_assert_max_num_queries, limit)
+
+
+def test_a_page_of_the_gallery_keeps_the_order_asked_for(logged_in, character):
+    grow(character, 125)
+    url = reverse("characters:gallery", args=[character.slug])
+    scores = dict(LikenessScore.objects.filter(primary=True).values_list("image_id", "score"))
+    shown = []
+    for page in (1, 2, 3):
+        html = logged_in.get(url, {"sort": "likeness", "page": page}).content.decode()
+        shown += [int(part.split('"')[0]) for part in html.split('data-image-id="')[1:]]
+    assert len(shown) == len(set(shown)) == Image.objects.filter(character=character).count()
+    # Least alike first, unmeasured (the anchors) last: the order holds across the pages.
+    ranked = [scores.get(image_id) for image_id in shown]
+    measured = [score for score in ranked if score is not None]
+    assert measured == sorted(measured)
+    assert ranked[len(measured) :] == [None] * (len(ranked) - len(measured))
+
+
+def test_a_tile_shows_its_source_cost_run_likeness_and_warning(logged_in, character):
+    image = next(i for i in grow(character, 6) if i.source_image_id and i.warnings)
+    url = reverse("characters:gallery", args=[character.slug])
+    html = logged_in.get(url).content.decode()
+    tile = html.split(f'id="image-{image.id}"')[1].split('class="tile ')[0]
+    assert 'data-source-url="/media/a/x.png?expires=' in tile
+    assert 'data-cost="$0.040"' in tile
+    assert f'data-run="{image.call.run_id}"' in tile
+    assert "distance 0.70 from sheet, 0.70 from its source anchor" in tile
+    assert "Small: 8×8 px" in tile
+
+
+def test_the_counts_are_those_of_every_image_not_of_the_page(character):
+    grow(character, 125)
+    counts = selectors.curation_counts(character)
+    images = Image.objects.filter(character=character)
+    assert counts.total == images.count() == 125 + len(character.poses.all()) - 1
+    assert counts.approved == selectors.approved(images).count()
+    assert counts.rejected == selectors.not_approved(images, "rejected").count()
+    assert sum(p.count for p in counts.poses) == counts.approved
