@@ -151,3 +151,29 @@ def test_the_counts_are_those_of_every_image_not_of_the_page(character):
     assert counts.approved == selectors.approved(images).count()
     assert counts.rejected == selectors.not_approved(images, "rejected").count()
     assert sum(p.count for p in counts.poses) == counts.approved
+
+
+@pytest.mark.parametrize(
+    ("scores", "text"),
+    [
+        ([], "Not measured yet"),
+        ([dict(flag="no_face", score=None, distance=None)], "No face found"),
+        ([dict(flag="too_small", score=None, distance=None)], "Face too small to judge"),
+        ([dict(flag="ok", score=None, distance=None, reference="none")], "Nothing to compare"),
+        ([dict(flag="ok", measure="rough")], "0.62 (rough, rough; distance 0.38 from sheet)"),
+        (
+            [dict(flag="drift"), dict(reference="anchor:front", distance=0.555, primary=False)],
+            "0.62 (face; distance 0.38 from sheet, 0.56 from its source anchor) · drift",
+        ),
+        ([dict(flag="other_person")], "0.62 (face; distance 0.38 from sheet) · other person?"),
+    ],
+)
+def test_the_lightbox_says_how_alike_an_image_is(logged_in, character, scores, text):
+    image = Image.objects.create(
+        character=character, kind="upload", file="u/1.png", width=8, height=8
+    )
+    for row in scores:
+        values = dict(measure="face", reference="sheet", score=0.62, distance=0.38, primary=True)
+        LikenessScore.objects.create(image=image, model="m", **{**values, **row})
+    html = logged_in.get(reverse("characters:gallery", args=[character.slug])).content.decode()
+    assert f'data-likeness="{text}' in html
