@@ -1,6 +1,6 @@
 """`{{ image|likeness_text }}`: an image's likeness in one line, as the gallery's lightbox
-shows it. Rendered for each of a page's tiles, so it is Python rather than a template of a
-dozen nested conditions (the page's second largest cost after the tiles' links)."""
+shows it. Rendered for each of a page's 60 tiles, so it is Python rather than a template of
+a dozen nested conditions."""
 
 from django import template
 from django.template.defaultfilters import floatformat
