@@ -1,9 +1,10 @@
-"""`{{ image|likeness_text }}`: an image's likeness in one line, as the gallery's lightbox
-shows it. Rendered for each of a page's 60 tiles, so it is Python rather than a template of
-a dozen nested conditions."""
+"""An image's likeness on its tile: `{{ image|likeness_badge }}` (gallery, anchor board,
+dataset items) and `{{ image|likeness_text }}` (the gallery's lightbox). Rendered for every
+tile of a page, so they are Python rather than templates of a dozen nested conditions."""
 
 from django import template
 from django.template.defaultfilters import floatformat
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -35,3 +36,39 @@ def likeness_text(image) -> str:
     elif flag == "drift":
         text += " · drift"
     return text
+
+
+FLAG_WORDS = {"other_person": "Other person?", "no_face": "No face", "too_small": "Face too small"}
+
+
+@register.filter
+def likeness_badge(image) -> str:
+    """An image's (or dataset item's) likeness mark from selectors.with_likeness() columns:
+    a badge for what needs a look (drift, other person?, no face, face too small), the score
+    otherwise; rough scores say so, and the title what it was compared with."""
+    measure, flag, reference = image.likeness_measure, image.likeness_flag, image.likeness_reference
+    rough = measure == "rough"
+    if flag and flag != "ok":
+        against = f" vs {reference}" if reference and reference != "none" else ""
+        distance = image.likeness_distance
+        at = f": distance {floatformat(distance, 2)}" if distance is not None else ""
+        return format_html(
+            '<span class="badge likeness {}" title="Likeness ({}{}){}">{}{}</span>',
+            flag,
+            measure,
+            against,
+            at,
+            FLAG_WORDS.get(flag, "Drift"),
+            " (rough)" if rough else "",
+        )
+    if image.likeness_score is not None:
+        return format_html(
+            '<span class="likeness-score small muted" title="Likeness ({} vs {}): 1 is '
+            'identical; distance {}">{}{}</span>',
+            measure,
+            reference,
+            floatformat(image.likeness_distance, 2),
+            "rough " if rough else "",
+            floatformat(image.likeness_score, 2),
+        )
+    return ""

@@ -177,3 +177,51 @@ def test_the_lightbox_says_how_alike_an_image_is(logged_in, character, scores, t
         LikenessScore.objects.create(image=image, model="m", **{**values, **row})
     html = logged_in.get(reverse("characters:gallery", args=[character.slug])).content.decode()
     assert f'data-likeness="{text}' in html
+
+
+@pytest.mark.parametrize(
+    ("score", "badge"),
+    [
+        (None, '<span class="small muted">'),  # no mark: the label follows the review badge
+        (
+            dict(flag="ok"),
+            '<span class="likeness-score small muted" title="Likeness (face vs sheet): 1 is '
+            'identical; distance 0.38">0.62</span>',
+        ),
+        (
+            dict(flag="ok", measure="rough"),
+            '<span class="likeness-score small muted" title="Likeness (rough vs sheet): 1 is '
+            'identical; distance 0.38">rough 0.62</span>',
+        ),
+        (
+            dict(flag="drift", measure="rough"),
+            '<span class="badge likeness drift" title="Likeness (rough vs sheet): distance 0.38">'
+            "Drift (rough)</span>",
+        ),
+        (
+            dict(flag="other_person", reference="pin:2"),
+            '<span class="badge likeness other_person" title="Likeness (face vs pin:2): '
+            'distance 0.38">Other person?</span>',
+        ),
+        (
+            dict(flag="no_face", score=None, distance=None, reference="none"),
+            '<span class="badge likeness no_face" title="Likeness (face)">No face</span>',
+        ),
+        (
+            dict(flag="too_small", score=None, distance=None),
+            '<span class="badge likeness too_small" title="Likeness (face vs sheet)">'
+            "Face too small</span>",
+        ),
+    ],
+)
+def test_a_tile_marks_how_alike_its_image_is(logged_in, character, score, badge):
+    image = Image.objects.create(
+        character=character, kind="upload", file="u/1.png", width=8, height=8
+    )
+    if score is not None:
+        values = dict(measure="face", reference="sheet", score=0.62, distance=0.38, primary=True)
+        LikenessScore.objects.create(image=image, model="m", **{**values, **score})
+    html = logged_in.get(reverse("characters:gallery", args=[character.slug])).content.decode()
+    meta = " ".join(html.split('<div class="tile-meta">')[1].split("</div>")[0].split())
+    review = '<span class="badge unreviewed">Unreviewed</span>'
+    assert meta.startswith(f"{review} {badge}")
