@@ -1,12 +1,16 @@
 """The gallery at scale: as many queries for 125 images as for 5, whatever the page, filter
 or sort; the page of tiles in the order asked for; every tile with what it shows."""
 
+import re
 from decimal import Decimal
 
 import pytest
+from django import forms
+from django.forms.renderers import get_default_renderer
 from django.urls import reverse
 
 from characters import selectors
+from characters.forms import GalleryFilterForm
 from characters.models import Anchor, Image, LikenessScore
 from characters.selectors.approval import approved
 from generation.models import GenerationRun, ProviderCall
@@ -227,3 +231,20 @@ def test_a_tile_marks_how_alike_its_image_is(logged_in, character, score, badge)
     meta = " ".join(html.split('<div class="tile-meta">')[1].split("</div>")[0].split())
     review = '<span class="badge unreviewed">Unreviewed</span>'
     assert meta.startswith(f"{review} {badge}")
+
+
+def test_the_gallery_filters_render_as_djangos_own_selects(character):
+    GenerationRun.objects.create(character=character, kind="anchors", provider="local")
+    data = {"pose": "back", "review": "approved", "sort": "pose", "flag": "drift"}
+    ours = GalleryFilterForm(data, character=character)
+    django_s = GalleryFilterForm(data, character=character)
+    for field in django_s.fields.values():
+        field.widget = forms.Select(choices=field.choices)
+    django_s.renderer = get_default_renderer()
+
+    def tags(html) -> str:
+        return re.sub(r">\s+<", "><", str(html)).strip()
+
+    for name in ours.fields:
+        assert tags(ours[name]) == tags(django_s[name]), name
+    assert 'value="back" selected' in str(ours["pose"])
