@@ -58,8 +58,8 @@ def setup(code: Path, *, prepare: bool) -> None:
 def character_with(images: int):
     """A fitness character whose images exist as rows (files are not needed to render links),
     with what a tile shows filled in as a real gallery has it: variations made from their
-    pose's anchor by calls of four images each, likeness scores (a primary one, and one
-    against the source anchor), the odd ingest warning."""
+    pose's anchor by calls of four images each in runs of 25 calls, likeness scores (a
+    primary one, and one against the source anchor), the odd ingest warning."""
     import random
     from decimal import Decimal
 
@@ -78,10 +78,15 @@ def character_with(images: int):
     )
     poses = list(character.poses.all())
     variations = list(character.variations.all())
-    run = GenerationRun.objects.create(character=character, kind="variations", provider="local")
+    # A run of 25 calls (100 images) at a time, as a curator launches them: the gallery's run
+    # filter lists the latest 50.
+    runs = GenerationRun.objects.bulk_create(
+        GenerationRun(character=character, kind="variations", provider="local")
+        for _ in range((images + 99) // 100)
+    )
     calls = ProviderCall.objects.bulk_create(
         ProviderCall(
-            run=run,
+            run=runs[n // 25],
             provider="local",
             task="image_to_image",
             endpoint="local/image-to-image",
@@ -155,7 +160,7 @@ def character_with(images: int):
     with connection.cursor() as cursor:
         cursor.execute(
             "VACUUM ANALYZE characters_image, characters_anchor, characters_likenessscore, "
-            "generation_providercall"
+            "generation_providercall, generation_generationrun"
         )
     return character
 
