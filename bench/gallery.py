@@ -5,8 +5,9 @@ network): the first page, the last, approved by pose, least alike first, a filte
 htmx asks for it (the grid alone) and the counts partial. Each is timed `--repeat` times in
 each of `--runs` rounds; printed are the number of SQL queries (which must not grow with the
 number of images), the median wall time with the spread of the rounds' medians, the median
-CPU time of the web process, and the load average while it ran. The machine is shared: read
-wall times against the load average, and CPU times as the steadier figure.
+CPU time of the web process, the Python function calls of one request, and the load average
+while it ran. The machine is shared: read wall and CPU times against the load average; the
+calls count the work whatever the load.
 
     .venv/bin/python bench/gallery.py [--sizes 2000,20000] [--runs 3] [--repeat 5]
     .venv/bin/python bench/gallery.py --before main    # the same, for main's code and this one
@@ -210,9 +211,32 @@ def measure(repeat: int) -> list[dict]:
                 cpu.append((time.process_time() - started_cpu) * 1000)
             assert response.status_code == 200, (url, response.status_code)
         rows.append(
-            {"page": label, "queries": len(queries.captured_queries), "wall": wall, "cpu": cpu}
+            {
+                "page": label,
+                "queries": len(queries.captured_queries),
+                "calls": python_calls(client, url, headers),
+                "wall": wall,
+                "cpu": cpu,
+            }
         )
     return rows
+
+
+def python_calls(client, url: str, headers: dict) -> int:
+    """Python function calls made for one request: the work, whatever the machine's load."""
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        client.get(url, headers=headers)
+    finally:
+        sys.setprofile(None)
+    return calls
 
 
 def load_average() -> str:
@@ -241,11 +265,12 @@ def report(size: int, sides: list[dict], rounds: dict) -> None:
             cpu = [ms for row in rows for ms in row["cpu"]]
             per_round = ", ".join(f"{statistics.median(row['wall']):.1f}" for row in rows)
             queries = sorted({row["queries"] for row in rows})
+            calls = statistics.median(row["calls"] for row in rows)
             print(
                 f"  {label:<20} {side['name']:<6} {'/'.join(map(str, queries)):>5} queries  "
                 f"wall median {statistics.median(wall):6.1f} ms (rounds {per_round}; "
                 f"min {min(wall):.1f}, max {max(wall):.1f})  "
-                f"cpu median {statistics.median(cpu):5.1f} ms"
+                f"cpu median {statistics.median(cpu):5.1f} ms  {calls / 1000:5.0f}k calls"
             )
 
 
