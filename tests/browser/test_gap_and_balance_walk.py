@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from characters.models import Image
 from datasets.models import Dataset
 from generation.models import GenerationRun
-from tests.browser.walk import finish_runs, log_in, save_screenshot, seed_walked_character
+from tests.browser.walk import finish_runs, goto, log_in, save_screenshot, seed_walked_character
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -71,7 +71,7 @@ def test_a_close_up_gap_is_filled_reviewed_added_balanced_and_exported(
     assert made.filter(review="approved").count() == wanted
 
     # Added to the dataset with captions from their prompts, like the first images.
-    page.goto(f"{live_server.url}/datasets/{dataset.id}/")
+    goto(page, f"{live_server.url}/datasets/{dataset.id}/")
     expect(page.locator(".ds-gap-waiting")).to_have_count(0)
     page.get_by_role("button", name="Add them").click()
     expect(counts).to_contain_text(f"{wanted} close-up, 0 mid, 22 far")
@@ -111,7 +111,7 @@ def test_a_close_up_gap_is_filled_reviewed_added_balanced_and_exported(
 
     # The same page on a phone: nothing sideways, the counts and plan on screen.
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{live_server.url}/datasets/{dataset.id}/")
+    goto(page, f"{live_server.url}/datasets/{dataset.id}/")
     expect(counts).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 392, width

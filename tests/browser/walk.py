@@ -42,16 +42,26 @@ SETTLED = """() => document.readyState === 'complete'
 
 
 def reload(page, timeout=20.0):
-    """Reload once the page's own pollers have stopped.
+    """Reload once the page's own pollers have stopped (see `when_settled`)."""
+    when_settled(page, page.reload, timeout=timeout)
 
-    A poll that sees its run or training end reloads the page itself (HX-Refresh); a second
-    reload sent at that moment is aborted by the browser. So wait until no element still
-    polls or waits to load, across that page's own reload, and only then reload."""
+
+def goto(page, url, timeout=20.0):
+    """Go to url once the page's own pollers have stopped (see `when_settled`)."""
+    when_settled(page, lambda: page.goto(url), timeout=timeout)
+
+
+def when_settled(page, navigate, timeout=20.0):
+    """Navigate once the page's own pollers have stopped.
+
+    A poll that sees its run or training end reloads the page itself (HX-Refresh); a
+    navigation sent at that moment is aborted by the browser. So wait until no element still
+    polls or waits to load, across that page's own reload, and only then navigate."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             page.wait_for_function(SETTLED, timeout=2_000)
-            page.reload()
+            navigate()
             return
         except PlaywrightError:  # the page navigated under us, or is still polling
             if time.monotonic() > deadline:
