@@ -5,35 +5,9 @@ versions ranks the versions by likeness."""
 import pytest
 from playwright.sync_api import expect
 
-from characters.likeness import calibration
-from tests.browser.walk import log_in, save_screenshot
+from tests.browser.walk import log_in, photos_of_people, save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _photos(folder):
-    """Four framings of the astronaut, the cameraman (twice his size: a 140 px face) and
-    the coffee cup, as JPEGs."""
-    from PIL import Image as PILImage
-
-    astronaut = calibration.photo("astronaut")
-    changes = calibration.changes("astronaut")
-    pictures = {
-        "astronaut-1.jpg": astronaut,
-        "astronaut-2.jpg": changes["head and shoulders"](astronaut),
-        "astronaut-3.jpg": changes["mirror"](astronaut),
-        "astronaut-4.jpg": changes["off-centre crop"](astronaut),
-        "cameraman.jpg": calibration.photo("cameraman"),
-        "coffee.jpg": calibration.photo("coffee"),
-    }
-    paths = []
-    for name, array in pictures.items():
-        picture = PILImage.fromarray(array)
-        scale = 1024 / max(picture.size)
-        picture = picture.resize((round(picture.width * scale), round(picture.height * scale)))
-        picture.save(folder / name, "JPEG", quality=92)
-        paths.append(str(folder / name))
-    return paths
 
 
 def test_the_other_person_and_the_cup_are_flagged_and_excluded_in_one_click(
@@ -41,7 +15,10 @@ def test_the_other_person_and_the_cup_are_flagged_and_excluded_in_one_click(
 ):
     log_in(page, live_server)
     page.goto(f"{live_server.url}/characters/{character.slug}/")
-    page.set_input_files("#upload-files", _photos(tmp_path))
+    page.set_input_files(
+        "#upload-files",
+        photos_of_people(tmp_path, astronaut="astronaut", others=("cameraman", "coffee")),
+    )
     items = page.locator(".upload-item")
     # Six photos ingested and measured at once on a shared 2-core machine: allow a minute.
     expect(items.filter(has_text="Accepted as image #")).to_have_count(6, timeout=60_000)

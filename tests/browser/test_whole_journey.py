@@ -15,7 +15,6 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from characters.likeness import calibration
 from characters.models import Character, Image
 from datasets.models import Dataset, DatasetExport
 from generation.models import GenerationRun, ProviderCall
@@ -23,7 +22,7 @@ from lorastudio.celery import app
 from lorastudio.health import worker_last_seen
 from lorastudio.queues import GROUPS
 from lorastudio.tokens import issue_api_token
-from tests.browser.walk import download_export, log_in, reload, save_screenshot
+from tests.browser.walk import download_export, log_in, photos_of_people, reload, save_screenshot
 from tests.generation.conftest import clean_cache, fal, queue, wait_for, worker  # noqa: F401
 from training.models import LoraModel, Pin, TrainingJob
 
@@ -57,30 +56,6 @@ def play_beat(until, *, what: str, timeout: float = 60.0) -> None:
 
 def all_runs_finished() -> bool:
     return not GenerationRun.objects.filter(finished_at__isnull=True).exists()
-
-
-def _photos(folder) -> list[str]:
-    """Four framings of the astronaut (the character), the cameraman and Grace Hopper."""
-    from PIL import Image as PILImage
-
-    astronaut = calibration.photo("astronaut")
-    changes = calibration.changes("astronaut")
-    pictures = {
-        "eileen-1.jpg": astronaut,
-        "eileen-2.jpg": changes["head and shoulders"](astronaut),
-        "eileen-3.jpg": changes["mirror"](astronaut),
-        "eileen-4.jpg": changes["off-centre crop"](astronaut),
-        "cameraman.jpg": calibration.photo("cameraman"),
-        "grace-hopper.jpg": calibration.photo("grace_hopper"),
-    }
-    paths = []
-    for name, array in pictures.items():
-        picture = PILImage.fromarray(array)
-        scale = 1024 / max(picture.size)
-        picture = picture.resize((round(picture.width * scale), round(picture.height * scale)))
-        picture.save(folder / name, "JPEG", quality=92)
-        paths.append(str(folder / name))
-    return paths
 
 
 def submit_twice(page, form_selector: str) -> list[int]:
@@ -154,7 +129,10 @@ def test_one_user_from_real_photos_to_a_pinned_character(
 
     # 2. On a phone: real photos of three people; the worker ingests and measures them.
     page.set_viewport_size(PHONE)
-    page.set_input_files("#upload-files", _photos(tmp_path))
+    page.set_input_files(
+        "#upload-files",
+        photos_of_people(tmp_path, astronaut="eileen", others=("cameraman", "grace_hopper")),
+    )
     items = page.locator(".upload-item")
     expect(items.filter(has_text="Accepted as image #")).to_have_count(6, timeout=60_000)
     both("02-uploaded", then=PHONE)

@@ -68,6 +68,31 @@ def when_settled(page, navigate, timeout=20.0):
                 raise
 
 
+def photos_of_people(folder, *, astronaut: str, others: tuple[str, ...]) -> list[str]:
+    """Real photos as JPEGs of 1024 px: four framings of the astronaut (files named
+    `<astronaut>-N.jpg`), then each of `others` (calibration photos of other people, or the
+    coffee cup)."""
+    from characters.likeness import calibration
+
+    photo = calibration.photo("astronaut")
+    changes = calibration.changes("astronaut")
+    pictures = {
+        f"{astronaut}-1.jpg": photo,
+        f"{astronaut}-2.jpg": changes["head and shoulders"](photo),
+        f"{astronaut}-3.jpg": changes["mirror"](photo),
+        f"{astronaut}-4.jpg": changes["off-centre crop"](photo),
+        **{f"{name.replace('_', '-')}.jpg": calibration.photo(name) for name in others},
+    }
+    paths = []
+    for name, array in pictures.items():
+        picture = PILImage.fromarray(array)
+        scale = 1024 / max(picture.size)
+        picture = picture.resize((round(picture.width * scale), round(picture.height * scale)))
+        picture.save(folder / name, "JPEG", quality=92)
+        paths.append(str(folder / name))
+    return paths
+
+
 def log_in(page, live_server):
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", "artist")
