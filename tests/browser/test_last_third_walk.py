@@ -14,7 +14,7 @@ from datasets import services as datasets
 from generation import calls
 from generation.models import GenerationRun
 from lorastudio.celery import app
-from tests.browser.walk import log_in, reload, save_screenshot
+from tests.browser.walk import goto, log_in, reload, save_screenshot
 from tests.datasets.conftest import jpeg_bytes
 from tests.factories import ImageFactory
 from training import services
@@ -98,11 +98,11 @@ def test_dataset_to_pin_as_a_user_sees_it(
         log_in(page, live_server)
 
         # 1. Export the dataset, then train from the export: the price before anything starts.
-        page.goto(f"{live_server.url}/datasets/{dataset.id}/")
+        goto(page, f"{live_server.url}/datasets/{dataset.id}/")
         expect(page.locator(".ds-export-warnings")).to_have_count(0)
         page.get_by_role("button", name="Export training set").click()
         expect(page.locator(".messages")).to_contain_text("Export of 10 images started")
-        page.goto(f"{live_server.url}/datasets/{dataset.id}/")
+        goto(page, f"{live_server.url}/datasets/{dataset.id}/")
         page.get_by_role("link", name="Train a LoRA").click()
         expect(page).to_have_url(re.compile(r"once="))
         expect(page.locator("#estimate")).to_contain_text("About $0.00")
@@ -148,7 +148,7 @@ def test_dataset_to_pin_as_a_user_sees_it(
         beat(lambda: not GenerationRun.objects.filter(finished_at__isnull=True).exists(), page=page)
 
         # 4. Compare: the sheet beside, click to zoom, Approve under the version.
-        page.goto(f"{live_server.url}/training/characters/{character.slug}/compare/")
+        goto(page, f"{live_server.url}/training/characters/{character.slug}/compare/")
         expect(page.locator(".compare-sheet img")).to_have_count(2)
         expect(page.locator(".compare-table tbody img")).to_have_count(5)
         page.locator(".compare-table tbody a[data-zoom]").first.click()
@@ -163,7 +163,7 @@ def test_dataset_to_pin_as_a_user_sees_it(
 
         # 5. A pin from the LoRA page in three clicks: Approve, Pin with v1, Save.
         lora = job.lora
-        page.goto(f"{live_server.url}/training/loras/{lora.id}/")
+        goto(page, f"{live_server.url}/training/loras/{lora.id}/")
         page.get_by_role("button", name="Approve v1").click()  # 1
         expect(page.get_by_test_id("lora-status")).to_have_text("Approved")
         page.get_by_role("link", name="Pin with v1").click()  # 2
@@ -192,7 +192,7 @@ def test_dataset_to_pin_as_a_user_sees_it(
         assert document.json()["lora"]["scale"] == 1.0
 
         # The character page's steps say it all.
-        page.goto(f"{live_server.url}/characters/{character.slug}/")
+        goto(page, f"{live_server.url}/characters/{character.slug}/")
         for step in ("train", "reference_set", "pin"):
             expect(page.locator(f"[data-step='{step}']")).to_have_class("step done")
         expect(page.locator("[data-step='pin']")).to_contain_text("Pinned: version 1")
