@@ -30,19 +30,24 @@ def dispatch(provider: str) -> list:
         free = concurrency(provider) - busy.count()
         if free <= 0:
             return []
+        # The claimed rows stay locked until commit: a cancel that comes meanwhile waits, and
+        # then finds them submitting (never sent yet), which it cancels; rows a cancel holds
+        # are skipped, so a canceled call is never turned back into one to send.
         due = (
-            ProviderCall.objects.filter(provider=provider, status=Status.CREATED)
+            ProviderCall.objects.select_for_update(skip_locked=True)
+            .filter(provider=provider, status=Status.CREATED)
             .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
             .order_by("created_at")
             .values_list("id", flat=True)[:free]
         )
         ids = list(due)
         # A claim not taken up by a worker within its lease was never sent: it is released.
-        ProviderCall.objects.filter(id__in=ids).update(
+        claimed = ProviderCall.objects.filter(id__in=ids, status=Status.CREATED).update(
             status=Status.SUBMITTING,
             next_check_at=now + timedelta(seconds=settings.CALL_CLAIM_LEASE_SECONDS),
             sending_at=None,
         )
+        assert claimed == len(ids)  # the rows are locked
         transaction.on_commit(lambda: [enqueue(tasks.submit_call, i) for i in ids])
     return ids
 

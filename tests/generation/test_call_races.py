@@ -111,3 +111,59 @@ def test_the_periodic_pass_finishes_a_run_whose_calls_are_all_settled(character)
     assert run.status == GenerationRun.Status.SUCCEEDED and run.finished_at
     assert run.actual_cost == Decimal("0.18")
     assert calls.sweep()["runs_reconciled"] == 0  # once put right, left alone
+
+
+def test_a_run_canceled_while_its_calls_are_claimed_sends_none_of_them(character, monkeypatch):
+    """The cancel lands between the claim's read of queued calls and its update of them."""
+    from django.db.models import QuerySet
+
+    from generation import runs
+    from generation.providers.local import LocalProvider
+
+    run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
+    for n in range(4):
+        ProviderCallFactory(
+            run=run,
+            status=Status.CREATED,
+            request={"prompt": f"front {n}", "num_images": 1, "seed": n + 1},
+            context={
+                "purpose": "images",
+                "inputs": {"prompt": f"front {n}", "num_images": 1, "seed": n + 1},
+                "image": {"character_id": character.id, "kind": "candidate"},
+            },
+        )
+    sent = []
+    real_submit, real_update = LocalProvider.submit, QuerySet.update
+    monkeypatch.setattr(
+        LocalProvider, "submit", lambda self, *a, **k: sent.append(a) or real_submit(self, *a, **k)
+    )
+    canceling = []
+
+    def update(queryset, **values):
+        if values.get("status") == Status.SUBMITTING and not canceling:
+            # The claim has read its calls: the user cancels the run now, from another
+            # connection, and the claim goes on once that cancel is done or waits on it.
+            canceler = threading.Thread(target=_cancel, args=(run,))
+            canceling.append(canceler)
+            canceler.start()
+            canceler.join(timeout=2)
+        return real_update(queryset, **values)
+
+    def _cancel(run):
+        try:
+            runs.cancel_run(GenerationRun.objects.get(id=run.id))
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(QuerySet, "update", update)
+
+    claimed = calls.dispatch("local")
+    canceling[0].join(timeout=30)
+    for call_id in claimed:  # as the worker does with each claim it is sent
+        calls.submit(call_id)
+
+    assert not canceling[0].is_alive()
+    assert sent == []
+    assert set(run.calls.values_list("status", flat=True)) == {Status.CANCELED}
+    run.refresh_from_db()
+    assert run.status == GenerationRun.Status.CANCELED
