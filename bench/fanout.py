@@ -7,7 +7,8 @@ time against the ideal ceil(N / concurrency) × latency, and the requests made p
 
     .venv/bin/python bench/fanout.py [--latency 5] [--concurrency 16] [--calls 230]
 
-It uses its own database (lorastudio_bench) and Redis database 11; nothing else is touched.
+It uses its own database (lorastudio_bench_fanout, made afresh for each run, so that runs
+start alike) and Redis database 11; nothing else is touched.
 """
 
 import argparse
@@ -42,7 +43,7 @@ def parse_args():
 def environment(args, fake, media: str, queue: str) -> dict:
     return {
         **fake.env,
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/lorastudio_bench",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/lorastudio_bench_fanout",
         "REDIS_URL": "redis://127.0.0.1:6379/11",
         "CELERY_QUEUE": queue,
         "CACHE_KEY_PREFIX": queue,
@@ -57,10 +58,7 @@ def environment(args, fake, media: str, queue: str) -> dict:
 
 
 def prepare_database():
-    prepare_bench_database()
-    from characters.models import Character
-
-    Character.objects.filter(slug__startswith="bench").delete()
+    prepare_bench_database(fresh=True)
 
 
 def plan_230(character, count: int):
@@ -231,6 +229,61 @@ def main():
         print(f"status requests/call  {fake.requests.status.total() / n:.2f}")
         print(f"result requests/call  {fake.requests.results.total() / n:.2f}")
         print(f"submits/call          {fake.requests.submits.total() / n:.2f}")
+        print_slot_gaps(fake, args.latency, args.concurrency)
+
+
+def print_slot_gaps(fake, latency: float, concurrency: int) -> None:
+    """Where a slot's time goes between one job ending at the fake and the next job taking
+    its place: the status check that finds it done, its result, and the app's own work
+    (recording it, freeing the slot, claiming and submitting the next call)."""
+    import statistics
+
+    from generation.models import ProviderCall
+
+    wall_offset = time.time() - time.monotonic()  # the fake's clock is this machine's monotonic
+    sending = {
+        external_id: at.timestamp() - wall_offset
+        for external_id, at in ProviderCall.objects.filter(
+            external_id__in=list(fake.jobs)
+        ).values_list("external_id", "sending_at")
+    }
+    jobs = sorted(fake.jobs.values(), key=lambda job: job.submitted)
+    status = {}
+    results = {}
+    for call in fake.requests:
+        if call.kind == "status" and call.request_id:
+            status.setdefault(call.request_id, []).append(call.at)
+        elif call.kind == "result" and call.request_id:
+            results.setdefault(call.request_id, call.at)
+    ends = sorted(
+        (job.submitted + latency, job.request_id) for job in jobs if job.request_id in results
+    )
+    starts = [(job.submitted, job.request_id) for job in jobs][concurrency:]
+    found, fetched, claimed, posted = [], [], [], []
+    for (end, request_id), (next_start, next_id) in zip(ends, starts, strict=False):
+        seen = min((at for at in status.get(request_id, []) if at >= end), default=None)
+        if seen is None or next_id not in sending:
+            continue
+        found.append(seen - end)
+        fetched.append(results[request_id] - seen)
+        claimed.append(sending[next_id] - results[request_id])
+        posted.append(next_start - sending[next_id])
+    if not found:
+        return
+
+    def line(label, values):
+        values = [v * 1000 for v in values]
+        print(
+            f"  {label:<34} median {statistics.median(values):6.0f} ms, "
+            f"mean {statistics.fmean(values):6.0f} ms"
+        )
+
+    print(f"slot gaps ({len(found)} slots handed on)")
+    line("job done → status finds it", found)
+    line("status → result fetched", fetched)
+    line("result → next call being sent", claimed)
+    line("being sent → its job at the fake", posted)
+    line("in all", [sum(gap) for gap in zip(found, fetched, claimed, posted, strict=True)])
 
 
 if __name__ == "__main__":

@@ -68,15 +68,19 @@ def next_poll_delay(call: ProviderCall) -> float:
     expected = expected_seconds(call)
     waited = (timezone.now() - (call.submitted_at or timezone.now())).total_seconds()
     if waited < 2 * expected:
-        return max(0.05, 0.01 * expected)
+        return max(0.02, 0.005 * expected)
     return min(MAX_POLL_INTERVAL, max(1.0, 0.25 * waited))
 
 
-def learn(call: ProviderCall, *, earlier_polls: int) -> None:
-    """A poll found `call` finished; fold what that says into the endpoint's estimate."""
+def learn(call: ProviderCall, *, earlier_polls: int, asked_at=None) -> None:
+    """A poll found `call` finished; fold what that says into the endpoint's estimate.
+
+    `asked_at` is when the status was asked: the call was done by then. Counting the time
+    the answer took to come back (and the result to be fetched) would grow the estimate by
+    that lag, and every later call would wait for it once more."""
     if not call.submitted_at:
         return
-    seen = (timezone.now() - call.submitted_at).total_seconds()
+    seen = ((asked_at or timezone.now()) - call.submitted_at).total_seconds()
     previous = learned_seconds(call)
     if previous is None:
         estimate = seen

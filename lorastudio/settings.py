@@ -253,6 +253,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 # throttle of 10 scans): redelivery comes at most 10 s after the visibility timeout.
 CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 CELERY_RESULT_EXPIRES = 3600
+# Celery's Django fix-up would close the database connections around every task; the
+# worker keeps them as long as Django's CONN_MAX_AGE says instead (lorastudio.celery).
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE

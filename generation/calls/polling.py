@@ -11,6 +11,7 @@ from ..providers import get_provider
 from ..providers.base import Poll, ProviderError, State, TransientError
 from .purposes import sample_handler_for
 from .scheduling import backoff, backstop, enqueue
+from .submission import submit
 from .transitions import dispatch, fail, finish, locked, request_of
 
 Status = ProviderCall.Status
@@ -24,6 +25,7 @@ def poll(call_id) -> None:
     if call is None:
         return
     provider = get_provider(call.provider)
+    asked_at = timezone.now()
     try:
         result = provider.poll(request_of(call), call.external_id)
     except TransientError as exc:
@@ -35,11 +37,12 @@ def poll(call_id) -> None:
     except ProviderError as exc:
         fail(call, str(exc))
         return
-    apply_poll(call.id, result)
+    apply_poll(call.id, result, asked_at=asked_at)
 
 
-def apply_poll(call_id, result: Poll) -> None:
-    """Record what a poll (or webhook-triggered poll) found; idempotent."""
+def apply_poll(call_id, result: Poll, *, asked_at=None) -> None:
+    """Record what a poll (or webhook-triggered poll) found; idempotent. `asked_at`: when the
+    provider was asked (now, if not given)."""
     from .. import tasks
 
     freed = False
@@ -64,7 +67,7 @@ def apply_poll(call_id, result: Poll) -> None:
             call.save()
             transaction.on_commit(lambda: enqueue(tasks.poll_call, call_id, countdown=delay))
         elif result.state == State.SUCCEEDED:
-            poll_timing.learn(call, earlier_polls=earlier_polls)
+            poll_timing.learn(call, earlier_polls=earlier_polls, asked_at=asked_at)
             call.status, call.progress = Status.SUCCEEDED, 100
             call.next_check_at = now + backstop(0)
             if result.units is not None:
@@ -78,10 +81,15 @@ def apply_poll(call_id, result: Poll) -> None:
         else:
             finish(call, Status.FAILED, error=result.error or "The provider reported a failure.")
             freed = True
+        # The freed slot goes to the next queued call in this same transaction, and this task
+        # sends it itself: no second transaction and no trip through the broker before the
+        # provider has its next job. Should this worker die before sending, the claim's lease
+        # runs out and the call is claimed again, as for a lost submit task.
+        claimed = dispatch(call.provider, submitted_here=1) if freed else []
+    if claimed:
+        submit(claimed[0])
     if result.samples and (keep := sample_handler_for(call)):
         keep(ProviderCall.objects.get(id=call_id), result.samples)
-    if freed:
-        dispatch(call.provider)
 
 
 def webhook_received(provider: str, external_id: str) -> bool:

@@ -4,6 +4,8 @@ periodic pass takes over a delayed task, and sending those tasks."""
 import random
 from datetime import timedelta
 
+from django.utils import timezone
+
 from lorastudio import queueing
 
 # The periodic pass picks up a poll or download only this long after its delayed task was
@@ -29,8 +31,12 @@ def backstop(delay: float) -> timedelta:
     return timedelta(seconds=delay + (SWEEP_GRACE_SECONDS if _delayed_tasks_run() else 0))
 
 
-def enqueue(task, call_id, *, countdown: float = 0) -> None:
-    """Send a task; if the broker is down, the periodic pass finds the call later."""
-    if countdown and not _delayed_tasks_run():
+def enqueue(task, call_id, *, countdown: float = 0, due_at=None) -> None:
+    """Send a task, to run in `countdown` seconds or at `due_at`; if the broker is down, the
+    periodic pass finds the call later."""
+    delayed = countdown > 0 or due_at is not None
+    if delayed and not _delayed_tasks_run():
         return
+    if due_at is not None:
+        countdown = max(0.0, (due_at - timezone.now()).total_seconds())
     queueing.send(task, str(call_id), countdown=countdown)

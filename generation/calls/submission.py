@@ -158,7 +158,10 @@ def _record_submitted(call: ProviderCall, external_id: str) -> None:
         canceled = GenerationRun.objects.filter(
             id=call.run_id, status=GenerationRun.Status.CANCELED
         ).exists()
-        transaction.on_commit(lambda: enqueue(tasks.poll_call, call.id, countdown=delay))
+        # Due when the call is expected done, counted from when it was accepted: the time
+        # this transaction takes is not waited on top.
+        due = now + timedelta(seconds=delay)
+        transaction.on_commit(lambda: enqueue(tasks.poll_call, call.id, due_at=due))
     if canceled:
         cancel(call.id)  # the run was canceled while this request was on the wire
 

@@ -51,6 +51,7 @@ class FalProvider:
 
     def __init__(self):
         self._sdk = None
+        self._submitter = None
 
     @property
     def download_hosts(self) -> tuple[str, ...]:
@@ -63,6 +64,16 @@ class FalProvider:
                 raise ProviderError("FAL_KEY is not set: add the fal.ai key to the environment.")
             self._sdk = fal_client.SyncClient(key=settings.FAL_KEY)
         return self._sdk
+
+    @property
+    def submitter(self) -> httpx.Client:
+        """The submits' own client, kept (as the SDK's is) with the adapter, one per process:
+        its connections stay alive from one submit to the next, where a client per submit
+        paid a new connection (through a proxy, a CONNECT and a TLS handshake) every time.
+        Unlike the SDK's transport, it never retries."""
+        if self._submitter is None:
+            self._submitter = httpx.Client(timeout=SUBMIT_TIMEOUT)
+        return self._submitter
 
     # --- requests ------------------------------------------------------------------------
     def build(self, task: ProviderTask) -> Request:
@@ -128,8 +139,7 @@ class FalProvider:
         self.sdk  # noqa: B018 -- fails early, clearly, without a key
         headers = {"Authorization": f"Key {settings.FAL_KEY}", "Content-Type": "application/json"}
         try:
-            with httpx.Client(timeout=SUBMIT_TIMEOUT) as client:
-                response = client.post(url, json=request.input, headers=headers)
+            response = self.submitter.post(url, json=request.input, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
             raise TransientError(f"Could not reach fal: {exc}") from exc
         except httpx.TransportError as exc:

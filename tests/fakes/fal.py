@@ -194,6 +194,7 @@ class Call:
     status: int
     endpoint: str | None = None
     request_id: str | None = None
+    at: float = field(default_factory=time.monotonic, compare=False)  # when it was answered
 
 
 class CallLog:
@@ -752,6 +753,9 @@ def _image_size(endpoint: str, payload: dict) -> tuple[int, int]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # Many worker threads connect at once in the fan-out bench: the default backlog of 5 would
+    # drop their SYNs, and each dropped one costs the client a one-second retransmit.
+    request_queue_size = 128
 
     def __init__(self, address, handler, *, fake: FakeFal, tls: bool) -> None:
         self.fake = fake
@@ -767,6 +771,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # An answer's headers and body go out in two writes: with Nagle's algorithm the body
+    # waited for the client's delayed ACK, 40 ms on every request.
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:

@@ -213,3 +213,15 @@ def test_a_failed_download_asks_fal_for_fresh_result_links_before_trying_again(
     call = run.calls.get()
     assert call.status == Status.DONE
     assert fal.requests.results[call.external_id] == 2  # the poll's, then a fresh one
+
+
+def test_submits_status_checks_and_results_keep_their_connections(fal, character, user, drive):
+    """Through fal's proxy each new connection is a CONNECT and a TLS handshake: three calls
+    take one connection for their submits and one for their status checks and results."""
+    fal.script(ULTRA, queue_polls=1, run_polls=1)
+    run = drive(launch(character, user, poses=("front", "side", "back"), count=2))
+
+    assert run.status == GenerationRun.Status.SUCCEEDED
+    assert fal.requests.submits[ULTRA] == 3 and len(fal.requests.of("status")) >= 6
+    tunnels = [c for c in fal.requests.of("connect") if "queue.fal.run" in c.url]
+    assert len(tunnels) == 2

@@ -36,6 +36,13 @@ def test_the_first_finished_call_teaches_its_duration_and_the_next_call_is_polle
     assert poll_timing.first_poll_delay(call) == pytest.approx(12)
 
 
+def test_the_duration_learned_ends_when_the_status_was_asked_not_when_the_answer_came(call):
+    asked_at = call.submitted_at + timedelta(seconds=12)
+    with time_machine.travel(asked_at + timedelta(seconds=0.4), tick=False):  # a slow answer
+        poll_timing.learn(call, earlier_polls=0, asked_at=asked_at)
+    assert poll_timing.learned_seconds(call) == pytest.approx(12)
+
+
 def test_a_call_done_at_its_first_poll_shrinks_the_estimate_a_little(call):
     with time_machine.travel(call.submitted_at + timedelta(seconds=10), tick=False):
         poll_timing.learn(call, earlier_polls=1)
@@ -58,7 +65,7 @@ def test_just_after_the_expected_end_polls_come_soon_and_well_past_it_they_back_
     with time_machine.travel(call.submitted_at + timedelta(seconds=10), tick=False):
         poll_timing.learn(call, earlier_polls=0)  # expected: 10 s
     with time_machine.travel(call.submitted_at + timedelta(seconds=11), tick=False):
-        assert poll_timing.next_poll_delay(call) == pytest.approx(0.1)  # 1 % of 10 s
+        assert poll_timing.next_poll_delay(call) == pytest.approx(0.05)  # 0.5 % of 10 s
     with time_machine.travel(call.submitted_at + timedelta(seconds=40), tick=False):
         assert poll_timing.next_poll_delay(call) == pytest.approx(10)  # a quarter of 40 s
     with time_machine.travel(call.submitted_at + timedelta(hours=1), tick=False):

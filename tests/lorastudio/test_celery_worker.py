@@ -114,3 +114,40 @@ def test_tasks_are_acked_late_and_the_heartbeat_is_scheduled_by_beat():
     assert "lorastudio.tasks.beat_heartbeat" in scheduled
     assert "lorastudio.tasks.beat_heartbeat" in app.tasks
     assert "lorastudio.tasks.prune_expired_api_tokens" in app.tasks
+
+
+@app.task(name="tests.database_backend")
+def database_backend() -> int:
+    """The Postgres backend that serves this task's database connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(
+    queue, worker_in_a_thread
+):
+    """As a web process between requests (CONN_MAX_AGE): a fresh connection per task cost each
+    submit, poll and download its own connection setup."""
+    with worker_in_a_thread(queues=[queue]):
+        backends = [database_backend.delay().get(timeout=20) for _ in range(3)]
+
+    assert len(set(backends)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_database_connection_broke_between_tasks_opens_a_new_one(
+    queue, worker_in_a_thread
+):
+    from django.db import connection
+
+    with worker_in_a_thread(queues=[queue]):
+        first = database_backend.delay().get(timeout=20)
+        with connection.cursor() as cursor:  # as a Postgres restart or an idle timeout would
+            cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+        second = database_backend.delay().get(timeout=20)
+
+    assert second != first

@@ -1,0 +1,107 @@
+"""A slot freed by a poll goes straight to the next queued call: the poll's own task sends it,
+with no second transaction and no trip through the broker; a first poll is due when the call
+is expected done, counted from when the provider accepted it."""
+
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from generation import calls, poll_timing
+from generation.models import GenerationRun, ProviderCall
+from generation.providers.base import Output, Poll, State
+from lorastudio import queueing
+from tests.factories import GenerationRunFactory, ProviderCallFactory, png_bytes
+
+Status = ProviderCall.Status
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The tasks sent through the broker, by name, with their countdowns."""
+    tasks = []
+    monkeypatch.setattr(
+        queueing,
+        "send",
+        lambda task, *args, countdown=None: tasks.append((task.name, args, countdown)) or True,
+    )
+    return tasks
+
+
+def _queued(run, character, n):
+    return ProviderCallFactory(
+        run=run,
+        status=Status.CREATED,
+        request={"prompt": f"front {n}", "num_images": 1, "seed": n + 1},
+        context={
+            "purpose": "images",
+            "inputs": {"prompt": f"front {n}", "num_images": 1, "seed": n + 1},
+            "image": {"character_id": character.id, "kind": "candidate"},
+        },
+        estimated_cost=Decimal("0"),
+    )
+
+
+def _finished_at_the_provider(run):
+    return ProviderCallFactory(
+        run=run,
+        status=Status.RUNNING,
+        external_id=f"sim-{uuid.uuid4().hex[:16]}-{int(time.time() * 1000)}",
+        submitted_at=timezone.now() - timedelta(seconds=5),
+    )
+
+
+def _done():
+    return Poll(State.SUCCEEDED, outputs=[Output(kind="image", content=png_bytes())])
+
+
+def test_a_poll_that_frees_a_slot_submits_the_next_queued_call_itself(character, settings, sent):
+    settings.PROVIDER_CONCURRENCY = {"local": 1}
+    run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
+    finished = _finished_at_the_provider(run)
+    following = _queued(run, character, 1)
+
+    calls.apply_poll(finished.id, _done())
+
+    following.refresh_from_db()
+    assert following.status == Status.SUBMITTED and following.external_id
+    names = [name for name, _, _ in sent]
+    assert "generation.tasks.submit_call" not in names
+    assert names.count("generation.tasks.download_call") == 1  # the finished call's results
+
+
+def test_slots_freed_beyond_the_first_are_handed_on_as_submit_tasks(character, settings, sent):
+    settings.PROVIDER_CONCURRENCY = {"local": 3}
+    run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
+    finished = _finished_at_the_provider(run)
+    queued = [_queued(run, character, n) for n in range(3)]
+
+    calls.apply_poll(finished.id, _done())
+
+    statuses = {c.id: c.status for c in ProviderCall.objects.filter(run=run)}
+    assert statuses[queued[0].id] == Status.SUBMITTED  # sent by the poll's task
+    assert statuses[queued[1].id] == statuses[queued[2].id] == Status.SUBMITTING  # claimed
+    submits = [args for name, args, _ in sent if name == "generation.tasks.submit_call"]
+    assert sorted(submits) == sorted([(str(queued[1].id),), (str(queued[2].id),)])
+
+
+def test_a_first_poll_is_due_when_the_call_is_expected_done_from_its_acceptance(
+    character, settings, sent, clean_cache
+):
+    settings.LOCAL_PROVIDER_DELAY = 4.0
+    run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
+    call = _queued(run, character, 1)
+    calls.dispatch("local")
+    sent.clear()
+
+    calls.submit(call.id)
+
+    (countdown,) = [c for name, _, c in sent if name == "generation.tasks.poll_call"]
+    expected = poll_timing.first_poll_delay(call)  # 80 % of the simulator's 4 s, not learned yet
+    assert expected == pytest.approx(3.2)
+    # Sent after the submit's own transaction: the time that took is taken off, not added.
+    assert expected - 1 < countdown < expected
