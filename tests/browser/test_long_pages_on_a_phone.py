@@ -1,5 +1,6 @@
-"""Long pages on a 390 px phone: a run's calls fit the width (cost and errors in view, no
-sideways scrolling inside the table)."""
+"""The two longest pages on a 390 px phone: a run's calls fit the width (cost and errors
+in view, no sideways scrolling inside the table), and a character's 32 variation specs do
+not bury the sections below them."""
 
 from decimal import Decimal
 
@@ -138,3 +139,63 @@ def test_a_runs_calls_fit_a_390_px_phone_with_cost_and_errors_in_view(
     box = retry.bounding_box()
     assert retry.is_visible() and box["x"] + box["width"] <= PHONE_WIDTH
 
+
+def heights(page) -> dict[str, int]:
+    """The page's height, the variations section's, and where the aside (the next sections
+    on a phone: upload, prompts) starts, in CSS pixels."""
+    return page.evaluate(
+        """() => {
+          const box = (selector) => document.querySelector(selector).getBoundingClientRect();
+          return {
+            page: document.documentElement.scrollHeight,
+            variations: Math.round(box('#variations').height),
+            below: Math.round(box('.columns > aside').top + window.scrollY),
+          };
+        }"""
+    )
+
+
+def test_a_character_with_32_variation_specs_stays_short_on_a_390_px_phone(
+    phone, live_server, user, character
+):
+    assert character.variations.count() == 32
+    log_in(phone, live_server)
+    phone.goto(f"{live_server.url}{character.get_absolute_url()}")
+    measured = heights(phone)
+    print(f"character page at {PHONE_WIDTH}px with 32 specs: {measured}")
+    save_screenshot(phone, "phone-character-32-specs", full_page=True)
+    assert overflow(phone) <= 0
+    assert measured["variations"] < 3000, measured
+    assert measured["below"] < 4000, measured
+    # Every spec is still in the form (a folded one's tick is sent like any other).
+    assert phone.locator("#variations-form input[name=variations]").count() == 32
+    assert phone.locator("#variations-form input[name=variations]:visible").count() == 8
+
+
+def test_on_a_phone_show_all_unfolds_every_spec_without_javascript(
+    browser, live_server, user, character
+):
+    context = browser.new_context(
+        viewport={"width": PHONE_WIDTH, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+        java_script_enabled=False,
+    )
+    phone = context.new_page()
+    try:
+        log_in(phone, live_server)
+        phone.goto(f"{live_server.url}{character.get_absolute_url()}")
+        boxes = phone.locator("#variations-form input[name=variations]")
+        assert boxes.locator("visible=true").count() == 8
+        show_all = phone.locator("label[for=specs-unfold]")
+        assert show_all.inner_text() == "Show all 32 specs (24 more)"
+        show_all.tap()
+        assert boxes.locator("visible=true").count() == 32
+        unfolded = heights(phone)
+        print(f"character page at {PHONE_WIDTH}px, all 32 specs shown: {unfolded}")
+        assert overflow(phone) <= 0
+        assert show_all.inner_text() == "Show fewer specs"
+        show_all.tap()
+        assert boxes.locator("visible=true").count() == 8
+    finally:
+        context.close()
