@@ -49,6 +49,7 @@ def character_create(request):
 def character_detail(request, slug):
     character = get_object_or_404(selectors.characters(), slug=slug)
     steps = selectors.pipeline_progress(character)
+    spec_rows = selectors.variation_rows(character)
     return render(
         request,
         "characters/detail.html",
@@ -57,7 +58,8 @@ def character_detail(request, slug):
             "steps": steps,
             "next_step": selectors.next_step(steps),
             "sheet": selectors.character_sheet(character),
-            "spec_rows": selectors.variation_rows(character),
+            "spec_rows": spec_rows,
+            "folded_specs": sum(row.folded for row in spec_rows),
             "counts": selectors.curation_counts(character),
             **_providers(request),
         },

@@ -117,6 +117,8 @@ class IdentityOut(Schema):
     spread: float | None
     reference: str | None
     outliers: list[OutlierOut]
+    reference_images: int  # included anchors and pinned images: the reference, never outliers
+    bulk_exclude: bool  # false under the rough measure: look at each outlier instead
 
 
 class BalanceOut(Schema):

@@ -9,6 +9,7 @@ character.
 from collections import Counter
 from dataclasses import dataclass, field
 
+from characters.likeness.references import current_pin
 from characters.models import ShotType
 
 from .concepts import current_taxonomy
@@ -136,7 +137,8 @@ def balance_report(dataset: Dataset, items=None) -> Report:
             for name, n in concepts.most_common()
         ],
     )
-    report.identity = identity_spread(items)
+    pin = current_pin(dataset.character)  # its images are the reference, like the anchors
+    report.identity = identity_spread(items, reference_ids=pin[1] if pin else ())
     report.warnings = _warnings(dataset, report)
     return report
 
@@ -208,7 +210,18 @@ def _warnings(dataset: Dataset, report: Report) -> list[Warning]:
                 "Set the shot type by hand on each one.",
             )
         )
-    if report.identity and report.identity.outliers:
+    if report.identity and report.identity.outliers and report.identity.rough:
+        n = len(report.identity.outliers)
+        warnings.append(
+            Warning(
+                "identity_stand_apart",
+                f"{n} image{'s stand' if n != 1 else ' stands'} apart from the rest of the set "
+                "in colour and shape (the rough measure: it cannot tell people apart).",
+                "Look at each in Identity; exclude one only if it is not the character.",
+                level="info",
+            )
+        )
+    elif report.identity and report.identity.outliers:
         n = len(report.identity.outliers)
         warnings.append(
             Warning(

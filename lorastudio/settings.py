@@ -91,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "lorastudio.context_processors.studio",
+                "generation.context_processors.provider_badge",
                 "training.context_processors.notifications",
             ],
             "builtins": ["lorastudio.templatetags.labels"],

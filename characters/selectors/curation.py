@@ -106,6 +106,11 @@ def curation_counts(character: Character) -> CurationCounts:
     return CurationCounts(poses=poses, **totals)
 
 
+# Specs a narrow screen shows before "Show all": enough for a preset's first poses, few enough
+# that a phone reaches the sections below the table (32 full cards are 8,700 px tall).
+SPECS_SHOWN_FIRST = 8
+
+
 @dataclass(frozen=True)
 class SpecRow:
     """A variation spec with what it already has, for the spec table."""
@@ -115,6 +120,9 @@ class SpecRow:
     approved: int
     in_flight: int
     failed: int
+    # Beyond the first SPECS_SHOWN_FIRST, folded away on narrow screens until asked for
+    # (never a spec that is failing or on its way: those need a look).
+    folded: bool = False
 
     @property
     def missing(self) -> bool:
@@ -144,13 +152,17 @@ def variation_rows(character: Character) -> list[SpecRow]:
             failed[variation_id] = failed.get(variation_id, 0) + 1
         elif status not in ProviderCall.TERMINAL:
             in_flight[variation_id] = in_flight.get(variation_id, 0) + 1
-    return [
-        SpecRow(
-            spec=v,
-            generated=generated.get(v.id, 0),
-            approved=kept.get(v.id, 0),
-            in_flight=in_flight.get(v.id, 0),
-            failed=failed.get(v.id, 0) if not generated.get(v.id) else 0,
+    rows = []
+    for n, v in enumerate(character.variations.select_related("anchor_pose")):
+        failing = failed.get(v.id, 0) if not generated.get(v.id) else 0
+        rows.append(
+            SpecRow(
+                spec=v,
+                generated=generated.get(v.id, 0),
+                approved=kept.get(v.id, 0),
+                in_flight=in_flight.get(v.id, 0),
+                failed=failing,
+                folded=n >= SPECS_SHOWN_FIRST and not failing and not in_flight.get(v.id),
+            )
         )
-        for v in character.variations.select_related("anchor_pose")
-    ]
+    return rows

@@ -123,6 +123,42 @@ def test_the_spec_table_ticks_only_the_missing_specs_and_shows_counts(logged_in,
     assert 'data-tick="missing"' in html and 'data-tick="none"' in html
 
 
+def test_specs_past_the_first_eight_fold_away_unless_they_failed_or_are_on_their_way(
+    logged_in, character
+):
+    specs = list(character.variations.all())
+    assert len(specs) == 32
+    failing, in_flight = specs[20], specs[30]
+    run = GenerationRun.objects.create(character=character, kind="variations", provider="local")
+    ProviderCallFactory(
+        run=run, status=ProviderCall.Status.FAILED, context={"image": {"variation_id": failing.id}}
+    )
+    ProviderCallFactory(
+        run=run,
+        status=ProviderCall.Status.CREATED,
+        context={"image": {"variation_id": in_flight.id}},
+    )
+    rows = selectors.variation_rows(character)
+    assert [row.spec.key for row in rows if not row.folded] == [
+        *(spec.key for spec in specs[:8]),
+        failing.key,
+        in_flight.key,
+    ]
+
+    html = logged_in.get(character.get_absolute_url()).content.decode()
+    assert html.count('class="missing folded"') == 22
+    # Every spec stays in the form, ticked or not: folding hides, it never drops a tick.
+    assert html.count('name="variations"') == 32
+    assert 'id="specs-unfold"' in html and "Show all 32 specs (22 more)" in html
+
+
+def test_a_short_spec_table_has_nothing_to_fold(logged_in, character):
+    keep = list(character.variations.values_list("id", flat=True)[:8])
+    character.variations.exclude(id__in=keep).delete()
+    html = logged_in.get(character.get_absolute_url()).content.decode()
+    assert "folded" not in html and "specs-unfold" not in html
+
+
 def test_the_suggestion_names_the_pose_not_its_key(logged_in, character):
     url = reverse("characters:suggest_anchor", args=[character.slug])
     html = logged_in.get(url, {"prompt": "seated cable row"}).content.decode()

@@ -12,7 +12,7 @@ from characters.models import Image
 from datasets import exports, services
 from datasets.balance import balance_report
 from datasets.models import Dataset
-from tests.factories import CharacterFactory, ImageFactory, photo_file
+from tests.factories import AnchorFactory, CharacterFactory, ImageFactory, photo_file
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +133,127 @@ def test_the_api_balance_carries_identity_and_items_their_likeness(api, mixed):
     }
     item = next(i for i in body["items"] if i["image_id"] == images["grace"].id)
     assert item["likeness"]["flag"] == "other_person"
+
+
+# --- The reference is never an outlier; the rough measure offers nothing in bulk ----------
+def _score(image, *, distance, measure="rough", reference="sheet", flag="drift"):
+    from characters.likeness import measure_named
+    from characters.likeness.base import score_for
+    from characters.models import LikenessScore
+
+    LikenessScore.objects.create(
+        image=image,
+        measure=measure,
+        model=measure_named(measure).model,
+        reference=reference,
+        reference_key="test",
+        distance=distance,
+        score=score_for(measure_named(measure), distance),
+        flag=flag,
+        primary=True,
+    )
+
+
+@pytest.fixture
+def rough_set():
+    """4 anchors without a face and 13 approved variations, every one scored by the rough
+    measure against the sheet and "drifting" (as real pictures of different poses do), one
+    variation far beyond the rest. Returns (dataset, anchors, variations, the far one)."""
+    character = CharacterFactory(trigger_word="roughone")
+    anchors = [AnchorFactory(character=character).image for _ in range(4)]
+    variations = [
+        ImageFactory(character=character, kind=Image.Kind.VARIATION, review="approved")
+        for _ in range(13)
+    ]
+    for n, image in enumerate(anchors):
+        _score(image, distance=0.70 + n * 0.05)  # the anchors, far from each other
+    for n, image in enumerate(variations[:-1]):
+        _score(image, distance=0.60 + (n % 5) * 0.02)
+    far = variations[-1]
+    _score(far, distance=1.10)
+    dataset = services.create_dataset(character=character, name="Rough", created_by=None)
+    return dataset, anchors, variations, far
+
+
+def _exclude_forms(page: str) -> list[list[str]]:
+    """The item ids each exclude form of the Identity section would post."""
+    import re
+
+    section = page[page.index('id="identity"') :]
+    section = section[: section.index("</div>")]
+    forms = re.findall(r"<form[^>]*exclude[^>]*>(.*?)</form>", section, re.S)
+    return [re.findall(r'name="item" value="(\d+)"', form) for form in forms]
+
+
+def test_under_the_rough_measure_anchors_are_never_offered_for_exclusion(logged_in, rough_set):
+    dataset, anchors, variations, far = rough_set
+    assert dataset.items.count() == 17
+    page = logged_in.get(reverse("datasets:detail", args=[dataset.id])).content.decode()
+    anchor_items = {
+        str(i) for i in dataset.items.filter(image__in=anchors).values_list("id", flat=True)
+    }
+    offered = {item for form in _exclude_forms(page) for item in form}
+    assert not offered & anchor_items
+    assert "Exclude these" not in page and "Exclude it" not in page
+    assert "The rough measure compares colour and shape only" in page
+    assert "4 of them the reference (anchors or pin), never listed as outliers" in page
+    # Only the one image that stands apart from the set's own spread, with its own button.
+    far_item = dataset.items.get(image=far).id
+    assert _exclude_forms(page) == [[str(far_item)]]
+    assert "stands apart from the rest of the set in colour and shape" in page
+
+    report = balance_report(dataset, items_of(dataset))
+    assert [o.image_id for o in report.identity.outliers] == [far.id]
+    assert not report.identity.bulk_exclude and report.identity.reference_images == 4
+    codes = {w.code: w for w in report.warnings}
+    assert "identity_outliers" not in codes
+    assert codes["identity_stand_apart"].level == "info"
+
+
+def test_under_the_rough_measure_a_set_that_drifts_evenly_lists_nothing(logged_in, rough_set):
+    dataset, _, _, far = rough_set
+    far.likeness_scores.update(distance=0.62)
+    page = logged_in.get(reverse("datasets:detail", args=[dataset.id])).content.decode()
+    assert _exclude_forms(page) == []
+    assert "No image stands apart from the rest of this set." in page
+    assert "Every measured image looks like the character." not in page  # rough: no verdict
+    codes = [w.code for w in balance_report(dataset, items_of(dataset)).warnings]
+    assert "identity_outliers" not in codes and "identity_stand_apart" not in codes
+
+
+def test_under_the_face_measure_a_drifting_anchor_is_not_an_outlier_a_variation_is(
+    logged_in, rough_set
+):
+    dataset, anchors, variations, _ = rough_set
+    from characters.models import LikenessScore
+
+    LikenessScore.objects.update(measure="face", model="dlib_face_recognition_resnet_model_v1")
+    LikenessScore.objects.exclude(image__in=[anchors[0], variations[0]]).update(
+        distance=0.3, flag="ok"
+    )
+    LikenessScore.objects.filter(image__in=[anchors[0], variations[0]]).update(
+        distance=0.5, flag="drift"
+    )
+    page = logged_in.get(reverse("datasets:detail", args=[dataset.id])).content.decode()
+    variation_item = str(dataset.items.get(image=variations[0]).id)
+    assert _exclude_forms(page) == [[variation_item], [variation_item]]  # its own, and "all"
+    assert "Exclude it" in page and "The rough measure" not in page
+
+
+def test_the_pins_images_are_the_reference_and_never_outliers(logged_in, rough_set):
+    from training.models import Pin
+
+    dataset, _, variations, far = rough_set
+    Pin.objects.create(character=dataset.character, version=1, primary_image=far)
+    report = balance_report(dataset, items_of(dataset))
+    assert report.identity.outliers == [] and report.identity.reference_images == 5
+    page = logged_in.get(reverse("datasets:detail", args=[dataset.id])).content.decode()
+    assert _exclude_forms(page) == []
+
+
+def test_the_api_says_when_no_bulk_exclusion_is_offered(api, rough_set):
+    dataset, _, _, far = rough_set
+    identity = api.get(f"/api/datasets/{dataset.id}").json()["balance"]["identity"]
+    assert identity["measure"] == "rough" and identity["bulk_exclude"] is False
+    assert identity["reference_images"] == 4
+    assert [o["image_id"] for o in identity["outliers"]] == [far.id]
