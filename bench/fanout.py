@@ -6,15 +6,25 @@ fixed time. A real worker process and a real beat run the state machine. Prints 
 time against the ideal ceil(N / concurrency) × latency, and the requests made per call.
 
     .venv/bin/python bench/fanout.py [--latency 5] [--concurrency 16] [--calls 230]
+    .venv/bin/python bench/fanout.py --runs 3 --before cda10d7   # 3 runs of each, alternating
+    .venv/bin/python bench/fanout.py --throttle 100 --calls 48   # 429s: uploads of the inputs
+
+`--before REF` runs REF's code (git archive into a temporary folder) against this checkout's
+fake, side by side with this checkout's, run after run, and prints each side's ratios (min,
+median, max). Each run also prints where a slot's time goes between one job and the next.
+`--throttle N` answers the first N submits 429 and keeps the app private, so that the image
+inputs are uploaded to fal's storage: it counts those uploads.
 
 It uses its own database (lorastudio_bench_fanout, made afresh for each run, so that runs
 start alike) and Redis database 11; nothing else is touched.
 """
 
 import argparse
+import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +47,17 @@ def parse_args():
     parser.add_argument("--concurrency", type=int, default=16, help="calls at fal at once")
     parser.add_argument("--threads", type=int, default=32, help="worker threads")
     parser.add_argument("--tick", type=float, default=0.25, help="beat's periodic pass, seconds")
+    parser.add_argument(
+        "--throttle",
+        type=int,
+        default=0,
+        help="answer the first N submits 429 and upload inputs to fal's storage (the app is "
+        "not public): counts the uploads",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs of each side")
+    parser.add_argument("--before", metavar="REF", help="run REF's code too (e.g. main)")
+    parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # as a child: a side's code
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -49,7 +70,8 @@ def environment(args, fake, media: str, queue: str) -> dict:
         "CACHE_KEY_PREFIX": queue,
         "PROVIDER_CONCURRENCY": f"fal={args.concurrency}",
         "CALL_TICK_SECONDS": str(args.tick),
-        "PUBLIC_BASE_URL": "https://studio.example",
+        # Not public under --throttle: fal cannot fetch inputs, so they go to fal's storage.
+        "PUBLIC_BASE_URL": "" if args.throttle else "https://studio.example",
         "MEDIA_ROOT": media,
         "FAL_KEY": fake.key,
         "DJANGO_SETTINGS_MODULE": "lorastudio.settings",
@@ -141,10 +163,25 @@ def character_with_a_sheet():
     return character
 
 
-def main():
-    args = parse_args()
+# The venv holds this checkout as an editable install, whose import hook would hand another
+# checkout's code a module it lacks from this one: the app is imported from sys.path only.
+CELERY_FROM_PATH = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in repr(f)]; "
+    "sys.argv[0] = 'celery'; from celery.__main__ import main; main()"
+)
+
+
+def _only_from_path() -> None:
+    sys.meta_path[:] = [finder for finder in sys.meta_path if "Editable" not in repr(finder)]
+
+
+def measure(args, code: Path) -> dict:
+    """One run of the plan on the app at `code`; its figures."""
     from tests.fakes.fal import FakeFal
 
+    sys.path.insert(0, str(code))  # the app under test (the fake stays this checkout's)
+    os.chdir(code)  # Celery puts the working directory first on sys.path
+    _only_from_path()
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     media = tempfile.mkdtemp(prefix="lorastudio-bench-")
     with FakeFal() as fake:
@@ -158,11 +195,16 @@ def main():
         from generation.runs import launch_run
 
         character = character_with_a_sheet()
-        plan = plan_230(character, args.calls)
+        plan = plan_230(character, 230)
+        if args.throttle:  # the calls with an input file to upload: variations of the anchors
+            plan.calls = [c for c in plan.calls if c.inputs.get("image_url")]
+        plan.calls = plan.calls[: args.calls]
+        if args.throttle:
+            fake.fail_next_submits(429, times=args.throttle)
         children = [
             subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "lorastudio", *command],
-                cwd=ROOT,
+                [sys.executable, "-c", CELERY_FROM_PATH, "-A", "lorastudio", *command],
+                cwd=code,
                 env={**os.environ, **env},
                 start_new_session=True,
                 stdout=subprocess.DEVNULL,
@@ -214,30 +256,108 @@ def main():
 
         n = len(plan.calls)
         ideal = math.ceil(n / args.concurrency) * args.latency
-        done = run.calls.filter(status=ProviderCall.Status.DONE).count()
-        images = Image.objects.filter(call__run=run).count()
-        print(f"calls                 {n} ({done} done, run {run.status}), {images} images saved")
-        print(
-            f"latency per job       {args.latency:.2f} s; concurrency cap {args.concurrency}; "
-            f"peak in flight seen {peak}"
-        )
-        print(f"wall time             {wall:.2f} s")
-        print(
-            f"ideal                 {ideal:.2f} s  (ceil({n}/{args.concurrency}) × {args.latency})"
-        )
-        print(f"ratio wall / ideal    {wall / ideal:.3f}")
-        print(f"status requests/call  {fake.requests.status.total() / n:.2f}")
-        print(f"result requests/call  {fake.requests.results.total() / n:.2f}")
-        print(f"submits/call          {fake.requests.submits.total() / n:.2f}")
-        print_slot_gaps(fake, args.latency, args.concurrency)
+        return {
+            "calls": n,
+            "done": run.calls.filter(status=ProviderCall.Status.DONE).count(),
+            "run": run.status,
+            "images": Image.objects.filter(call__run=run).count(),
+            "peak": peak,
+            "wall": wall,
+            "ideal": ideal,
+            "ratio": wall / ideal,
+            "status": fake.requests.status.total() / n,
+            "results": fake.requests.results.total() / n,
+            "submits": fake.requests.submits.total() / n,
+            "accepted": fake.requests.accepted.total() / n,
+            "uploads": len(fake.requests.of("upload")),
+            "gaps": slot_gaps(fake, args.latency, args.concurrency),
+            "load": load_average(),
+        }
 
 
-def print_slot_gaps(fake, latency: float, concurrency: int) -> None:
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def print_run(args, figures: dict, label: str = "") -> None:
+    n, prefix = figures["calls"], f"{label} " if label else ""
+    print(
+        f"{prefix}calls {n} ({figures['done']} done, run {figures['run']}), "
+        f"{figures['images']} images saved; peak in flight {figures['peak']}"
+    )
+    print(
+        f"{prefix}wall {figures['wall']:.2f} s, ideal {figures['ideal']:.2f} s "
+        f"(ceil({n}/{args.concurrency}) × {args.latency}): ratio {figures['ratio']:.3f}; "
+        f"load average {figures['load']}"
+    )
+    print(
+        f"{prefix}per call: {figures['status']:.2f} status, {figures['results']:.2f} result, "
+        f"{figures['submits']:.2f} submit ({figures['accepted']:.2f} accepted) requests; "
+        f"{figures['uploads']} input files uploaded to fal in all"
+    )
+    if figures["gaps"]:
+        print(f"{prefix}slot gaps, median / mean ms ({figures['gaps']['slots']} slots handed on):")
+        for name, (median, mean) in figures["gaps"]["steps"].items():
+            print(f"{prefix}  {name:<34} {median:6.0f} / {mean:6.0f}")
+
+
+def child(args, side: dict) -> dict:
+    """One run of this script on one side's code, in a process of its own."""
+    command = [sys.executable, __file__, "--code", str(side["code"]), "--json"]
+    for name in ("calls", "latency", "concurrency", "threads", "tick", "throttle"):
+        command += [f"--{name}", str(getattr(args, name))]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        sys.exit(f"{side['name']} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    args = parse_args()
+    if args.code:  # a child: one run, its figures as JSON
+        figures = measure(args, args.code)
+        print(json.dumps(figures) if args.json else "")
+        if not args.json:
+            print_run(args, figures)
+        return
+    if args.runs == 1 and not args.before:
+        print_run(args, measure(args, ROOT))
+        return
+    sides = [{"name": "after", "code": ROOT}]
+    with tempfile.TemporaryDirectory(prefix="fanout-before-") as folder:
+        if args.before:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.before], check=True, capture_output=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+            sides.insert(0, {"name": "before", "code": Path(folder)})
+            print(f"before: {args.before}; after: this checkout")
+        print(f"load average at the start {load_average()} (2 cores)")
+        runs = {side["name"]: [] for side in sides}
+        for number in range(args.runs):
+            for side in sides:  # the sides alternate, so both see the same load
+                figures = child(args, side)
+                runs[side["name"]].append(figures)
+                print_run(args, figures, label=f"[{side['name']} {number + 1}]")
+        print()
+        for side in sides:
+            ratios = sorted(figures["ratio"] for figures in runs[side["name"]])
+            status = [figures["status"] for figures in runs[side["name"]]]
+            uploads = [figures["uploads"] for figures in runs[side["name"]]]
+            print(
+                f"{side['name']:<6} ratio min / median / max {ratios[0]:.3f} / "
+                f"{statistics.median(ratios):.3f} / {ratios[-1]:.3f} over {len(ratios)} runs; "
+                f"status requests per call {min(status):.2f}-{max(status):.2f}; "
+                f"uploads {min(uploads)}-{max(uploads)}"
+            )
+        print(f"load average at the end {load_average()}")
+
+
+def slot_gaps(fake, latency: float, concurrency: int) -> dict:
     """Where a slot's time goes between one job ending at the fake and the next job taking
-    its place: the status check that finds it done, its result, and the app's own work
-    (recording it, freeing the slot, claiming and submitting the next call)."""
-    import statistics
-
+    its place: the status check that finds it done, its result, the app's own work up to
+    sending the next call (recording the result, freeing the slot, claiming the next call)
+    and the submit request itself."""
     from generation.models import ProviderCall
 
     wall_offset = time.time() - time.monotonic()  # the fake's clock is this machine's monotonic
@@ -246,6 +366,7 @@ def print_slot_gaps(fake, latency: float, concurrency: int) -> None:
         for external_id, at in ProviderCall.objects.filter(
             external_id__in=list(fake.jobs)
         ).values_list("external_id", "sending_at")
+        if at
     }
     jobs = sorted(fake.jobs.values(), key=lambda job: job.submitted)
     status = {}
@@ -269,21 +390,21 @@ def print_slot_gaps(fake, latency: float, concurrency: int) -> None:
         claimed.append(sending[next_id] - results[request_id])
         posted.append(next_start - sending[next_id])
     if not found:
-        return
-
-    def line(label, values):
-        values = [v * 1000 for v in values]
-        print(
-            f"  {label:<34} median {statistics.median(values):6.0f} ms, "
-            f"mean {statistics.fmean(values):6.0f} ms"
-        )
-
-    print(f"slot gaps ({len(found)} slots handed on)")
-    line("job done → status finds it", found)
-    line("status → result fetched", fetched)
-    line("result → next call being sent", claimed)
-    line("being sent → its job at the fake", posted)
-    line("in all", [sum(gap) for gap in zip(found, fetched, claimed, posted, strict=True)])
+        return {}
+    steps = {
+        "job done → status finds it": found,
+        "status → result fetched": fetched,
+        "result → next call being sent": claimed,
+        "being sent → its job at the fake": posted,
+        "in all": [sum(gap) for gap in zip(found, fetched, claimed, posted, strict=True)],
+    }
+    return {
+        "slots": len(found),
+        "steps": {
+            name: (statistics.median(values) * 1000, statistics.fmean(values) * 1000)
+            for name, values in steps.items()
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ provider must be fresh when the request leaves: a signed link to our media view 
 app is reachable (PUBLIC_BASE_URL), otherwise the file is uploaded with the provider's SDK.
 """
 
+import time
+
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
@@ -19,6 +21,8 @@ PROVIDER_LINK_TTL = 24 * 3600
 # life of the providers' upload URLs (fal's CDN keeps uploads for days), so a reused URL is
 # always still there when the provider fetches it.
 UPLOAD_REUSE_SECONDS = 6 * 3600
+# How long a call waits for another's upload of the same file before uploading it itself.
+UPLOAD_WAIT_SECONDS = 60
 FILE_REF = "file:"
 
 
@@ -36,16 +40,33 @@ def _url_for(provider_name: str, value):
         return signed_media_url(name)
     if settings.PUBLIC_BASE_URL:
         return signed_media_url(name, ttl=PROVIDER_LINK_TTL, absolute=True)
-    # A stored file never changes: while its upload is valid, every call (and every retry of
-    # a call after a 429) that sends it reuses the one URL instead of uploading it again.
+    return _uploaded_url(provider_name, name)
+
+
+def _uploaded_url(provider_name: str, name: str) -> str:
+    """A stored file never changes: while its upload is valid, every call (and every retry of
+    a call after a 429) that sends it reuses the one URL instead of uploading it again. Calls
+    that need it at the same moment (the sixteen first calls of a run, from eight anchors)
+    wait for the one upload under way rather than each making their own."""
     key = f"provider-upload:{provider_name}:{name}"
-    url = cache.get(key)
-    if url is None:
+    if url := cache.get(key):
+        return url
+    claim = f"{key}:uploading"
+    deadline = time.monotonic() + UPLOAD_WAIT_SECONDS
+    while not cache.add(claim, 1, timeout=UPLOAD_WAIT_SECONDS):
+        if time.monotonic() > deadline:
+            break  # the upload under way is stuck or its worker died: make our own
+        time.sleep(0.05)
+        if url := cache.get(key):
+            return url
+    try:
         with default_storage.open(name, "rb") as handle:
             url = get_provider(provider_name).upload(
                 handle.read(), filename=name.rsplit("/", 1)[-1]
             )
         cache.set(key, url, timeout=UPLOAD_REUSE_SECONDS)
+    finally:
+        cache.delete(claim)  # a failed upload lets the next call that needs the file try
     return url
 
 

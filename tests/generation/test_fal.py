@@ -1,5 +1,6 @@
 """The fal adapter, through the real fal-client, against a fake speaking fal's HTTP protocol."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -225,3 +226,72 @@ def test_submits_status_checks_and_results_keep_their_connections(fal, character
     assert fal.requests.submits[ULTRA] == 3 and len(fal.requests.of("status")) >= 6
     tunnels = [c for c in fal.requests.of("connect") if "queue.fal.run" in c.url]
     assert len(tunnels) == 2
+
+
+def test_calls_that_need_one_input_file_at_the_same_moment_upload_it_once(
+    fal, character, user, drive, settings
+):
+    """A run's first calls leave together, many from one anchor: one uploads it, the others
+    wait for its URL (in threads, as a worker pool sends them)."""
+    import threading
+
+    from django.core.cache import cache
+
+    from generation.inputs import build_task
+    from tests.factories import AnchorFactory
+
+    settings.PUBLIC_BASE_URL = ""
+    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
+    plan = runs.plan_run(
+        character=character, kind="variations", provider="fal", variations=["pullup_top"]
+    )
+    call = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
+    call = call.calls.first()
+    cache.clear()  # as when no call has sent this anchor yet
+    fal.requests.clear()
+    fal.delay_next("upload", 0.5)  # the first upload takes a while: the others pile up behind
+    urls, barrier = [], threading.Barrier(8)
+
+    def send():
+        barrier.wait(timeout=10)
+        urls.append(build_task(call).image_url)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(urls) == 8 and len(set(urls)) == 1
+    assert len(fal.requests.of("upload")) == 1
+
+
+def test_a_failed_upload_leaves_the_file_for_the_next_call_to_upload(
+    fal, character, user, drive, settings
+):
+    from django.core.cache import cache
+
+    from generation.inputs import build_task
+    from generation.providers.base import ProviderError
+    from tests.factories import AnchorFactory
+
+    settings.PUBLIC_BASE_URL = ""
+    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
+    plan = runs.plan_run(
+        character=character, kind="variations", provider="fal", variations=["pullup_top"]
+    )
+    call = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
+    call = call.calls.first()
+    cache.clear()
+    fal.requests.clear()
+    fal.fail_next("upload", 500)
+
+    with pytest.raises(ProviderError):
+        build_task(call)
+    started = time.monotonic()
+    url = build_task(call).image_url  # at once: nobody is left holding the upload
+
+    assert time.monotonic() - started < 5
+    assert url.startswith("https://v3.fal.media/")
+    assert fal.requests.of("upload")[0].status == 500
+    assert fal.requests.of("upload")[-1].status == 200
