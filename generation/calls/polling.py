@@ -11,7 +11,6 @@ from ..providers import get_provider
 from ..providers.base import Poll, ProviderError, State, TransientError
 from .purposes import sample_handler_for
 from .scheduling import backoff, backstop, enqueue
-from .submission import submit
 from .transitions import dispatch, fail, finish, locked, request_of
 
 Status = ProviderCall.Status
@@ -81,13 +80,8 @@ def apply_poll(call_id, result: Poll, *, asked_at=None) -> None:
         else:
             finish(call, Status.FAILED, error=result.error or "The provider reported a failure.")
             freed = True
-        # The freed slot goes to the next queued call in this same transaction, and this task
-        # sends it itself: no second transaction and no trip through the broker before the
-        # provider has its next job. Should this worker die before sending, the claim's lease
-        # runs out and the call is claimed again, as for a lost submit task.
-        claimed = dispatch(call.provider, submitted_here=1) if freed else []
-    if claimed:
-        submit(claimed[0])
+        if freed:  # the slot goes to the next queued call in this same transaction
+            dispatch(call.provider)
     if result.samples and (keep := sample_handler_for(call)):
         keep(ProviderCall.objects.get(id=call_id), result.samples)
 

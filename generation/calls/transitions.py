@@ -18,9 +18,8 @@ from .scheduling import enqueue
 Status = ProviderCall.Status
 
 
-def dispatch(provider: str, *, submitted_here: int = 0) -> list:
-    """Claim queued calls of `provider` for its free slots; their submits are sent as tasks
-    after commit, except the first `submitted_here`, which the caller submits itself."""
+def dispatch(provider: str) -> list:
+    """Claim queued calls of `provider` for its free slots; their submits run after commit."""
     from .. import tasks
 
     now = timezone.now()
@@ -49,7 +48,7 @@ def dispatch(provider: str, *, submitted_here: int = 0) -> list:
             sending_at=None,
         )
         assert claimed == len(ids)  # the rows are locked
-        transaction.on_commit(lambda: [enqueue(tasks.submit_call, i) for i in ids[submitted_here:]])
+        transaction.on_commit(lambda: [enqueue(tasks.submit_call, i) for i in ids])
     return ids
 
 

@@ -1,6 +1,5 @@
-"""A slot freed by a poll goes straight to the next queued call: the poll's own task sends it,
-with no second transaction and no trip through the broker; a first poll is due when the call
-is expected done, counted from when the provider accepted it."""
+"""A slot freed by a poll goes to the next queued call in the poll's own transaction; a first
+poll is due when the call is expected done, counted from when the provider accepted it."""
 
 import time
 import uuid
@@ -59,34 +58,20 @@ def _done():
     return Poll(State.SUCCEEDED, outputs=[Output(kind="image", content=png_bytes())])
 
 
-def test_a_poll_that_frees_a_slot_submits_the_next_queued_call_itself(character, settings, sent):
-    settings.PROVIDER_CONCURRENCY = {"local": 1}
+def test_a_poll_that_frees_a_slot_claims_the_next_queued_call_at_once(character, settings, sent):
+    settings.PROVIDER_CONCURRENCY = {"local": 2}
     run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
     finished = _finished_at_the_provider(run)
-    following = _queued(run, character, 1)
-
-    calls.apply_poll(finished.id, _done())
-
-    following.refresh_from_db()
-    assert following.status == Status.SUBMITTED and following.external_id
-    names = [name for name, _, _ in sent]
-    assert "generation.tasks.submit_call" not in names
-    assert names.count("generation.tasks.download_call") == 1  # the finished call's results
-
-
-def test_slots_freed_beyond_the_first_are_handed_on_as_submit_tasks(character, settings, sent):
-    settings.PROVIDER_CONCURRENCY = {"local": 3}
-    run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
-    finished = _finished_at_the_provider(run)
+    _finished_at_the_provider(run)  # still busy: one slot is freed, not two
     queued = [_queued(run, character, n) for n in range(3)]
 
     calls.apply_poll(finished.id, _done())
 
     statuses = {c.id: c.status for c in ProviderCall.objects.filter(run=run)}
-    assert statuses[queued[0].id] == Status.SUBMITTED  # sent by the poll's task
-    assert statuses[queued[1].id] == statuses[queued[2].id] == Status.SUBMITTING  # claimed
-    submits = [args for name, args, _ in sent if name == "generation.tasks.submit_call"]
-    assert sorted(submits) == sorted([(str(queued[1].id),), (str(queued[2].id),)])
+    assert statuses[queued[0].id] == Status.SUBMITTING  # claimed for the freed slot
+    assert statuses[queued[1].id] == statuses[queued[2].id] == Status.CREATED
+    assert [a for n, a, _ in sent if n == "generation.tasks.submit_call"] == [(str(queued[0].id),)]
+    assert [a for n, a, _ in sent if n == "generation.tasks.download_call"] == [(str(finished.id),)]
 
 
 def test_a_first_poll_is_due_when_the_call_is_expected_done_from_its_acceptance(
