@@ -248,3 +248,41 @@ def test_the_gallery_filters_render_as_djangos_own_selects(character):
     for name in ours.fields:
         assert tags(ours[name]) == tags(django_s[name]), name
     assert 'value="back" selected' in str(ours["pose"])
+
+
+def test_a_tile_escapes_what_people_typed(logged_in, character):
+    # A prompt, a pose's label and an ingest note are text: on the page and in a review's
+    # answer they stay text, attributes unbroken.
+    pose = character.poses.get(key="front")
+    pose.label = 'Front <b>"wide"</b> & co'
+    pose.save()
+    image = Image.objects.create(
+        character=character,
+        kind="candidate",
+        pose=pose,
+        file="g/1.png",
+        width=8,
+        height=8,
+        prompt="a \"quoted\" <script>alert('x')</script> prompt",
+        warnings=["Looks like image #12 <b>", 'Small: "8×8" px'],
+    )
+    url = reverse("characters:gallery", args=[character.slug])
+    review = reverse("characters:image_review", args=[character.slug, image.id])
+    for html in (
+        logged_in.get(url).content.decode(),
+        logged_in.post(
+            review, {"starred": "true"}, headers={"HX-Request": "true"}
+        ).content.decode(),
+    ):
+        tile = html.split(f'id="image-{image.id}"')[1].split("</div>\n</div>")[0]
+        assert "<script>" not in tile and "<b>" not in tile
+        assert (
+            'data-prompt="a &quot;quoted&quot; &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;'
+            ' prompt"' in tile
+        )
+        assert 'data-label="Front &lt;b&gt;&quot;wide&quot;&lt;/b&gt; &amp; co · #' in tile
+        assert (
+            '<span class="small muted">Front &lt;b&gt;&quot;wide&quot;&lt;/b&gt; &amp; co' in tile
+        )
+        assert 'title="Looks like image #12 &lt;b&gt;">like #12</span>' in tile
+        assert 'title="Small: &quot;8×8&quot; px">small</span>' in tile
