@@ -156,6 +156,12 @@ def character_with(images: int):
                 )
             )
     LikenessScore.objects.bulk_create(scores, batch_size=2000)
+    if hasattr(Image, "likeness_sort_key"):  # not in the code of an older --before REF
+        # The copy of the primary score the gallery sorts on, as likeness scoring writes it.
+        primary = {score.image_id: score.score for score in scores if score.primary}
+        for row in rows:
+            row.likeness_sort_key = primary.get(row.id)
+        Image.objects.bulk_update(rows, ["likeness_sort_key"], batch_size=1000)
     # The tables as autovacuum soon leaves them after they grew: planner statistics (without
     # them it plans for a handful of rows) and the visibility map (index-only scans).
     with connection.cursor() as cursor:

@@ -49,6 +49,7 @@ def render_pages(images: int) -> dict[str, str]:
 
     django.setup()
     from django.contrib.auth import get_user_model
+    from django.db.models import Count
     from django.test import Client
     from django.urls import reverse
 
@@ -82,6 +83,19 @@ def render_pages(images: int) -> dict[str, str]:
         ("htmx: to review", f"{gallery}?review=unreviewed", htmx),
         ("counts partial", reverse("characters:curation_counts", args=[character.slug]), htmx),
     ]
+    # The pages where one pose's (or spec's) images end and the next one's begin.
+    for group in ("pose", "variation"):
+        for query in (f"sort={group}", f"review=approved&sort={group}"):
+            images = Image.objects.filter(character=character)
+            if "approved" in query:
+                images = images.filter(review="approved")
+            counts = images.values(f"{group}__order").annotate(n=Count("id"))
+            cumulative, boundaries = 0, set()
+            for row in counts.order_by(f"{group}__order"):
+                cumulative += row["n"]
+                boundaries |= {cumulative // 60 + 1, cumulative // 60 + 2}
+            for number in sorted(boundaries)[:40]:
+                pages.append((f"{query}, page {number}", f"{gallery}?{query}&page={number}", htmx))
     found = {}
     for label, url, headers in pages:
         response = client.get(url, headers=headers)
