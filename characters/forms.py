@@ -130,12 +130,11 @@ class GalleryFilterForm(forms.Form):
 
     def __init__(self, *args, character, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["pose"].choices = [("", "All poses")] + [
-            (p.key, p.label) for p in character.poses.all()
-        ]
-        self.fields["variation"].choices = [("", "All variations")] + [
-            (v.key, v.label) for v in character.variations.all()
-        ]
+        # Keys and labels only: a character has dozens of specs, each a whole row otherwise.
+        poses = character.poses.values_list("key", "label")
+        self.fields["pose"].choices = [("", "All poses"), *poses]
+        variations = character.variations.values_list("key", "label")
+        self.fields["variation"].choices = [("", "All variations"), *variations]
         runs = character.runs.order_by("-created_at").values_list("id", "kind")[:50]
         self.fields["run"].choices = [("", "Any run")] + [
             (str(i), f"Run #{i} ({labels.label(kind)})") for i, kind in runs
