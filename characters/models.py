@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 
 from lorastudio.models import TimeStamped
@@ -275,6 +275,15 @@ class Image(TimeStamped):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The gallery's likeness sorts walk an index on it; an index cannot reach into another
+    # table. Shown scores come from the LikenessScore rows, always.
+    likeness_sort_key = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="A copy of the primary likeness score, to sort by (null while there is none): "
+        "written only by characters.likeness.scoring, with the scores.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -290,7 +299,30 @@ class Image(TimeStamped):
             models.Index(
                 fields=["character", "-created_at", "-id"], name="image_gallery_order_idx"
             ),
-            models.Index(fields=["character", "pose"], name="image_pose_idx"),
+            # By pose, by variation spec: a page is cut group by group (the pose's or spec's
+            # order), each group a walk down one of these in the usual order.
+            models.Index(
+                fields=["character", "pose", "-created_at", "-id"], name="image_pose_order_idx"
+            ),
+            models.Index(
+                fields=["character", "variation", "-created_at", "-id"],
+                name="image_variation_order_idx",
+            ),
+            # Least alike first and most alike first, unmeasured last in both.
+            models.Index(
+                F("character"),
+                F("likeness_sort_key").asc(nulls_last=True),
+                F("created_at").desc(),
+                F("id").desc(),
+                name="image_least_alike_idx",
+            ),
+            models.Index(
+                F("character"),
+                F("likeness_sort_key").desc(nulls_last=True),
+                F("created_at").desc(),
+                F("id").desc(),
+                name="image_most_alike_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -9,7 +9,7 @@ from lorastudio.errors import Refusal
 from lorastudio.forms import add_service_errors
 from lorastudio.refusals import goes_back_to, refused
 
-from . import anchor_suggestions, selectors, services
+from . import anchor_suggestions, selectors, services, tiles
 from .forms import CharacterEditForm, CharacterForm, GalleryFilterForm, VariationForm
 from .models import Image
 
@@ -164,7 +164,6 @@ def gallery(request, slug):
     page = selectors.gallery_page(
         character, number=request.GET.get("page"), per_page=GALLERY_PAGE_SIZE, **filters
     )
-    _with_costs(page.object_list)
     query = _query_without_page(request)
     next_page = None
     if page.has_next():
@@ -176,6 +175,7 @@ def gallery(request, slug):
         "character": character,
         "form": form,
         "page": page,
+        "tiles": tiles.gallery_tiles(page.object_list),
         "query": query,
         "next_page": next_page,
     }
@@ -189,11 +189,6 @@ def gallery(request, slug):
     if counts.approved >= counts.target[0]:
         context["dataset_url"] = selectors.step_url(character, "dataset")
     return render(request, "characters/gallery.html", context)
-
-
-def _with_costs(images) -> None:
-    for image in images:
-        image.cost = selectors.image_cost(image)
 
 
 def _query_without_page(request) -> str:
@@ -231,8 +226,7 @@ def image_review(request, slug, image_id):
         starred=None if starred is None else starred == "true",
     )
     image = selectors.gallery_images(character).get(id=image.id)
-    _with_costs([image])
-    return render(request, "characters/gallery.html#tile", {"image": image, "character": character})
+    return render(request, "characters/gallery.html#tile", {"tile": tiles.gallery_tile(image)})
 
 
 @require_POST

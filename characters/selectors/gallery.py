@@ -2,21 +2,27 @@
 them found by its ids first."""
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 
 from ..models import Character, Image, LikenessScore
 from .approval import is_anchor
 from .likeness import primary_likeness, with_likeness
 
+# Each order has an index to walk (Image.Meta.indexes), so that a page never sorts every
+# image of the character.
 GALLERY_SORTS = {
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
-    "pose": ("pose__order", "-created_at"),
-    "variation": ("variation__order", "-created_at"),
-    # Least alike first (outliers to look at), or most alike first; unmeasured last.
-    "likeness": (F("primary_likeness__score").asc(nulls_last=True), "-created_at", "-id"),
-    "-likeness": (F("primary_likeness__score").desc(nulls_last=True), "-created_at", "-id"),
+    "pose": ("pose__order", "-created_at", "-id"),
+    "variation": ("variation__order", "-created_at", "-id"),
+    # Least alike first (outliers to look at), or most alike first; unmeasured last. The
+    # primary score's copy on the image row (likeness_sort_key), which an index holds.
+    "likeness": (F("likeness_sort_key").asc(nulls_last=True), "-created_at", "-id"),
+    "-likeness": (F("likeness_sort_key").desc(nulls_last=True), "-created_at", "-id"),
 }
+# Sorts by a pose's or a variation spec's own order: a group of images at a time (those
+# whose pose has that order, those without a pose last), newest first within each.
+GROUPED_SORTS = {"pose", "variation"}
 
 
 def _gallery_filtered(
@@ -116,17 +122,83 @@ def gallery_images(character: Character, **filters):
 
 
 def gallery_page(character: Character, *, number, per_page: int, **filters) -> Page:
-    """One page of the gallery grid, in two queries however many images there are: the
-    page's ids, found by the filters and the sort alone (an index walk for the usual sort),
+    """One page of the gallery grid, in three queries however many images there are: how
+    many there are, the page's ids, found by the filters and the sort alone (an index walk),
     then those tiles with everything they show. Joining the tiles' tables before the page is
     cut would join every image of the character."""
-    ids = _gallery_filtered(character, **filters).values_list("id", flat=True)
+    images = _gallery_filtered(character, **filters)
+    sort = filters.get("sort")
+    if sort in GROUPED_SORTS:
+        ids = _GroupedIds(images.order_by(), group=sort)
+    else:
+        ids = images.values_list("id", flat=True)
     page = Paginator(ids, per_page).get_page(number)
     page_ids = list(page.object_list)
     tiles = {image.id: image for image in _tile_columns(Image.objects.filter(id__in=page_ids))}
     # An image deleted between the two queries is left out rather than failing the page.
     page.object_list = [tiles[i] for i in page_ids if i in tiles]
     return page
+
+
+class _GroupedIds:
+    """The ids of `images` in the order of their `group` (a pose, a variation spec): by the
+    group's `order`, images without one last, newest first within a group; the order
+    GALLERY_SORTS gives, without sorting every image. Paginator counts them from the groups'
+    counts (one query) and reads a page as the slices of the groups it spans (one query:
+    each slice a walk down the group's index)."""
+
+    def __init__(self, images, *, group: str):
+        self.images, self.group = images, group
+        self._groups = None
+
+    def groups(self) -> list[tuple[Q, int]]:
+        """(which images, how many) of each group, in order. Groups whose order is the
+        same are one, as ORDER BY order would mix them."""
+        if self._groups is None:
+            counts = (
+                self.images.values_list(f"{self.group}_id", f"{self.group}__order")
+                .annotate(n=Count("id"))
+                .order_by()
+            )
+            by_order: dict = {}
+            for group_id, order, n in counts:
+                members, total = by_order.get(order, ([], 0))
+                by_order[order] = ([*members, group_id], total + n)
+            self._groups = [
+                (
+                    Q(**{f"{self.group}__isnull": True})
+                    if order is None
+                    else Q(**{f"{self.group}_id__in": members}),
+                    total,
+                )
+                for order, (members, total) in sorted(
+                    by_order.items(), key=lambda item: (item[0] is None, item[0] or 0)
+                )
+            ]
+        return self._groups
+
+    def count(self) -> int:
+        return sum(total for _, total in self.groups())
+
+    def __getitem__(self, window: slice) -> list[int]:
+        start, stop = window.start or 0, window.stop
+        slices, first = [], 0
+        for rank, (which, total) in enumerate(self.groups()):
+            low, high = max(start, first), min(stop, first + total)
+            if low < high:
+                slices.append(
+                    self.images.filter(which)
+                    .annotate(group_rank=Value(rank))
+                    .order_by("-created_at", "-id")
+                    .values_list("id", "group_rank", "created_at")[low - first : high - first]
+                )
+            first += total
+        if not slices:
+            return []
+        rows = slices[0]
+        if len(slices) > 1:
+            rows = rows.union(*slices[1:], all=True).order_by("group_rank", "-created_at", "-id")
+        return [row[0] for row in rows]
 
 
 def image_cost(image: Image):

@@ -3,8 +3,9 @@ dataset items) and `{{ image|likeness_text }}` (the gallery's lightbox). Rendere
 tile of a page, so they are Python rather than templates of a dozen nested conditions."""
 
 from django import template
-from django.template.defaultfilters import floatformat
 from django.utils.html import format_html
+
+from lorastudio.numbers import fixed
 
 register = template.Library()
 
@@ -25,11 +26,11 @@ def likeness_text(image) -> str:
         return "Nothing to compare with yet"
     rough = "rough, " if measure == "rough" else ""
     text = (
-        f"{floatformat(image.likeness_score, 2)} ({rough}{measure}; distance "
-        f"{floatformat(image.likeness_distance, 2)} from {image.likeness_reference}"
+        f"{fixed(image.likeness_score, 2)} ({rough}{measure}; distance "
+        f"{fixed(image.likeness_distance, 2)} from {image.likeness_reference}"
     )
     if image.likeness_anchor_distance is not None:
-        text += f", {floatformat(image.likeness_anchor_distance, 2)} from its source anchor"
+        text += f", {fixed(image.likeness_anchor_distance, 2)} from its source anchor"
     text += ")"
     if flag == "other_person":
         text += " · other person?"
@@ -51,7 +52,7 @@ def likeness_badge(image) -> str:
     if flag and flag != "ok":
         against = f" vs {reference}" if reference and reference != "none" else ""
         distance = image.likeness_distance
-        at = f": distance {floatformat(distance, 2)}" if distance is not None else ""
+        at = f": distance {fixed(distance, 2)}" if distance is not None else ""
         return format_html(
             '<span class="badge likeness {}" title="Likeness ({}{}){}">{}{}</span>',
             flag,
@@ -67,8 +68,8 @@ def likeness_badge(image) -> str:
             'identical; distance {}">{}{}</span>',
             measure,
             reference,
-            floatformat(image.likeness_distance, 2),
+            fixed(image.likeness_distance, 2),
             "rough " if rough else "",
-            floatformat(image.likeness_score, 2),
+            fixed(image.likeness_score, 2),
         )
     return ""

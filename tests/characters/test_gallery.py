@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from characters import selectors
 from characters.forms import GalleryFilterForm
-from characters.models import Anchor, Image, LikenessScore
+from characters.models import Anchor, Image, ImageEmbedding, LikenessScore, Pose
 from characters.selectors.approval import approved
 from generation.models import GenerationRun, ProviderCall
 
@@ -79,7 +79,9 @@ def grow(character, images: int, *, start: int = 0) -> list[Image]:
         )
         if image.source_image_id:
             scores.append(LikenessScore(image=image, reference="anchor:x", flag="ok", **shown))
+        image.likeness_sort_key = shown["score"]  # as scoring copies it, to sort on
     LikenessScore.objects.bulk_create(scores)
+    Image.objects.bulk_update(images, ["likeness_sort_key"])
     return images
 
 
@@ -92,6 +94,8 @@ def gallery_pages(character, images: int) -> list[tuple[str, dict]]:
         (f"{gallery}?page={last}", {}),
         (f"{gallery}?review=approved&sort=pose", {}),
         (f"{gallery}?sort=likeness&page={last}", {}),
+        (f"{gallery}?sort=variation&page={last}", {}),
+        (f"{gallery}?review=approved&sort=variation", htmx),
         (f"{gallery}?flag=drift&starred=yes", {}),
         (f"{gallery}?review=unreviewed", htmx),
         (f"{gallery}?page={last}", htmx),
@@ -134,6 +138,103 @@ def test_a_page_of_the_gallery_keeps_the_order_asked_for(logged_in, character):
     measured = [score for score in ranked if score is not None]
     assert measured == sorted(measured)
     assert ranked[len(measured) :] == [None] * (len(ranked) - len(measured))
+
+
+def shown_ids(client, url, query: dict, images: int) -> list[int]:
+    """The image ids of the gallery's pages of `images` images, in the order shown."""
+    shown = []
+    for page in range(1, (images + 59) // 60 + 1):
+        html = client.get(url, {**query, "page": page}).content.decode()
+        shown += [int(part.split('"')[0]) for part in html.split('data-image-id="')[1:]]
+    return shown
+
+
+@pytest.mark.parametrize(
+    ("query", "group"),
+    [
+        ({"sort": "pose"}, "pose"),
+        ({"sort": "pose", "review": "approved"}, "pose"),
+        ({"sort": "variation"}, "variation"),
+        ({"sort": "variation", "kind": "variation", "starred": "no"}, "variation"),
+    ],
+)
+def test_by_pose_or_spec_the_pages_keep_their_order_across_groups(
+    logged_in, character, query, group
+):
+    # Poses (specs) by their order, those sharing one mixed, images without one last;
+    # newest first within each: cut into pages group by group, the order holds across pages.
+    grow(character, 125)
+    for n in range(4):
+        Image.objects.create(
+            character=character, kind="upload", file=f"u/{n}.png", width=8, height=8
+        )
+    poses = list(character.poses.order_by("order"))
+    Pose.objects.filter(id=poses[2].id).update(order=poses[1].order)  # two poses, one order
+    Pose.objects.filter(id=poses[0].id).update(order=99)  # the first pose now comes last
+    images = Image.objects.filter(character=character)
+    if "review" in query:
+        images = approved(images)
+    if "kind" in query:
+        images = images.filter(kind=query["kind"], starred=False)
+    rows = images.values_list("id", f"{group}__order", "created_at")
+    expected = [
+        image_id
+        for image_id, _, _ in sorted(
+            rows, key=lambda row: (row[1] is None, row[1] or 0, -row[2].timestamp(), -row[0])
+        )
+    ]
+    url = reverse("characters:gallery", args=[character.slug])
+    assert shown_ids(logged_in, url, query, len(expected)) == expected
+
+
+def test_least_alike_first_follows_the_scores_as_scoring_rewrites_them(logged_in):
+    # The gallery sorts on a copy of each image's primary score: scoring keeps it in step
+    # when it scores, scores again against a new anchor, or drops an image's old scores.
+    from characters.likeness import scoring
+    from tests.factories import AnchorFactory, CharacterFactory, ImageFactory
+    from tests.training.test_likeness_of_versions import embedded
+
+    character = CharacterFactory()
+    anchor = AnchorFactory(character=character)
+    embedded(anchor.image, 0.0)
+    images = [
+        embedded(ImageFactory(character=character), offset) for offset in (0.5, 0.1, 0.8, 0.3)
+    ]
+    unmeasured = ImageFactory(character=character)
+    url = reverse("characters:gallery", args=[character.slug])
+
+    def least_alike_first() -> list[int]:
+        return shown_ids(logged_in, url, {"sort": "likeness"}, 6)
+
+    def by_scores() -> list[int]:
+        scores = dict(
+            LikenessScore.objects.filter(primary=True, score__isnull=False).values_list(
+                "image_id", "score"
+            )
+        )
+        measured = sorted(scores, key=lambda image_id: (scores[image_id], -image_id))
+        rest = Image.objects.filter(character=character).exclude(id__in=measured)
+        return measured + list(rest.order_by("-created_at", "-id").values_list("id", flat=True))
+
+    scoring.score_character(character_id=character.id)
+    assert least_alike_first() == by_scores()
+    assert least_alike_first()[:2] == [images[2].id, images[0].id]
+    # Unmeasured last: the image without vectors, the anchor (no other anchor to judge it by).
+    assert least_alike_first()[-2:] == [unmeasured.id, anchor.image_id]
+
+    # A new anchor: every image is scored against it instead.
+    new_anchor = images[2]
+    type(anchor).objects.filter(id=anchor.id).update(image=new_anchor)
+    scoring.score_character(character_id=character.id)
+    assert least_alike_first() == by_scores()
+    assert least_alike_first()[0] == images[1].id  # 0.1 from the old anchor, 0.7 from this one
+
+    # An image read by an older model loses its scores: unmeasured, it goes last.
+    ImageEmbedding.objects.filter(image=images[1]).update(model="an older model")
+    scoring.score_character(character_id=character.id)
+    assert not LikenessScore.objects.filter(image=images[1]).exists()
+    assert least_alike_first() == by_scores()
+    assert images[1].id in least_alike_first()[-2:]
 
 
 def test_a_tile_shows_its_source_cost_run_likeness_and_warning(logged_in, character):
@@ -248,3 +349,41 @@ def test_the_gallery_filters_render_as_djangos_own_selects(character):
     for name in ours.fields:
         assert tags(ours[name]) == tags(django_s[name]), name
     assert 'value="back" selected' in str(ours["pose"])
+
+
+def test_a_tile_escapes_what_people_typed(logged_in, character):
+    # A prompt, a pose's label and an ingest note are text: on the page and in a review's
+    # answer they stay text, attributes unbroken.
+    pose = character.poses.get(key="front")
+    pose.label = 'Front <b>"wide"</b> & co'
+    pose.save()
+    image = Image.objects.create(
+        character=character,
+        kind="candidate",
+        pose=pose,
+        file="g/1.png",
+        width=8,
+        height=8,
+        prompt="a \"quoted\" <script>alert('x')</script> prompt",
+        warnings=["Looks like image #12 <b>", 'Small: "8×8" px'],
+    )
+    url = reverse("characters:gallery", args=[character.slug])
+    review = reverse("characters:image_review", args=[character.slug, image.id])
+    for html in (
+        logged_in.get(url).content.decode(),
+        logged_in.post(
+            review, {"starred": "true"}, headers={"HX-Request": "true"}
+        ).content.decode(),
+    ):
+        tile = html.split(f'id="image-{image.id}"')[1].split("</div>\n</div>")[0]
+        assert "<script>" not in tile and "<b>" not in tile
+        assert (
+            'data-prompt="a &quot;quoted&quot; &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;'
+            ' prompt"' in tile
+        )
+        assert 'data-label="Front &lt;b&gt;&quot;wide&quot;&lt;/b&gt; &amp; co · #' in tile
+        assert (
+            '<span class="small muted">Front &lt;b&gt;&quot;wide&quot;&lt;/b&gt; &amp; co' in tile
+        )
+        assert 'title="Looks like image #12 &lt;b&gt;">like #12</span>' in tile
+        assert 'title="Small: &quot;8×8&quot; px">small</span>' in tile
