@@ -41,10 +41,6 @@ def submit(call_id) -> None:
         )
         if call is None:
             return  # already sent, canceled, or released
-        if _run_canceled(call):
-            finish(call, Status.CANCELED, error="Canceled by the user before it was sent.")
-            transaction.on_commit(lambda: dispatch(call.provider))
-            return
         provider = get_provider(call.provider)
         try:
             task = task_for(call)
@@ -76,13 +72,6 @@ def submit(call_id) -> None:
         fail(call, str(exc))
         return
     _keep_external_id(call, external_id)
-
-
-def _run_canceled(call: ProviderCall) -> bool:
-    """Its run was canceled after the call was claimed: it must not be sent."""
-    return GenerationRun.objects.filter(
-        id=call.run_id, status=GenerationRun.Status.CANCELED
-    ).exists()
 
 
 def _keep_external_id(call: ProviderCall, external_id: str) -> None:
