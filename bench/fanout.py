@@ -34,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.checkouts import CELERY_FROM_PATH, export, load_average, use_code_from  # noqa: E402
 from bench.database import prepare_bench_database  # noqa: E402
 
 ULTRA = "fal-ai/flux-pro/v1.1-ultra"
@@ -163,25 +164,11 @@ def character_with_a_sheet():
     return character
 
 
-# The venv holds this checkout as an editable install, whose import hook would hand another
-# checkout's code a module it lacks from this one: the app is imported from sys.path only.
-CELERY_FROM_PATH = (
-    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in repr(f)]; "
-    "sys.argv[0] = 'celery'; from celery.__main__ import main; main()"
-)
-
-
-def _only_from_path() -> None:
-    sys.meta_path[:] = [finder for finder in sys.meta_path if "Editable" not in repr(finder)]
-
-
 def measure(args, code: Path) -> dict:
     """One run of the plan on the app at `code`; its figures."""
     from tests.fakes.fal import FakeFal
 
-    sys.path.insert(0, str(code))  # the app under test (the fake stays this checkout's)
-    os.chdir(code)  # Celery puts the working directory first on sys.path
-    _only_from_path()
+    use_code_from(code)  # the app under test (the fake stays this checkout's)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     media = tempfile.mkdtemp(prefix="lorastudio-bench-")
     with FakeFal() as fake:
@@ -275,10 +262,6 @@ def measure(args, code: Path) -> dict:
         }
 
 
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def print_run(args, figures: dict, label: str = "") -> None:
     n, prefix = figures["calls"], f"{label} " if label else ""
     print(
@@ -326,10 +309,7 @@ def main():
     sides = [{"name": "after", "code": ROOT}]
     with tempfile.TemporaryDirectory(prefix="fanout-before-") as folder:
         if args.before:
-            archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", args.before], check=True, capture_output=True
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+            export(args.before, folder)
             sides.insert(0, {"name": "before", "code": Path(folder)})
             print(f"before: {args.before}; after: this checkout")
         print(f"load average at the start {load_average()} (2 cores)")

@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.checkouts import export, load_average, use_code_from  # noqa: E402
+
 DATABASE = "postgres://postgres@127.0.0.1:5432/lorastudio_bench"
 ENVIRONMENT = {
     "REDIS_URL": "redis://127.0.0.1:6379/11",
@@ -42,7 +45,7 @@ ENVIRONMENT = {
 def setup(code: Path, *, prepare: bool) -> None:
     """Django from the checkout at `code`, on the bench database (made and migrated first
     when `prepare`)."""
-    sys.path.insert(0, str(code))
+    use_code_from(code)
     os.environ.setdefault("DATABASE_URL", DATABASE)
     for key, value in ENVIRONMENT.items():
         os.environ.setdefault(key, value)
@@ -245,10 +248,6 @@ def python_calls(client, url: str, headers: dict) -> int:
     return calls
 
 
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def child(side: dict, *arguments: str) -> str:
     """Run this script for one side (its code, its database) and return what it printed."""
     environment = {**os.environ, "DATABASE_URL": side["database"], "PYTHONDONTWRITEBYTECODE": "1"}
@@ -301,10 +300,7 @@ def main():
     sides = [{"name": "after", "code": ROOT, "database": database}]
     with tempfile.TemporaryDirectory(prefix="gallery-before-") as folder:
         if args.before:
-            archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", args.before], check=True, capture_output=True
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+            export(args.before, folder)
             sides.insert(
                 0, {"name": "before", "code": Path(folder), "database": database + "_before"}
             )

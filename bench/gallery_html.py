@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.checkouts import export, use_code_from  # noqa: E402
 from bench.gallery import DATABASE, ENVIRONMENT  # noqa: E402
 
 VOLATILE = [
@@ -129,7 +130,7 @@ def main():
     parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # as a child: render
     args = parser.parse_args()
     if args.code:
-        sys.path.insert(0, str(args.code))
+        use_code_from(args.code)
         print(json.dumps(render_pages(args.images)))
         return
     os.environ.setdefault("DATABASE_URL", DATABASE)
@@ -139,11 +140,7 @@ def main():
 
     prepare_bench_database()
     with tempfile.TemporaryDirectory(prefix="gallery-html-") as folder:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.before], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
-        before = side(Path(folder), args.images)
+        before = side(export(args.before, folder), args.images)
     after = side(ROOT, args.images)
     differing = 0
     for label in before:
