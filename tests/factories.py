@@ -130,6 +130,23 @@ class ProviderCallFactory(factory.django.DjangoModelFactory):
     endpoint = "local/text-to-image"
 
 
+def queued_candidate_call(run, n: int, **fields) -> ProviderCall:
+    """A call of `run`, queued to make one candidate of its character with prompt and seed
+    of its own (`n`): what a launched anchors run holds before dispatch claims it."""
+    inputs = {"prompt": f"front {n}", "num_images": 1, "seed": n + 1}
+    return ProviderCallFactory(
+        run=run,
+        status=ProviderCall.Status.CREATED,
+        request=inputs,
+        context={
+            "purpose": "images",
+            "inputs": inputs,
+            "image": {"character_id": run.character_id, "kind": "candidate"},
+        },
+        **fields,
+    )
+
+
 def presets():
     return {p.key: p for p in load_presets()}
 

@@ -14,7 +14,7 @@ from django.db import connection
 from characters.models import Image
 from generation import calls
 from generation.models import GenerationRun, ProviderCall
-from tests.factories import GenerationRunFactory, ProviderCallFactory
+from tests.factories import GenerationRunFactory, ProviderCallFactory, queued_candidate_call
 
 Status = ProviderCall.Status
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,16 +122,7 @@ def test_a_run_canceled_while_its_calls_are_claimed_sends_none_of_them(character
 
     run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
     for n in range(4):
-        ProviderCallFactory(
-            run=run,
-            status=Status.CREATED,
-            request={"prompt": f"front {n}", "num_images": 1, "seed": n + 1},
-            context={
-                "purpose": "images",
-                "inputs": {"prompt": f"front {n}", "num_images": 1, "seed": n + 1},
-                "image": {"character_id": character.id, "kind": "candidate"},
-            },
-        )
+        queued_candidate_call(run, n)
     sent = []
     real_submit, real_update = LocalProvider.submit, QuerySet.update
     monkeypatch.setattr(

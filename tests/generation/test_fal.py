@@ -17,6 +17,23 @@ Status = ProviderCall.Status
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
 
+@pytest.fixture
+def private_app(settings):
+    """The app is not reachable from fal: input files go to fal's storage."""
+    settings.PUBLIC_BASE_URL = ""
+
+
+def launch_variation_of_an_anchor(character, user):
+    """A run of one variation (pull-up top) made from the hanging pose's anchor."""
+    from tests.factories import AnchorFactory
+
+    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
+    plan = runs.plan_run(
+        character=character, kind="variations", provider="fal", variations=["pullup_top"]
+    )
+    return runs.launch_run(plan=plan, character=character, created_by=user, params={})
+
+
 def launch(character, user, *, poses=("front",), count=2):
     plan = runs.plan_run(
         character=character, kind="anchors", provider="fal", poses=list(poses), count=count
@@ -162,33 +179,19 @@ def test_without_a_key_the_run_is_refused_up_front_naming_the_setting(
 
 
 def test_an_input_file_is_uploaded_to_fal_when_the_app_is_not_public(
-    fal, character, user, drive, settings
+    fal, private_app, character, user, drive
 ):
-    settings.PUBLIC_BASE_URL = ""
-    from tests.factories import AnchorFactory
-
-    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
-    plan = runs.plan_run(
-        character=character, kind="variations", provider="fal", variations=["pullup_top"]
-    )
-    run = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
+    run = drive(launch_variation_of_an_anchor(character, user))
     assert run.status == GenerationRun.Status.SUCCEEDED
     call = run.calls.first()
     assert call.request["image_url"].startswith("https://v3.fal.media/")
 
 
 def test_an_input_file_is_uploaded_once_however_often_its_submit_meets_a_429(
-    fal, character, user, drive, settings
+    fal, private_app, character, user, drive
 ):
-    settings.PUBLIC_BASE_URL = ""
-    from tests.factories import AnchorFactory
-
-    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
     fal.fail_next_submits(429, times=3)
-    plan = runs.plan_run(
-        character=character, kind="variations", provider="fal", variations=["pullup_top"]
-    )
-    run = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
+    run = drive(launch_variation_of_an_anchor(character, user))
     assert run.status == GenerationRun.Status.SUCCEEDED
     submits = sum(fal.requests.submits.values())
     assert submits >= 4  # three refused, then accepted
@@ -229,7 +232,7 @@ def test_submits_status_checks_and_results_keep_their_connections(fal, character
 
 
 def test_calls_that_need_one_input_file_at_the_same_moment_upload_it_once(
-    fal, character, user, drive, settings
+    fal, private_app, character, user, drive
 ):
     """A run's first calls leave together, many from one anchor: one uploads it, the others
     wait for its URL (in threads, as a worker pool sends them)."""
@@ -238,15 +241,8 @@ def test_calls_that_need_one_input_file_at_the_same_moment_upload_it_once(
     from django.core.cache import cache
 
     from generation.inputs import build_task
-    from tests.factories import AnchorFactory
 
-    settings.PUBLIC_BASE_URL = ""
-    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
-    plan = runs.plan_run(
-        character=character, kind="variations", provider="fal", variations=["pullup_top"]
-    )
-    call = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
-    call = call.calls.first()
+    call = drive(launch_variation_of_an_anchor(character, user)).calls.first()
     cache.clear()  # as when no call has sent this anchor yet
     fal.requests.clear()
     fal.delay_next("upload", 0.5)  # the first upload takes a while: the others pile up behind
@@ -267,21 +263,14 @@ def test_calls_that_need_one_input_file_at_the_same_moment_upload_it_once(
 
 
 def test_a_failed_upload_leaves_the_file_for_the_next_call_to_upload(
-    fal, character, user, drive, settings
+    fal, private_app, character, user, drive
 ):
     from django.core.cache import cache
 
     from generation.inputs import build_task
     from generation.providers.base import ProviderError
-    from tests.factories import AnchorFactory
 
-    settings.PUBLIC_BASE_URL = ""
-    AnchorFactory(character=character, pose=character.poses.get(key="hanging"))
-    plan = runs.plan_run(
-        character=character, kind="variations", provider="fal", variations=["pullup_top"]
-    )
-    call = drive(runs.launch_run(plan=plan, character=character, created_by=user, params={}))
-    call = call.calls.first()
+    call = drive(launch_variation_of_an_anchor(character, user)).calls.first()
     cache.clear()
     fal.requests.clear()
     fal.fail_next("upload", 500)

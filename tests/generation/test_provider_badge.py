@@ -17,35 +17,24 @@ def badge(client) -> tuple[str, str] | None:
     return (html.unescape(found.group(1)), found.group(2)) if found else None
 
 
-def test_with_the_simulator_by_default_and_fal_set_up_the_badge_says_fal_runs_are_paid(
-    logged_in, settings
+@pytest.mark.parametrize(
+    ("fal_key", "replicate_token", "set_up"),
+    [
+        ("key-id:key-secret", "", "fal.ai is set up here."),
+        ("key-id:key-secret", "r8_token", "fal.ai and Replicate are set up here."),
+        ("", "", "neither is set up here."),
+    ],
+)
+def test_with_the_simulator_by_default_the_badge_says_which_paid_providers_are_set_up(
+    logged_in, settings, fal_key, replicate_token, set_up
 ):
     settings.PROVIDER = "local"
-    settings.FAL_KEY = "key-id:key-secret"
-    settings.REPLICATE_API_TOKEN = ""
+    settings.FAL_KEY, settings.REPLICATE_API_TOKEN = fal_key, replicate_token
     title, text = badge(logged_in)
     assert text == "Simulator by default"
     assert "nothing is paid" not in title
-    assert "Runs on fal.ai or Replicate are paid: fal.ai is set up here." in title
     assert title.startswith("New runs start on the offline simulator (free) unless you pick")
-
-
-def test_with_both_paid_providers_set_up_the_badge_names_both(logged_in, settings):
-    settings.PROVIDER = "local"
-    settings.FAL_KEY = "key-id:key-secret"
-    settings.REPLICATE_API_TOKEN = "r8_token"
-    title, text = badge(logged_in)
-    assert text == "Simulator by default"
-    assert "Runs on fal.ai or Replicate are paid: fal.ai and Replicate are set up here." in title
-
-
-def test_with_no_paid_provider_set_up_the_badge_still_says_which_runs_are_paid(logged_in, settings):
-    settings.PROVIDER = "local"
-    settings.FAL_KEY = ""
-    settings.REPLICATE_API_TOKEN = ""
-    title, text = badge(logged_in)
-    assert text == "Simulator by default"
-    assert "Runs on fal.ai or Replicate are paid: neither is set up here." in title
+    assert f"Runs on fal.ai or Replicate are paid: {set_up}" in title
 
 
 def test_a_paid_default_provider_shows_no_simulator_badge(logged_in, settings):

@@ -4,7 +4,6 @@ poll is due when the call is expected done, counted from when the provider accep
 import time
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -13,7 +12,12 @@ from generation import calls, poll_timing
 from generation.models import GenerationRun, ProviderCall
 from generation.providers.base import Output, Poll, State
 from lorastudio import queueing
-from tests.factories import GenerationRunFactory, ProviderCallFactory, png_bytes
+from tests.factories import (
+    GenerationRunFactory,
+    ProviderCallFactory,
+    png_bytes,
+    queued_candidate_call,
+)
 
 Status = ProviderCall.Status
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,20 +33,6 @@ def sent(monkeypatch):
         lambda task, *args, countdown=None: tasks.append((task.name, args, countdown)) or True,
     )
     return tasks
-
-
-def _queued(run, character, n):
-    return ProviderCallFactory(
-        run=run,
-        status=Status.CREATED,
-        request={"prompt": f"front {n}", "num_images": 1, "seed": n + 1},
-        context={
-            "purpose": "images",
-            "inputs": {"prompt": f"front {n}", "num_images": 1, "seed": n + 1},
-            "image": {"character_id": character.id, "kind": "candidate"},
-        },
-        estimated_cost=Decimal("0"),
-    )
 
 
 def _finished_at_the_provider(run):
@@ -63,7 +53,7 @@ def test_a_poll_that_frees_a_slot_claims_the_next_queued_call_at_once(character,
     run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
     finished = _finished_at_the_provider(run)
     _finished_at_the_provider(run)  # still busy: one slot is freed, not two
-    queued = [_queued(run, character, n) for n in range(3)]
+    queued = [queued_candidate_call(run, n) for n in range(3)]
 
     calls.apply_poll(finished.id, _done())
 
@@ -79,7 +69,7 @@ def test_a_first_poll_is_due_when_the_call_is_expected_done_from_its_acceptance(
 ):
     settings.LOCAL_PROVIDER_DELAY = 4.0
     run = GenerationRunFactory(character=character, status=GenerationRun.Status.RUNNING)
-    call = _queued(run, character, 1)
+    call = queued_candidate_call(run, 1)
     calls.dispatch("local")
     sent.clear()
 
