@@ -15,6 +15,26 @@ from tests.factories import CharacterFactory, ImageFactory, PoseFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def hold_first_counts(page) -> list:
+    """The first refresh of the counts is answered by the server but kept from the page:
+    [(route, answer)] once asked for; later refreshes go through."""
+    held = []
+
+    def hold_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route("**/gallery/counts/", hold_first)
+    return held
+
+
+def open_gallery(page, live_server, character) -> None:
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/characters/{character.slug}/gallery/?sort=oldest")
+
+
 def test_star_then_approve_at_once_saves_both_and_moves_on(page, live_server, user):
     character = CharacterFactory()
     pose = PoseFactory(character=character, key="front", label="Front")
@@ -26,8 +46,7 @@ def test_star_then_approve_at_once_saves_both_and_moves_on(page, live_server, us
         f"**/images/{first.id}/review/",
         lambda route: held.append(route) if not held else route.continue_(),
     )
-    log_in(page, live_server)
-    page.goto(f"{live_server.url}/characters/{character.slug}/gallery/?sort=oldest")
+    open_gallery(page, live_server, character)
     expect(page.locator(f"#image-{first.id}")).to_be_focused()
 
     page.keyboard.press("s")
@@ -50,17 +69,8 @@ def test_the_counts_follow_the_last_review_when_reviews_come_faster_than_they_re
     images = [
         ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=pose) for _ in range(3)
     ]
-    held = []  # the first refresh of the counts: answered now, delivered after the third
-
-    def hold_first(route):
-        if held:
-            route.continue_()
-        else:
-            held.append((route, route.fetch()))
-
-    page.route("**/gallery/counts/", hold_first)
-    log_in(page, live_server)
-    page.goto(f"{live_server.url}/characters/{character.slug}/gallery/?sort=oldest")
+    held = hold_first_counts(page)  # answered now, delivered after the third review
+    open_gallery(page, live_server, character)
     expect(page.locator(f"#image-{images[0].id}")).to_be_focused()
 
     for n in range(3):
@@ -85,17 +95,8 @@ def test_a_review_saved_as_the_counts_are_being_swapped_in_still_refreshes_them(
     first, second = (
         ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=pose) for _ in range(2)
     )
-    held = []  # the counts after the first review, delivered once the second is saved
-
-    def hold_first(route):
-        if held:
-            route.continue_()
-        else:
-            held.append((route, route.fetch()))
-
-    page.route("**/gallery/counts/", hold_first)
-    log_in(page, live_server)
-    page.goto(f"{live_server.url}/characters/{character.slug}/gallery/?sort=oldest")
+    held = hold_first_counts(page)  # delivered once the second review is saved
+    open_gallery(page, live_server, character)
     expect(page.locator(f"#image-{first.id}")).to_be_focused()
     page.keyboard.press("a")
     expect(page.locator(".tile.review-approved")).to_have_count(1)
