@@ -119,6 +119,9 @@ def pipeline_progress(character: Character) -> list[Step]:
     ]
     urls = _step_urls(character)
     current = next((i for i, d in enumerate(done) if not d), None)
+    next_labels = [next_label for _, _, next_label in STEPS]
+    if not images["candidates"] and anchors < poses:  # nothing to pick from yet
+        next_labels[0] = "Next: generate the character sheet"
     return [
         Step(
             key=key,
@@ -126,9 +129,9 @@ def pipeline_progress(character: Character) -> list[Step]:
             state="done" if done[i] else ("current" if i == current else "todo"),
             summary=summaries[i],
             url=urls[key],
-            next_label=next_label,
+            next_label=next_labels[i],
         )
-        for i, (key, label, next_label) in enumerate(STEPS)
+        for i, (key, label, _) in enumerate(STEPS)
     ]
 
 

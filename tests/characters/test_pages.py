@@ -78,6 +78,9 @@ def test_the_character_list_shows_real_anchor_thumbnails(logged_in, character, u
 
 def test_the_primary_button_names_the_next_step(logged_in, character, user):
     html = logged_in.get(character.get_absolute_url()).content.decode()
+    assert "Next: generate the character sheet" in html  # no candidate to pick from yet
+    ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=character.poses.first())
+    html = logged_in.get(character.get_absolute_url()).content.decode()
     assert "Next: pick the anchors" in html
     pick_all_anchors(character, user)
     html = logged_in.get(character.get_absolute_url()).content.decode()
@@ -208,3 +211,11 @@ def test_keyboard_review_is_told_where_the_next_page_is(logged_in, character):
     Image.objects.update(review="approved")
     approved = logged_in.get(url, {"review": "approved"}).content.decode()
     assert f'data-next-page="{url}?review=approved&amp;page=2"' in approved
+
+
+def test_a_pose_without_candidates_offers_to_generate_4_not_4_more(logged_in, character):
+    front = character.poses.get(key="front")
+    ImageFactory(character=character, kind=Image.Kind.CANDIDATE, pose=front)
+    html = logged_in.get(reverse("characters:anchors", args=[character.slug])).content.decode()
+    assert html.count(">Generate 4 more</button>") == 1  # front, which has a candidate
+    assert html.count(">Generate 4</button>") == character.poses.count() - 1
