@@ -2,9 +2,10 @@
 
 The identity is the picked anchors (the sheet: their centroid of distances, and each anchor
 on its own); once pinned, the pin's primary and references. A character with neither yet
-(uploads only) is compared with the consensus of its own images: the largest group of
-mutually alike faces. The distance to a reference of several images is the mean of the
-distances to each, so one calibrated threshold holds whether it has one image or eight.
+(uploads only), or whose sheet or pin shows no face while its photos do, is compared with
+the consensus of its own images: the largest group of mutually alike faces. The distance
+to a reference of several images is the mean of the distances to each, so one calibrated
+threshold holds whether it has one image or eight.
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def consensus(measure: str, model: str, character: Character, threshold: float) 
 
 
 def identity(character: Character, measure) -> Identity:
-    """The character's references for `measure`: pin, else sheet, else consensus."""
+    """The character's references for `measure`: pin, else sheet, else (or when they have
+    no vector of this measure) the consensus."""
     anchors = {
         pose_id: (pose_key, image_id)
         for pose_id, pose_key, image_id in Anchor.objects.filter(character=character).values_list(
@@ -134,6 +136,7 @@ def identity(character: Character, measure) -> Identity:
             sorted(anchor_ids),
             {i: vectors[i] for i in anchor_ids if i in vectors},
         )
+    primary = None
     if pin:
         version, pin_ids = pin
         primary = Reference(
@@ -145,7 +148,7 @@ def identity(character: Character, measure) -> Identity:
         )
     elif sheet is not None:
         primary = sheet
-    else:
+    if primary is None or not primary.vectors:  # none yet, or none that shows this measure
         threshold = measure.other if measure.other is not None else measure.drift
         primary = consensus(measure.name, measure.model, character, threshold)
     return Identity(
@@ -159,9 +162,10 @@ def identity(character: Character, measure) -> Identity:
 
 
 def measure_of(character: Character) -> str:
-    """The measure a character is judged by: its face while its identity images show one
-    (two, for a consensus), else the provider's figure embedding when it has one, else
-    rough. Measures are never mixed: one character, one measure at a time."""
+    """The measure a character is judged by: its face while its identity images show one,
+    or, when they show none, while two of its own images do (their consensus), else the
+    provider's figure embedding when it has one, else rough. Measures are never mixed: one
+    character, one measure at a time."""
     anchor_ids = list(Anchor.objects.filter(character=character).values_list("image_id", flat=True))
     pin = current_pin(character)
     identity_ids = set(anchor_ids) | set(pin[1] if pin else [])
@@ -170,12 +174,16 @@ def measure_of(character: Character) -> str:
         faces = embeddings.filter(image_id__in=identity_ids, measure=Measure.FACE)
         if faces.exists():
             return Measure.FACE
-        mine = embeddings.filter(image_id__in=identity_ids)
-    else:
-        faces = embeddings.filter(image__character=character, measure=Measure.FACE)
-        if faces.count() >= 2:
-            return Measure.FACE
-        mine = embeddings.filter(image__character=character)
+    # Identity images without a face (a simulator's mannequins) tell nobody apart: the
+    # character's own faces, where it has some, do (their consensus is the reference).
+    faces = embeddings.filter(image__character=character, measure=Measure.FACE)
+    if faces.count() >= 2:
+        return Measure.FACE
+    mine = (
+        embeddings.filter(image_id__in=identity_ids)
+        if identity_ids
+        else embeddings.filter(image__character=character)
+    )
     if mine.filter(measure=Measure.FIGURE).exists():
         return Measure.FIGURE
     return Measure.ROUGH

@@ -66,6 +66,28 @@ def test_uploads_alone_are_judged_by_their_consensus_flagging_exactly_the_foreig
     assert primary(cup).score is None and primary(cup).distance is None
 
 
+def test_a_sheet_without_faces_leaves_uploads_judged_by_their_faces(eager_tasks):
+    """A simulator's mannequins show no face: picked as the sheet, they must not turn the
+    photos' face judgement (another person) into colour and shape's "drift"."""
+    character = CharacterFactory()
+    own = [
+        photo_image(character, "astronaut", change)
+        for change in (None, "head and shoulders", "mirror")
+    ]
+    stranger = photo_image(character, "grace_hopper")
+    for image in [*own, stranger]:
+        scoring.measure_image(image_id=image.id)
+    pose = PoseFactory(character=character, key="front")
+    mannequin = photo_image(character, "coffee", kind=Image.Kind.CANDIDATE, pose=pose)
+    scoring.measure_image(image_id=mannequin.id)
+
+    pick_anchor(character=character, pose_key="front", image_id=mannequin.id, picked_by=None)
+
+    assert primary(stranger).flag == LikenessFlag.OTHER_PERSON
+    assert (primary(stranger).measure, primary(stranger).reference) == ("face", "consensus")
+    assert {primary(image).flag for image in own} == {LikenessFlag.OK}
+
+
 def test_variations_are_scored_against_the_sheet_and_their_source_anchor():
     character = CharacterFactory()
     pose = PoseFactory(character=character, key="front")
