@@ -33,7 +33,11 @@ def _check(data: dict, source: str) -> None:
 
 @transaction.atomic
 def load_preset(data: dict, *, source: str = "preset") -> Preset:
-    """Create or update one preset from its data; poses and variations not in the data go."""
+    """Create or update one preset from its data; poses and variations not in the data go.
+
+    A handful of queries whatever the number of poses and variations: the rows there are read
+    once, then the new ones are inserted and the changed ones updated in bulk (a preset of 8
+    poses and 32 variations took 90 queries one row at a time)."""
     _check(data, source)
     preset, _ = Preset.objects.update_or_create(
         key=data["key"],
@@ -44,30 +48,56 @@ def load_preset(data: dict, *, source: str = "preset") -> Preset:
             "negative_prompt": data.get("negative_prompt", ""),
         },
     )
-    poses = {}
-    for order, pose in enumerate(data["poses"]):
-        poses[pose["key"]], _ = PresetPose.objects.update_or_create(
-            preset=preset,
-            key=pose["key"],
-            defaults={"label": pose["label"], "prompt": pose["prompt"], "order": order},
-        )
+    poses = _write(
+        PresetPose,
+        preset,
+        {
+            pose["key"]: {"label": pose["label"], "prompt": pose["prompt"], "order": order}
+            for order, pose in enumerate(data["poses"])
+        },
+    )
     variations = data.get("variations", [])
-    for order, v in enumerate(variations):
-        PresetVariation.objects.update_or_create(
-            preset=preset,
-            key=v["key"],
-            defaults={
+    _write(
+        PresetVariation,
+        preset,
+        {
+            v["key"]: {
                 "label": v["label"],
                 "prompt": v["prompt"],
-                "anchor_pose": poses[v["anchor_pose"]],
+                "anchor_pose_id": poses[v["anchor_pose"]].id,
                 "strength": Decimal(str(v["strength"])),
                 "count": v.get("images", 4),
                 "order": order,
-            },
-        )
+            }
+            for order, v in enumerate(variations)
+        },
+    )
     preset.variations.exclude(key__in=[v["key"] for v in variations]).delete()
     preset.poses.exclude(key__in=list(poses)).delete()
     return preset
+
+
+def _write(model, preset: Preset, wanted: dict[str, dict]) -> dict:
+    """The preset's rows of `model` as `wanted` ({key: fields}) says, by key: new ones
+    inserted, changed ones updated, in one query each. Rows not wanted are left to the caller."""
+    rows = {row.key: row for row in model.objects.filter(preset=preset)}
+    new, changed, fields = [], [], set()
+    for key, values in wanted.items():
+        row = rows.get(key)
+        if row is None:
+            rows[key] = row = model(preset=preset, key=key, **values)
+            new.append(row)
+            continue
+        differ = {name for name, value in values.items() if getattr(row, name) != value}
+        if differ:
+            for name in differ:
+                setattr(row, name, values[name])
+            changed.append(row)
+            fields |= differ
+    model.objects.bulk_create(new)
+    if changed:
+        model.objects.bulk_update(changed, sorted(fields))
+    return {key: rows[key] for key in wanted}
 
 
 def load_presets(directory: Path = PRESETS_DIR) -> list[Preset]:

@@ -62,6 +62,43 @@ def test_loading_presets_twice_changes_nothing():
     assert (Preset.objects.count(), Variation.objects.count()) == counts
 
 
+def test_reloading_a_changed_preset_updates_adds_and_removes_its_rows_in_a_few_queries(
+    django_assert_max_num_queries,
+):
+    def pose(key, label):
+        return {"key": key, "label": label, "prompt": f"{key} prompt"}
+
+    def variation(key, anchor, strength):
+        return {"key": key, "label": key, "prompt": key, "anchor_pose": anchor,
+                "strength": strength}  # fmt: skip
+
+    data = {
+        "key": "studio",
+        "label": "Studio",
+        "poses": [pose(f"p{n}", f"Pose {n}") for n in range(8)],
+        "variations": [variation(f"v{n}", f"p{n % 8}", 0.5) for n in range(32)],
+    }
+    with django_assert_max_num_queries(16):  # 40 rows: 90-odd queries one by one
+        load_preset(data)
+    kept_pose_id = Preset.objects.get(key="studio").poses.get(key="p1").id
+
+    data["poses"] = [pose("p1", "Side, renamed"), pose("p0", "Pose 0"), pose("new", "New")]
+    data["variations"] = [variation("v1", "new", 0.3), variation("v9", "p1", 0.5)]
+    with django_assert_max_num_queries(16):
+        preset = load_preset(data)
+
+    poses = list(preset.poses.order_by("order").values_list("key", "label", "order", "id"))
+    assert poses == [
+        ("p1", "Side, renamed", 0, kept_pose_id),
+        ("p0", "Pose 0", 1, poses[1][3]),
+        ("new", "New", 2, poses[2][3]),
+    ]
+    variations = {v.key: v for v in preset.variations.select_related("anchor_pose")}
+    assert set(variations) == {"v1", "v9"}
+    assert (variations["v1"].anchor_pose.key, variations["v1"].strength) == ("new", Decimal("0.3"))
+    assert (variations["v9"].anchor_pose.key, variations["v9"].order) == ("p1", 1)
+
+
 def test_a_preset_whose_variation_names_an_unknown_pose_is_refused_whole():
     data = {
         "key": "broken",
