@@ -1,3 +1,5 @@
+import copy
+import hashlib
 import logging
 import os
 import warnings
@@ -26,14 +28,19 @@ if os.environ.get("TEST_DB_SUFFIX"):
     )
 
 
-# The longest tests first, so that under pytest-xdist (`make test` runs four workers) they
-# start at once, beside everything else, instead of ending the run alone. The fault tests share
-# one worker (its private Postgres cluster is made once), bar the longest, which gets its own.
+# Where each part runs under pytest-xdist (`make test` runs four workers, each given one test
+# at a time in this order). pytest-django orders by database use: the tests in a transaction,
+# then those that flush the database (browser walks, real worker pools), then those without
+# any, the fault tests among them (each worker's first one makes its private Postgres cluster).
+# Within each, the longest parts go first. The suite keeps both cores busy from start to end
+# (vmstat: 2 % idle), so where a test runs changes little: what it costs does. (Grouping the
+# fault tests on one worker took 689 s against 585 s, and the worker kills beside the browser
+# walks 636 s: both tried and dropped.)
 TESTS = Path(__file__).resolve().parent
 LONGEST_FIRST = ["faults/test_worker_kills.py", "faults", "browser", "generation"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     def rank(item) -> int:
         if not item.path.is_relative_to(TESTS):
@@ -44,11 +51,31 @@ def pytest_collection_modifyitems(items):
             len(LONGEST_FIRST),
         )
 
-    for item in items:
-        if item.path.is_relative_to(TESTS / "faults"):
-            kills = item.path.name == "test_worker_kills.py"
-            item.add_marker(pytest.mark.xdist_group("faults-kills" if kills else "faults"))
     items.sort(key=rank)  # stable: the order within each part stays
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _likeness_readings_remembered():
+    """Each measure reads the same pixels once per test process: the suite's real photos are
+    read by the face descriptor again and again (half a second each), and a reading depends on
+    the pixels alone. The measures' own tests call characters.likeness.face and .rough
+    directly, which stay as they are."""
+    from characters.likeness import MEASURES
+
+    readings = {}
+    for measure in list(MEASURES.values()):
+
+        def describe(rgb, *, original_side=None, _describe=measure.describe, _name=measure.name):
+            pixels = hashlib.blake2b(rgb.tobytes(), digest_size=16).digest()
+            key = (_name, pixels, rgb.shape, original_side)
+            if key not in readings:
+                readings[key] = _describe(rgb, original_side=original_side)
+            return copy.deepcopy(readings[key])
+
+        measure.describe = describe
+    yield
+    for measure in MEASURES.values():
+        measure.__dict__.pop("describe", None)
 
 
 @pytest.fixture(autouse=True)
