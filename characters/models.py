@@ -295,6 +295,11 @@ class Image(TimeStamped):
                 include=["pose", "id"],
                 name="image_gallery_idx",
             ),
+            # The curation counts: one walk down this index, grouped as it is sorted (2 ms for
+            # 20,000 images against 10 ms through the one above, which needed a hash by pose).
+            models.Index(
+                fields=["character", "pose", "review", "kind"], name="image_curation_counts_idx"
+            ),
             # The gallery's usual order (Meta.ordering): a page is a walk down this index.
             models.Index(
                 fields=["character", "-created_at", "-id"], name="image_gallery_order_idx"

@@ -1,11 +1,12 @@
 """Curation counts: approved images against the target, per pose and per variation spec."""
 
+from collections import Counter
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count
 
 from ..models import Anchor, Character, Image
-from .approval import APPROVED_TARGET, approved, approved_condition, is_anchor
+from .approval import APPROVED_TARGET, approved
 
 
 @dataclass(frozen=True)
@@ -74,35 +75,49 @@ class CurationCounts:
 def curation_counts(character: Character) -> CurationCounts:
     """Approved images against the 20–30 target, every pose represented; anchors count in.
 
-    One pass over the character's images, grouped by pose: the totals are the sums of the
-    groups (as many as there are poses, whatever the number of images)."""
-    kept = approved_condition()
+    One walk down an index of the character's images, grouped by pose, review and kind as it
+    is sorted: a few dozen groups whatever the number of images. The picked anchors (one per pose
+    at most) are then counted as approved, and the unreviewed candidates of a pose whose anchor
+    is picked are left out of "to review": they lost to it. Nothing is looked up per image.
+    (Approved is approval.approved_condition's rule, applied to the groups; a test holds the
+    two to the same numbers.)"""
     groups = (
         Image.objects.filter(character=character)
-        .alias(
-            anchor=is_anchor(),
-            # A candidate of a pose whose anchor is picked lost to it: nothing is left to review.
-            lost=Q(kind=Image.Kind.CANDIDATE)
-            & Exists(Anchor.objects.filter(pose=OuterRef("pose_id"))),
-        )
         .order_by()
-        .values("pose_id")
-        .annotate(
-            total=Count("id"),
-            approved=Count("id", filter=kept),
-            rejected=Count("id", filter=Q(review=Image.Review.REJECTED) & ~kept),
-            unreviewed=Count(
-                "id", filter=Q(review=Image.Review.UNREVIEWED) & ~kept & Q(lost=False)
-            ),
+        .values_list("pose_id", "review", "kind")
+        .annotate(n=Count("*"))  # from image_curation_counts_idx alone
+    )
+    anchors = list(
+        Anchor.objects.filter(character=character).values_list(
+            "pose_id", "image__pose_id", "image__review", "image__kind"
         )
     )
+    picked = {pose_id for pose_id, *_ in anchors}
+
+    def lost(pose_id, kind) -> bool:
+        return kind == Image.Kind.CANDIDATE and pose_id in picked
+
     totals = {"total": 0, "approved": 0, "rejected": 0, "unreviewed": 0}
-    per_pose = {}
-    for group in groups:
-        for key in totals:
-            totals[key] += group[key]
-        per_pose[group["pose_id"]] = group["approved"]
-    poses = [PoseCount(p.key, p.label, per_pose.get(p.id, 0)) for p in character.poses.all()]
+    per_pose: Counter = Counter()
+    for pose_id, review, kind, n in groups:
+        totals["total"] += n
+        if review == Image.Review.APPROVED:
+            totals["approved"] += n
+            per_pose[pose_id] += n
+        elif review == Image.Review.REJECTED:
+            totals["rejected"] += n
+        elif not lost(pose_id, kind):
+            totals["unreviewed"] += n
+    for _, pose_id, review, kind in anchors:  # an anchor is approved whatever its review
+        if review == Image.Review.APPROVED:
+            continue
+        totals["approved"] += 1
+        per_pose[pose_id] += 1
+        if review == Image.Review.REJECTED:
+            totals["rejected"] -= 1
+        elif not lost(pose_id, kind):
+            totals["unreviewed"] -= 1
+    poses = [PoseCount(p.key, p.label, per_pose[p.id]) for p in character.poses.all()]
     return CurationCounts(poses=poses, **totals)
 
 

@@ -69,6 +69,58 @@ def test_counts_include_anchors_and_name_the_missing_poses(sheet, user):
     assert "Approve 18 more" in counts.advice and "Back" in counts.advice
 
 
+def test_counts_agree_with_the_one_definition_of_approved_on_every_mix(sheet):
+    """The counts add up groups in Python; approval.approved_condition says it per image."""
+    import itertools
+
+    from django.db.models import Exists, OuterRef, Q
+
+    from characters.selectors.approval import approved, is_anchor
+
+    character, (front, back) = sheet
+    side = PoseFactory(character=character, key="side", order=2)
+    made = {}
+    for pose, kind, review in itertools.product(
+        [front, back, side, None], Image.Kind.values, Image.Review.values
+    ):
+        if pose is None and kind == Image.Kind.CANDIDATE:
+            continue  # a candidate always has its pose
+        for _ in range(2):
+            made.setdefault((pose, kind, review), []).append(
+                ImageFactory(character=character, kind=kind, pose=pose, review=review)
+            )
+    # Anchors as they can end up: an unreviewed candidate, a rejected one, an upload of another
+    # pose (the side anchor), each counted as approved whatever its review.
+    Anchor.objects.create(
+        character=character, pose=front, image=made[(front, "candidate", "unreviewed")][0]
+    )
+    Anchor.objects.create(
+        character=character, pose=back, image=made[(back, "candidate", "rejected")][0]
+    )
+    Anchor.objects.create(
+        character=character, pose=side, image=made[(front, "upload", "unreviewed")][0]
+    )
+    ImageFactory(kind=Image.Kind.UPLOAD, review=Image.Review.APPROVED)  # another character
+
+    images = Image.objects.filter(character=character).alias(
+        anchor=is_anchor(),
+        lost=Q(kind=Image.Kind.CANDIDATE)
+        & Exists(Anchor.objects.filter(pose=OuterRef("pose_id"))),
+    )
+    kept = Q(review=Image.Review.APPROVED) | Q(anchor=True)
+    counts = selectors.curation_counts(character)
+    assert (counts.approved, counts.rejected, counts.unreviewed, counts.total) == (
+        approved(Image.objects.filter(character=character)).count(),
+        images.filter(Q(review=Image.Review.REJECTED) & ~kept).count(),
+        images.filter(Q(review=Image.Review.UNREVIEWED) & ~kept & Q(lost=False)).count(),
+        images.count(),
+    )
+    assert {p.key: p.count for p in counts.poses} == {
+        pose.key: approved(Image.objects.filter(character=character, pose=pose)).count()
+        for pose in (front, back, side)
+    }
+
+
 def test_cost_per_approved_image(sheet):
     character, (front, _) = sheet
     GenerationRun.objects.create(
@@ -132,7 +184,7 @@ def test_the_gallery_query_count_does_not_grow_with_images(
     for _ in range(30):
         candidate(character, front)
     url = reverse("characters:gallery", args=[character.slug])
-    with django_assert_max_num_queries(16) as few:
+    with django_assert_max_num_queries(17) as few:
         logged_in.get(url)
     for _ in range(30):
         candidate(character, back)
