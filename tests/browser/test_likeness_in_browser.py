@@ -2,6 +2,8 @@
 person and the cup are flagged where they show and leave the dataset in one click; Compare
 versions ranks the versions by likeness."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -39,6 +41,10 @@ def test_the_other_person_and_the_cup_are_flagged_and_excluded_in_one_click(
     expect(page.locator(f"#image-{cameraman.id}")).to_be_visible()
     page.select_option("select[name=flag]", "")
     page.select_option("select[name=sort]", "likeness")
+    # The grid of each choice comes back in turn: wait for the last one (the cameraman may be
+    # first in both, and a grid swapped in after a tile is ticked drops the ticks).
+    expect(page).to_have_url(re.compile(r"sort=likeness"))
+    expect(page.locator(".htmx-request")).to_have_count(0)
     expect(page.locator(".tile").first).to_have_id(f"image-{cameraman.id}")
     page.set_viewport_size({"width": 1440, "height": 900})
     save_screenshot(page, "likeness-gallery-1440", full_page=False)

@@ -144,7 +144,8 @@ def test_one_user_from_real_photos_to_a_pinned_character(
     others = {cameraman.id, hopper.id}
 
     def measured() -> bool:
-        flags = {image.id: likeness(image)["flag"] for image in [cameraman, hopper, *eileen]}
+        # None until the worker has measured the image
+        flags = {i.id: (likeness(i) or {}).get("flag") for i in [cameraman, hopper, *eileen]}
         return all(flags[i] == ("other_person" if i in others else "ok") for i in flags)
 
     wait_for(measured, timeout=60, what="the other two people to be told apart")
