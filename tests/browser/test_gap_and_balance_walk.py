@@ -49,6 +49,9 @@ def test_a_close_up_gap_is_filled_reviewed_added_balanced_and_exported(
     assert start.bounding_box()["y"] < 900  # above the fold
     save_screenshot(page, "gap-confirm-wide", full_page=True)
     start.click()
+    # Started, the run leads back to the dataset: let that page load before going on (a goto
+    # while it is still on its way is refused as an interrupted navigation).
+    page.wait_for_url(f"**/datasets/{dataset.id}/")
     finish_runs()
     run = GenerationRun.objects.get(params__has_key="gap")
     made = Image.objects.filter(call__run=run)

@@ -94,7 +94,8 @@ def test_from_an_export_to_a_pinned_character_that_downstream_hears_about(
 
         # 1. Freeze the dataset into an export, then train from it: defaults and price first.
         page.goto(f"{live_server.url}/datasets/{dataset.id}/")
-        page.get_by_role("button", name="Export training set").click()
+        with page.expect_navigation():  # back on the dataset page before going on
+            page.get_by_role("button", name="Export training set").click()
         page.goto(f"{live_server.url}/datasets/{dataset.id}/")
         page.get_by_role("link", name="Train a LoRA").click()
         expect(page.locator("#estimate")).to_contain_text("About $0.00")

@@ -124,7 +124,8 @@ def test_twelve_photos_to_a_downloaded_training_set(
     page.get_by_role("button", name="Create dataset").click()
     expect(page.locator(".messages")).to_contain_text("made with 10 images")
     page.get_by_role("button", name="Caption uploads…").click()
-    page.get_by_role("button", name="Start the run").click()
+    with page.expect_navigation():  # the page it leads to, loaded, before the reload
+        page.get_by_role("button", name="Start the run").click()
     finish_runs()
     reload(page)
     expect(page.locator(".ds-caption-warnings")).to_have_count(0)

@@ -342,7 +342,8 @@ def test_one_user_from_real_photos_to_a_pinned_character(
     page.locator("form.generate-form select[name=provider]").select_option("local")
     page.get_by_role("button", name="Price the reference set").click()
     expect(page.get_by_role("heading", name="Spend about $0.00?")).to_be_visible()
-    page.get_by_role("button", name="Start the run").click()
+    with page.expect_navigation():  # the page it leads to, loaded, before the next goto
+        page.get_by_role("button", name="Start the run").click()
     play_beat(all_runs_finished, what="the reference set")
     page.goto(f"{live_server.url}/training/loras/{lora.id}/")
     expect(page.locator(".reference-shot img")).to_have_count(5)
