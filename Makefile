@@ -54,15 +54,22 @@ serve:
 	@echo ""
 	PORT=$(PORT) $(BIN)/honcho start
 
+# The project's own packages (every folder with an __init__.py).
+PACKAGES := $(patsubst %/__init__.py,%,$(wildcard */__init__.py))
+
 test: install
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
-	@# Four pytest-xdist workers, even on two cores: the slow tests mostly wait (on worker
-	@# processes, browsers, leases), so they run beside the rest. Each worker has its own test
+	@# Machines that set PYTHONDONTWRITEBYTECODE (this one does) would otherwise compile the
+	@# project again in each of the hundred-odd processes the suite starts (workers, web,
+	@# manage.py), and rewrite every test module's asserts in each pytest worker on every run.
+	$(BIN)/python -m compileall -q -j 0 $(PACKAGES) manage.py >/dev/null
+	@# Four pytest-xdist workers, even on two cores: while some tests wait (on worker
+	@# processes, browsers, leases) the others use the cores. Each worker has its own test
 	@# database and Redis (tests/settings.py). loadgroup hands out one test at a time in the
 	@# suite's order (tests/conftest.py says why that order). pytest exits 5 when it collects
 	@# no tests.
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); rc=$$?; \
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 lint: install
