@@ -1,5 +1,5 @@
 """The studio at 1440×900 along seed 000: one approved count everywhere, next steps, the
-lightbox, the run page; screenshots (JPEG) of each in test-artifacts/."""
+lightbox, the run page; screenshots of each in test-artifacts/."""
 
 import re
 

@@ -36,8 +36,7 @@ def test_photos_dropped_on_the_character_page_each_get_their_outcome(
         expect(items.filter(has_text=name)).to_contain_text("Accepted as image #")
     expect(items.filter(has_text="notes.jpg")).to_contain_text("not a picture we can read")
     expect(items.filter(has_text="empty.png")).to_contain_text("Rejected: The file is empty")
-    outcomes = ARTIFACTS / "uploads-per-file-outcomes.jpg"
-    page.locator("#upload").screenshot(path=str(outcomes), quality=70)
+    page.locator("#upload").screenshot(path=str(ARTIFACTS / "uploads-per-file-outcomes.png"))
 
     page.set_input_files("#upload-files", paths[:1])  # the same photo again
     expect(items.first).to_contain_text("Duplicate of image #")
@@ -105,7 +104,7 @@ def test_twelve_photos_to_a_downloaded_training_set(
     if warned.count():  # in amber, with the note as a badge, and the summary in amber too
         expect(warned.first.locator(".badge.warn").first).to_be_visible()
         expect(summary).to_have_class(re.compile("has-warnings"))
-    page.screenshot(path=str(ARTIFACTS / "uploads-summary.jpg"), quality=70)
+    page.screenshot(path=str(ARTIFACTS / "uploads-summary.png"))
 
     # Uploads wait for review like generated images: approve all ten, then build the dataset.
     page.get_by_role("link", name="Review uploads in the gallery").click()

@@ -142,12 +142,12 @@ def seed_walked_character(user, *, approve=14, fail_pose: str | None = None) -> 
 
 
 def save_screenshot(page, name: str, *, full_page: bool = False) -> Path:
-    """A JPEG of the page in test-artifacts/, encoded by chromium itself: enough to see the
-    layout. (PNGs brought down to 128 colours cost the suite about 20 s of CPU more, for 125
-    pictures nobody compares pixel by pixel.)"""
+    """A PNG of the page in test-artifacts/, as chromium encodes it. (PNG, not JPEG: the tools
+    that show a reviewer these pictures read PNG only. Bringing them down to 128 colours cost the
+    suite 20 s of CPU for 125 pictures nobody compares pixel by pixel.)"""
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.jpg"
-    page.screenshot(path=str(path), full_page=full_page, type="jpeg", quality=70)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
