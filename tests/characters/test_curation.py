@@ -1,13 +1,16 @@
 """Picking anchors, reviewing images and the counts against the target."""
 
+import itertools
 import json
 from decimal import Decimal
 
 import pytest
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
 from characters import selectors, services
 from characters.models import Anchor, Image
+from characters.selectors.approval import approved, is_anchor
 from generation.models import GenerationRun
 from generation.selectors import character_costs
 from tests.factories import CharacterFactory, ImageFactory, PoseFactory
@@ -71,12 +74,6 @@ def test_counts_include_anchors_and_name_the_missing_poses(sheet, user):
 
 def test_counts_agree_with_the_one_definition_of_approved_on_every_mix(sheet):
     """The counts add up groups in Python; approval.approved_condition says it per image."""
-    import itertools
-
-    from django.db.models import Exists, OuterRef, Q
-
-    from characters.selectors.approval import approved, is_anchor
-
     character, (front, back) = sheet
     side = PoseFactory(character=character, key="side", order=2)
     made = {}
