@@ -11,8 +11,10 @@ say), it never puts back a permission someone took away. What each URL asks for 
 `lorastudio.access`.
 """
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
-from django.db import transaction
+from django.db import models, transaction
 
 VIEWER, ARTIST, LEAD, ADMIN = "viewer", "artist", "lead", "admin"
 ROLES = (VIEWER, ARTIST, LEAD, ADMIN)
@@ -64,11 +66,54 @@ def ensure_roles(*, group_model=Group, permission_model=Permission) -> list[str]
     return made
 
 
+@dataclass(frozen=True)
+class Grants:
+    groups: frozenset[str]  # the names of the user's groups
+    permissions: frozenset[str]  # "app_label.codename", from the groups and the user's own
+
+
+_GRANTS = "_studio_grants"  # where grants() keeps them on the user object, for its request
+
+
+def grants(user) -> Grants:
+    """The user's groups and permissions in one query, read once per user object (a request
+    loads its user afresh: a change of role counts from the next request). Every page asks
+    for both: the role in the shell, the permission its route needs (lorastudio.access)."""
+    found = getattr(user, _GRANTS, None)
+    if found is None:
+        no_group = models.Value(None, output_field=models.CharField())
+        rows = (
+            Group.objects.filter(user=user)
+            .values_list("name", "permissions__content_type__app_label", "permissions__codename")
+            .union(
+                Permission.objects.filter(user=user).values_list(
+                    no_group, "content_type__app_label", "codename"
+                ),
+                all=True,
+            )
+        )
+        groups, permissions = set(), set()
+        for group, app_label, codename in rows:
+            if group is not None:
+                groups.add(group)
+            if codename is not None:
+                permissions.add(f"{app_label}.{codename}")
+        found = Grants(frozenset(groups), frozenset(permissions))
+        setattr(user, _GRANTS, found)
+    return found
+
+
+def forget_grants(user) -> None:
+    """Drop what grants() (and Django's permission backend) remembered on this user object."""
+    for cache in (_GRANTS, "_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(cache, None)
+
+
 def role_of(user) -> str | None:
     """The highest of the four roles the user's groups hold (superusers are admins)."""
     if getattr(user, "is_superuser", False):
         return ADMIN
-    names = {g.name for g in user.groups.all()} if user.pk else set()
+    names = grants(user).groups if user.pk else frozenset()
     return next((role for role in reversed(ROLES) if role in names), None)
 
 
@@ -85,3 +130,4 @@ def set_role(*, user: AbstractBaseUser, role: str, by: AbstractBaseUser | None =
     user.groups.add(Group.objects.get(name=role))
     user.is_staff = user.is_superuser = role == ADMIN
     user.save(update_fields=["is_staff", "is_superuser"])
+    forget_grants(user)

@@ -124,7 +124,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # The axes backend first: it refuses a locked-out login before the password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "lorastudio.permission_backend.RolePermissionBackend",
 ]
 # Login throttling (django-axes, lorastudio.throttling): AXES_FAILURE_LIMIT wrong passwords in
 # a row lock that username out from that address for AXES_COOLOFF_MINUTES; wrong API tokens
