@@ -25,23 +25,27 @@ GALLERY_SORTS = {
 GROUPED_SORTS = {"pose", "variation"}
 
 
-def _gallery_filtered(
-    character: Character,
-    *,
-    kind: str | None = None,
-    pose: str | None = None,
-    variation: str | None = None,
-    review: str | None = None,
-    starred: bool | None = None,
-    run: int | None = None,
-    flag: str | None = None,
-    sort: str = "newest",
-):
+def _gallery_filtered(character: Character, *, review: str | None = None, sort="newest", **filters):
     """The character's images filtered and sorted, with only the joins the filters and the
     sort need (the tile's columns come on top, from _tile_columns()).
 
     `review="approved"` includes the anchors (they are kept), as every approved count does.
     """
+    images = _reviewed(_narrowed(character, **filters), review)
+    return images.order_by(*GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"]))
+
+
+def _narrowed(
+    character: Character,
+    *,
+    kind: str | None = None,
+    pose: str | None = None,
+    variation: str | None = None,
+    starred: bool | None = None,
+    run: int | None = None,
+    flag: str | None = None,
+):
+    """The character's images through every filter but the review."""
     images = primary_likeness(Image.objects.filter(character=character)).alias(
         is_anchor=is_anchor()
     )
@@ -53,15 +57,33 @@ def _gallery_filtered(
         images = images.filter(pose__key=pose)
     if variation:
         images = images.filter(variation__key=variation)
-    if review == Image.Review.APPROVED:
-        images = images.filter(Q(review=review) | Q(is_anchor=True))
-    elif review:
-        images = images.filter(review=review, is_anchor=False)
     if starred is not None:
         images = images.filter(starred=starred)
     if run:
         images = images.filter(call__run_id=run)
-    return images.order_by(*GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"]))
+    return images
+
+
+def _reviewed(images, review: str | None):
+    if review == Image.Review.APPROVED:
+        return images.filter(Q(review=review) | Q(is_anchor=True))
+    if review:
+        return images.filter(review=review, is_anchor=False)
+    return images
+
+
+def _counted_apart(character: Character, *, review: str | None = None, sort=None, **filters):
+    """The filtered images as disjoint parts whose counts add up to theirs. Approved is the
+    images reviewed as approved, and apart from them the anchors that are not: each part is
+    counted down an index, where the two together checked every image against the anchors
+    (a scan of the table: 7 ms against 1 ms for 20,000 images)."""
+    images = _narrowed(character, **filters)
+    if review == Image.Review.APPROVED:
+        return [
+            images.filter(review=review),
+            images.filter(is_anchor=True).exclude(review=review),
+        ]
+    return [_reviewed(images, review)]
 
 
 TILE_COLUMNS = (
@@ -127,11 +149,12 @@ def gallery_page(character: Character, *, number, per_page: int, **filters) -> P
     then those tiles with everything they show. Joining the tiles' tables before the page is
     cut would join every image of the character."""
     images = _gallery_filtered(character, **filters)
+    parts = [part.order_by() for part in _counted_apart(character, **filters)]
     sort = filters.get("sort")
     if sort in GROUPED_SORTS:
-        ids = _GroupedIds(images.order_by(), group=sort)
+        ids = _GroupedIds(images.order_by(), group=sort, parts=parts)
     else:
-        ids = images.values_list("id", flat=True)
+        ids = _Ids(images.values_list("id", flat=True), parts=parts)
     page = Paginator(ids, per_page).get_page(number)
     page_ids = list(page.object_list)
     tiles = {image.id: image for image in _tile_columns(Image.objects.filter(id__in=page_ids))}
@@ -140,35 +163,48 @@ def gallery_page(character: Character, *, number, per_page: int, **filters) -> P
     return page
 
 
+class _Ids:
+    """The ids of `images` for Paginator: counted as the sum of `parts` (_counted_apart()),
+    sliced from `images`."""
+
+    def __init__(self, ids, *, parts):
+        self.ids, self.parts = ids, parts
+
+    def count(self) -> int:
+        return sum(part.count() for part in self.parts)
+
+    def __getitem__(self, window: slice) -> list[int]:
+        return list(self.ids[window])
+
+
 class _GroupedIds:
     """The ids of `images` in the order of their `group` (a pose, a variation spec): by the
     group's `order`, images without one last, newest first within a group; the order
     GALLERY_SORTS gives, without sorting every image. Paginator counts them from the groups'
-    counts (one query) and reads a page as the slices of the groups it spans (one query:
-    each slice a walk down the group's index)."""
+    counts (one query over the `parts` of _counted_apart()) and reads a page as the slices
+    of the groups it spans (one query: each slice a walk down the group's index)."""
 
-    def __init__(self, images, *, group: str):
-        self.images, self.group = images, group
+    def __init__(self, images, *, group: str, parts):
+        self.images, self.group, self.parts = images, group, parts
         self._groups = None
 
     def groups(self) -> list[tuple[Q, int]]:
         """(which images, how many) of each group, in order. Groups whose order is the
         same are one, as ORDER BY order would mix them."""
         if self._groups is None:
-            counts = (
-                self.images.values_list(f"{self.group}_id", f"{self.group}__order")
-                .annotate(n=Count("id"))
-                .order_by()
-            )
+            # Count("*"): from an index alone where one holds the part's filters.
+            key = (f"{self.group}_id", f"{self.group}__order")
+            first, *others = [part.values_list(*key).annotate(n=Count("*")) for part in self.parts]
             by_order: dict = {}
-            for group_id, order, n in counts:
-                members, total = by_order.get(order, ([], 0))
-                by_order[order] = ([*members, group_id], total + n)
+            rows = first.union(*others, all=True).order_by() if others else first
+            for group_id, order, n in rows:
+                members, total = by_order.get(order, (set(), 0))
+                by_order[order] = ({*members, group_id}, total + n)
             self._groups = [
                 (
                     Q(**{f"{self.group}__isnull": True})
                     if order is None
-                    else Q(**{f"{self.group}_id__in": members}),
+                    else Q(**{f"{self.group}_id__in": sorted(members)}),
                     total,
                 )
                 for order, (members, total) in sorted(

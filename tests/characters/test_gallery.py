@@ -387,3 +387,25 @@ def test_a_tile_escapes_what_people_typed(logged_in, character):
         )
         assert 'title="Looks like image #12 &lt;b&gt;">like #12</span>' in tile
         assert 'title="Small: &quot;8×8&quot; px">small</span>' in tile
+
+
+@pytest.mark.parametrize("sort", ["newest", "pose"])
+def test_approved_counts_each_kept_image_once_whatever_the_anchors_own_review(
+    logged_in, character, sort
+):
+    # Approved is counted as two parts (reviewed as approved; anchors that are not): an
+    # anchor also reviewed as approved, or one rejected, must be neither lost nor counted
+    # twice, or a page would come out short, repeat an image or never end.
+    grow(character, 130)
+    anchors = list(character.anchors.select_related("image"))
+    Image.objects.filter(id=anchors[0].image_id).update(review="approved")
+    Image.objects.filter(id=anchors[1].image_id).update(review="rejected")
+    expected = set(approved(Image.objects.filter(character=character)).values_list("id", flat=True))
+    assert {anchors[0].image_id, anchors[1].image_id} <= expected
+    url = reverse("characters:gallery", args=[character.slug])
+    shown = shown_ids(logged_in, url, {"review": "approved", "sort": sort}, len(expected))
+    assert len(shown) == len(set(shown)) and set(shown) == expected
+    pages = (len(expected) + 59) // 60
+    last = logged_in.get(url, {"review": "approved", "sort": sort, "page": pages + 1})
+    assert last.context["page"].number == pages  # the paginator's count: one past the end
+    assert last.context["page"].paginator.count == len(expected)
