@@ -48,7 +48,8 @@ def character_create(request):
 
 def character_detail(request, slug):
     character = get_object_or_404(selectors.characters(), slug=slug)
-    steps = selectors.pipeline_progress(character)
+    counts = selectors.curation_counts(character)
+    steps = selectors.pipeline_progress(character, counts)
     spec_rows = selectors.variation_rows(character)
     return render(
         request,
@@ -60,7 +61,7 @@ def character_detail(request, slug):
             "sheet": selectors.character_sheet(character),
             "spec_rows": spec_rows,
             "folded_specs": sum(row.folded for row in spec_rows),
-            "counts": selectors.curation_counts(character),
+            "counts": counts,
             **_providers(request),
         },
     )

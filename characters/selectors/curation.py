@@ -1,7 +1,7 @@
 """Curation counts: approved images against the target, per pose and per variation spec."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Count
 
@@ -23,6 +23,8 @@ class CurationCounts:
     unreviewed: int
     total: int
     poses: list[PoseCount]
+    anchors: int = 0  # poses with a picked anchor
+    kinds: dict[str, int] = field(default_factory=dict)  # images of each kind, any review
     target: tuple[int, int] = APPROVED_TARGET
 
     @property
@@ -99,8 +101,10 @@ def curation_counts(character: Character) -> CurationCounts:
 
     totals = {"total": 0, "approved": 0, "rejected": 0, "unreviewed": 0}
     per_pose: Counter = Counter()
+    kinds: Counter = Counter()
     for pose_id, review, kind, n in groups:
         totals["total"] += n
+        kinds[kind] += n
         if review == Image.Review.APPROVED:
             totals["approved"] += n
             per_pose[pose_id] += n
@@ -118,7 +122,7 @@ def curation_counts(character: Character) -> CurationCounts:
         elif not lost(pose_id, kind):
             totals["unreviewed"] -= 1
     poses = [PoseCount(p.key, p.label, per_pose[p.id]) for p in character.poses.all()]
-    return CurationCounts(poses=poses, **totals)
+    return CurationCounts(poses=poses, anchors=len(picked), kinds=dict(kinds), **totals)
 
 
 # Specs a narrow screen shows before "Show all": enough for a preset's first poses, few enough

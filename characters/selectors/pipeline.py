@@ -6,7 +6,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 
 from ..models import Character, Image
-from .approval import APPROVED_TARGET, approved
+from .approval import APPROVED_TARGET
+from .curation import CurationCounts, curation_counts
 
 
 @dataclass(frozen=True)
@@ -61,16 +62,18 @@ STEPS = [
 ]
 
 
-def pipeline_progress(character: Character) -> list[Step]:
-    """Where the character stands on the seven steps of the pipeline, each with its page."""
-    images = character.images.aggregate(
-        candidates=Count("id", filter=Q(kind=Image.Kind.CANDIDATE)),
-        variations=Count("id", filter=Q(kind=Image.Kind.VARIATION)),
-        references=Count("id", filter=Q(kind=Image.Kind.REFERENCE)),
-    )
-    approved_count = approved(character.images.all()).count()
-    poses = character.poses.count()
-    anchors = character.anchors.count()
+def pipeline_progress(character: Character, counts: CurationCounts | None = None) -> list[Step]:
+    """Where the character stands on the seven steps of the pipeline, each with its page.
+    The images, poses and anchors come from the curation counts (`counts`, when the page
+    has them already)."""
+    counts = counts or curation_counts(character)
+    images = {
+        "candidates": counts.kinds.get(Image.Kind.CANDIDATE, 0),
+        "variations": counts.kinds.get(Image.Kind.VARIATION, 0),
+        "references": counts.kinds.get(Image.Kind.REFERENCE, 0),
+    }
+    approved_count = counts.approved
+    poses, anchors = len(counts.poses), counts.anchors
     specs = character.variations.count()
     exports = character.datasets.filter(exports__status="ready").count()
     job = character.training_jobs.order_by("-created_at").first()
