@@ -148,19 +148,27 @@ def gallery_page(character: Character, *, number, per_page: int, **filters) -> P
     many there are, the page's ids, found by the filters and the sort alone (an index walk),
     then those tiles with everything they show. Joining the tiles' tables before the page is
     cut would join every image of the character."""
+    page = Paginator(_sorted_ids(character, **filters), per_page).get_page(number)
+    page.object_list = _rows(list(page.object_list), _tile_columns)
+    return page
+
+
+def _sorted_ids(character: Character, **filters):
+    """The ids of the filtered images in their order, for a paginator: counted in the parts
+    of _counted_apart(), sliced from the filters and the sort alone."""
     images = _gallery_filtered(character, **filters)
     parts = [part.order_by() for part in _counted_apart(character, **filters)]
     sort = filters.get("sort")
     if sort in GROUPED_SORTS:
-        ids = _GroupedIds(images.order_by(), group=sort, parts=parts)
-    else:
-        ids = _Ids(images.values_list("id", flat=True), parts=parts)
-    page = Paginator(ids, per_page).get_page(number)
-    page_ids = list(page.object_list)
-    tiles = {image.id: image for image in _tile_columns(Image.objects.filter(id__in=page_ids))}
-    # An image deleted between the two queries is left out rather than failing the page.
-    page.object_list = [tiles[i] for i in page_ids if i in tiles]
-    return page
+        return _GroupedIds(images.order_by(), group=sort, parts=parts)
+    return _Ids(images.values_list("id", flat=True), parts=parts)
+
+
+def _rows(ids: list[int], columns) -> list[Image]:
+    """The images of `ids` in that order, with `columns` (one query). An image deleted since
+    its id was read is left out rather than failing the page."""
+    found = {image.id: image for image in columns(Image.objects.filter(id__in=ids))}
+    return [found[i] for i in ids if i in found]
 
 
 class _Ids:
@@ -246,6 +254,27 @@ def image_cost(image: Image):
     return cost / call.units
 
 
-def gallery_images_in_full(character: Character, **filters):
+def _in_full(images):
+    return _tile_columns(images).select_related("call").defer(None)
+
+
+class _ImagesInFull:
+    """The gallery's images with every column and their call, as the API's @paginate reads
+    them (count(), then one slice): counted and cut by _sorted_ids(), then the slice's rows."""
+
+    def __init__(self, ids):
+        self.ids = ids
+
+    def all(self):
+        return self
+
+    def count(self) -> int:
+        return self.ids.count()
+
+    def __getitem__(self, window: slice) -> list[Image]:
+        return _rows(list(self.ids[window]), _in_full)
+
+
+def gallery_images_in_full(character: Character, **filters) -> _ImagesInFull:
     """The gallery's images with every column and their call, as the API lists them."""
-    return gallery_images(character, **filters).select_related("call").defer(None)
+    return _ImagesInFull(_sorted_ids(character, **filters))

@@ -409,3 +409,31 @@ def test_approved_counts_each_kept_image_once_whatever_the_anchors_own_review(
     last = logged_in.get(url, {"review": "approved", "sort": sort, "page": pages + 1})
     assert last.context["page"].number == pages  # the paginator's count: one past the end
     assert last.context["page"].paginator.count == len(expected)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"sort": "pose", "review": "approved"}, {"sort": "variation"}, {"sort": "likeness"}],
+)
+def test_the_api_pages_the_images_as_the_gallery_shows_them(logged_in, api, character, query):
+    # The API's list is counted and cut as the gallery's pages are (ids first, then the
+    # rows): pages of 50 across the gallery's pages of 60 and across the pose groups give
+    # the same images in the same order, each once, with every field.
+    grow(character, 125)
+    url = reverse("characters:gallery", args=[character.slug])
+    total = logged_in.get(url, query).context["page"].paginator.count
+    expected = shown_ids(logged_in, url, query, total)
+    listed, count = [], None
+    for offset in range(0, len(expected) + 50, 50):
+        page = api.get(
+            f"/api/characters/{character.slug}/images", {**query, "limit": 50, "offset": offset}
+        ).json()
+        count = page["count"]
+        listed += page["items"]
+    assert count == len(expected)
+    assert [item["id"] for item in listed] == expected
+    varied = [item for item in listed if item["variation"] and item["likeness"]]
+    assert varied or query.get("review")  # approved ones are the anchors and candidates here
+    for item in varied[:3]:
+        assert item["pose"] and item["call_id"] and item["source_image_id"]
+        assert item["url"].startswith("/media/") and item["likeness"]["measure"]
