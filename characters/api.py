@@ -67,8 +67,8 @@ class ImageOut(Schema):
     review: str
     starred: bool
     caption: str
-    pose: str | None = Field(None, alias="pose.key")
-    variation: str | None = Field(None, alias="variation.key")
+    pose: str | None = None
+    variation: str | None = None
     prompt: str
     seed: int | None
     strength: Decimal | None
@@ -85,6 +85,14 @@ class ImageOut(Schema):
     @staticmethod
     def resolve_likeness(image: Image) -> dict | None:
         return selectors.likeness_of(image)
+
+    @staticmethod
+    def resolve_pose(image: Image) -> str | None:
+        return image.pose.key if image.pose_id else None
+
+    @staticmethod
+    def resolve_variation(image: Image) -> str | None:
+        return image.variation.key if image.variation_id else None
 
     @staticmethod
     def resolve_call_id(image: Image) -> str | None:

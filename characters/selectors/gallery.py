@@ -254,13 +254,15 @@ def image_cost(image: Image):
     return cost / call.units
 
 
-def _in_full(images):
-    return _tile_columns(images).select_related("call").defer(None)
+def _for_the_api(images):
+    """A tile's columns and the caption: what the API shows of an image (not its call's
+    payloads and logs, which a whole row of the call would bring)."""
+    return _tile_columns(images).only(*TILE_COLUMNS, "caption")
 
 
 class _ImagesInFull:
-    """The gallery's images with every column and their call, as the API's @paginate reads
-    them (count(), then one slice): counted and cut by _sorted_ids(), then the slice's rows."""
+    """The gallery's images as the API lists them, as its @paginate reads them (count(), then
+    one slice): counted and cut by _sorted_ids(), then the slice's rows."""
 
     def __init__(self, ids):
         self.ids = ids
@@ -272,9 +274,9 @@ class _ImagesInFull:
         return self.ids.count()
 
     def __getitem__(self, window: slice) -> list[Image]:
-        return _rows(list(self.ids[window]), _in_full)
+        return _rows(list(self.ids[window]), _for_the_api)
 
 
 def gallery_images_in_full(character: Character, **filters) -> _ImagesInFull:
-    """The gallery's images with every column and their call, as the API lists them."""
+    """The gallery's images as the API lists them (ImageOut's fields)."""
     return _ImagesInFull(_sorted_ids(character, **filters))
