@@ -149,7 +149,8 @@ class GalleryFilterForm(forms.Form):
     def __init__(self, *args, character, **kwargs):
         super().__init__(*args, **kwargs)
         # Keys and labels only: a character has dozens of specs, each a whole row otherwise.
-        poses = character.poses.values_list("key", "label")
+        # The poses as rows: the gallery prefetches them for its counts too.
+        poses = [(pose.key, pose.label) for pose in character.poses.all()]
         self.fields["pose"].choices = [("", "All poses"), *poses]
         variations = character.variations.values_list("key", "label")
         self.fields["variation"].choices = [("", "All variations"), *variations]

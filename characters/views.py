@@ -159,11 +159,18 @@ GALLERY_PAGE_SIZE = 60
 
 def gallery(request, slug):
     """Every image of the character: filter, sort, review with the keyboard."""
-    character = get_object_or_404(selectors.characters(), slug=slug)
+    # The poses once, for the filters and the counts.
+    character = get_object_or_404(selectors.characters().prefetch_related("poses"), slug=slug)
     form = GalleryFilterForm(request.GET or None, character=character)
     filters = form.filters() if form.is_valid() else {}
+    # A filter change or the next page (htmx) is the grid alone, without the counts.
+    counts = None if request.htmx else selectors.curation_counts(character)
     page = selectors.gallery_page(
-        character, number=request.GET.get("page"), per_page=GALLERY_PAGE_SIZE, **filters
+        character,
+        number=request.GET.get("page"),
+        per_page=GALLERY_PAGE_SIZE,
+        counts=counts,
+        **filters,
     )
     query = _query_without_page(request)
     next_page = None
@@ -184,7 +191,6 @@ def gallery(request, slug):
         # A filter change or the next page: the grid alone, without the counts above it
         # (they change with reviews, and refresh themselves then).
         return render(request, "characters/gallery.html#gallery-region", context)
-    counts = selectors.curation_counts(character)
     context["counts"] = counts
     context["costs"] = character_costs(character, approved=counts.approved)
     if counts.approved >= counts.target[0]:

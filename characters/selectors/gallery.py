@@ -6,6 +6,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 
 from ..models import Character, Image, LikenessScore
 from .approval import is_anchor
+from .curation import CurationCounts
 from .likeness import primary_likeness, with_likeness
 
 # Each order has an index to walk (Image.Meta.indexes), so that a page never sorts every
@@ -143,12 +144,19 @@ def gallery_images(character: Character, **filters):
     return _tile_columns(_gallery_filtered(character, **filters))
 
 
-def gallery_page(character: Character, *, number, per_page: int, **filters) -> Page:
+def gallery_page(
+    character: Character, *, number, per_page: int, counts: CurationCounts | None = None, **filters
+) -> Page:
     """One page of the gallery grid, in three queries however many images there are: how
     many there are, the page's ids, found by the filters and the sort alone (an index walk),
     then those tiles with everything they show. Joining the tiles' tables before the page is
-    cut would join every image of the character."""
-    page = Paginator(_sorted_ids(character, **filters), per_page).get_page(number)
+    cut would join every image of the character. Unfiltered, how many there are is the
+    curation counts' total, when the page has them."""
+    ids = _sorted_ids(character, **filters)
+    unfiltered = all(value is None for key, value in filters.items() if key != "sort")
+    if counts is not None and unfiltered and isinstance(ids, _Ids):
+        ids.total = counts.total
+    page = Paginator(ids, per_page).get_page(number)
     page.object_list = _rows(list(page.object_list), _tile_columns)
     return page
 
@@ -177,8 +185,11 @@ class _Ids:
 
     def __init__(self, ids, *, parts):
         self.ids, self.parts = ids, parts
+        self.total: int | None = None  # known already, when set
 
     def count(self) -> int:
+        if self.total is not None:
+            return self.total
         return sum(part.count() for part in self.parts)
 
     def __getitem__(self, window: slice) -> list[int]:
