@@ -17,72 +17,82 @@ from lorastudio.numbers import fixed
 from lorastudio.templatetags.labels import warning_badges
 
 from .models import Image
-from .selectors import image_cost
+from .selectors import share_of_call
 from .templatetags.likeness import likeness_badge, likeness_text
 
 # As get_kind_display() and get_review_display() give them, without their lookups per call.
 KIND_LABELS = dict(Image.Kind.choices)
 REVIEW_LABELS = dict(Image.Review.choices)
+# Where an image's files are (their links are signed by the storage).
+_FILES = Image._meta.get_field("file").storage
+_THUMBNAILS = Image._meta.get_field("thumbnail").storage
 
 
-def gallery_tiles(images) -> list[dict]:
-    """The tiles of `images` (from selectors.gallery_page() or gallery_images()); a link to
-    a run or a source anchor that several tiles show is made once."""
+def gallery_tiles(rows) -> list[dict]:
+    """The tiles of `rows` (selectors.gallery_page()'s TileRows); a link to a run or a
+    source anchor that several tiles show is made once."""
     links: dict = {}
-    return [_tile(image, links) for image in images]
+    return [_tile(row, links) for row in rows]
 
 
-def gallery_tile(image) -> dict:
-    """One tile, as a review answers with it."""
-    return _tile(image, {})
+def gallery_tile(row) -> dict:
+    """One tile (selectors.tile_row()), as a review answers with it."""
+    return _tile(row, {})
 
 
-def _tile(image, links: dict) -> dict:
-    pose, variation, source, call = image.pose, image.variation, image.source_image, image.call
-    kind_label = KIND_LABELS.get(image.kind, image.kind)
-    label = (variation and variation.label) or (pose and pose.label) or kind_label
-    id_ = str(image.id)
+def _tile(row, links: dict) -> dict:
+    kind_label = KIND_LABELS.get(row["kind"], row["kind"])
+    label = row["variation__label"] or row["pose__label"] or kind_label
+    id_ = str(row["id"])
+    full_url = _FILES.url(row["file"])
     tile = {
         "id": id_,
-        "review": image.review,
-        "is_anchor": image.is_anchor,
-        "starred": image.starred,
-        "data_review": "anchor" if image.is_anchor else image.review,
+        "review": row["review"],
+        "is_anchor": row["is_anchor"],
+        "starred": row["starred"],
+        "data_review": "anchor" if row["is_anchor"] else row["review"],
         "label": label,
         "data_label": f"{label} · #{id_}",
-        "full_url": image.file.url,
-        "thumbnail_url": image.thumbnail_url,
+        "full_url": full_url,
+        # The original until a thumbnail exists (Image.thumbnail_url).
+        "thumbnail_url": _THUMBNAILS.url(row["thumbnail"]) if row["thumbnail"] else full_url,
         "kind_label": kind_label,
-        "review_label": REVIEW_LABELS.get(image.review, image.review),
-        "prompt": image.prompt,
-        "seed": "" if image.seed is None else str(image.seed),
-        "strength": "" if image.strength is None else str(image.strength),
-        "cost": _cost(image),
-        "likeness_text": likeness_text(image),
-        "likeness_badge": likeness_badge(image),
-        "badges": warning_badges(image.warnings),
+        "review_label": REVIEW_LABELS.get(row["review"], row["review"]),
+        "prompt": row["prompt"],
+        "seed": "" if row["seed"] is None else str(row["seed"]),
+        "strength": "" if row["strength"] is None else str(row["strength"]),
+        "cost": _cost(row),
+        "likeness_text": likeness_text(row),
+        "likeness_badge": likeness_badge(row),
+        "badges": warning_badges(row["warnings"]),
         "source_url": "",
         "source_label": "",
         "run_id": "",
         "run_url": "",
     }
-    if source is not None:
-        if ("file", source.file.name) not in links:
-            links["file", source.file.name] = source.file.url
-        tile["source_url"] = links["file", source.file.name]
-        tile["source_label"] = f"{(source.pose and source.pose.label) or 'image'} #{source.id}"
-    if call is not None:
-        if ("run", call.run_id) not in links:
-            links["run", call.run_id] = reverse("generation:run_detail", args=[call.run_id])
-        tile["run_id"] = str(call.run_id)
-        tile["run_url"] = links["run", call.run_id]
+    if row["source_image"] is not None:
+        source_file = row["source_image__file"]
+        if ("file", source_file) not in links:
+            links["file", source_file] = _FILES.url(source_file)
+        tile["source_url"] = links["file", source_file]
+        tile["source_label"] = (
+            f"{row['source_image__pose__label'] or 'image'} #{row['source_image']}"
+        )
+    if row["call"] is not None:
+        run_id = row["call__run_id"]
+        if ("run", run_id) not in links:
+            links["run", run_id] = reverse("generation:run_detail", args=[run_id])
+        tile["run_id"] = str(run_id)
+        tile["run_url"] = links["run", run_id]
     for key, value in tile.items():
         if type(value) is str:  # as the template's escaping writes it; marked values stay
             tile[key] = SafeString(html.escape(value))
     return tile
 
 
-def _cost(image) -> str:
+def _cost(row) -> str:
     """`$0.040`: the image's share of its call's cost, as `floatformat:3` writes it."""
-    cost = image_cost(image)
+    if row["call"] is None:
+        return ""
+    cost = share_of_call(row["call__units"], row["call__actual_cost"], row["call__estimated_cost"])
     return "" if cost is None else f"${fixed(cost, 3)}"

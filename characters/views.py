@@ -232,8 +232,8 @@ def image_review(request, slug, image_id):
         review=request.POST.get("review") or None,
         starred=None if starred is None else starred == "true",
     )
-    image = selectors.gallery_images(character).get(id=image.id)
-    return render(request, "characters/gallery.html#tile", {"tile": tiles.gallery_tile(image)})
+    row = selectors.tile_row(character, image.id)
+    return render(request, "characters/gallery.html#tile", {"tile": tiles.gallery_tile(row)})
 
 
 @require_POST

@@ -7,7 +7,14 @@ sheet; `pipeline` the seven steps; `likeness` the likeness columns every image l
 """
 
 from .curation import curation_counts, variation_rows
-from .gallery import gallery_images, gallery_images_in_full, gallery_page, image_cost
+from .gallery import (
+    gallery_images,
+    gallery_images_in_full,
+    gallery_page,
+    image_cost,
+    share_of_call,
+    tile_row,
+)
 from .likeness import likeness_of, likeness_scores_by_image, with_likeness
 from .listing import (
     character_images,
@@ -42,8 +49,10 @@ __all__ = [
     "pipeline_progress",
     "presets_for_form",
     "presets_in_full",
+    "share_of_call",
     "sheet_of_listed",
     "step_url",
+    "tile_row",
     "variation_rows",
     "with_likeness",
 ]
