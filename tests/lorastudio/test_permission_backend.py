@@ -1,9 +1,18 @@
 """A user's role and permissions: read together in one query per request, as Django's own
 backend would give them, and a change of role counts at once."""
 
+import importlib
+
 import pytest
-from django.contrib.auth import get_user_model
+from django.apps import apps as django_apps
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+)
 from django.contrib.auth.models import Group, Permission
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -88,3 +97,27 @@ def test_a_permission_taken_from_a_group_in_the_admin_counts_from_the_next_reque
     refused = client.get("/characters/new/")
     assert refused.status_code == 403
     assert "lorastudio.edit_characters" in refused.content.decode()
+
+
+def test_a_session_logged_in_through_djangos_backend_stays_logged_in_after_the_migration(client):
+    # Sessions name the backend that logged them in; Django drops a session whose backend is
+    # no longer configured. The migration renames the old one's sessions.
+    migration = importlib.import_module("lorastudio.migrations.0005_sessions_keep_their_login")
+    user = UserFactory(role=ARTIST)
+    old = SessionStore()
+    old.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: migration.OLD})
+    old[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    old.create()
+    other = SessionStore()  # a session without a login is left alone
+    other["theme"] = "dark"
+    other.create()
+    client.cookies["sessionid"] = old.session_key
+    assert client.get("/characters/").status_code == 302  # logged out: the old name
+
+    migration.forwards(django_apps, None)
+
+    assert client.get("/characters/").status_code == 200
+    assert SessionStore(old.session_key).load()[BACKEND_SESSION_KEY] == migration.NEW
+    assert SessionStore(other.session_key).load() == {"theme": "dark"}
+    migration.backwards(django_apps, None)
+    assert SessionStore(old.session_key).load()[BACKEND_SESSION_KEY] == migration.OLD
