@@ -47,7 +47,8 @@ def character_create(request):
 
 
 def character_detail(request, slug):
-    character = get_object_or_404(selectors.characters(), slug=slug)
+    # The poses once, for the counts and the sheet.
+    character = get_object_or_404(selectors.characters().prefetch_related("poses"), slug=slug)
     counts = selectors.curation_counts(character)
     steps = selectors.pipeline_progress(character, counts)
     spec_rows = selectors.variation_rows(character)
