@@ -47,8 +47,7 @@ def character_create(request):
 
 
 def character_detail(request, slug):
-    # The poses once, for the counts and the sheet.
-    character = get_object_or_404(selectors.characters().prefetch_related("poses"), slug=slug)
+    character = get_object_or_404(selectors.characters_with_poses(), slug=slug)
     counts = selectors.curation_counts(character)
     steps = selectors.pipeline_progress(character, counts)
     spec_rows = selectors.variation_rows(character)
@@ -160,8 +159,7 @@ GALLERY_PAGE_SIZE = 60
 
 def gallery(request, slug):
     """Every image of the character: filter, sort, review with the keyboard."""
-    # The poses once, for the filters and the counts.
-    character = get_object_or_404(selectors.characters().prefetch_related("poses"), slug=slug)
+    character = get_object_or_404(selectors.characters_with_poses(), slug=slug)
     form = GalleryFilterForm(request.GET or None, character=character)
     filters = form.filters() if form.is_valid() else {}
     # A filter change or the next page (htmx) is the grid alone, without the counts.

@@ -36,6 +36,12 @@ def characters():
     return Character.objects.select_related("preset").order_by("-created_at")
 
 
+def characters_with_poses():
+    """characters(), each with its poses read at once: for a page that shows them twice (the
+    gallery's filters and counts, the detail page's counts and sheet)."""
+    return characters().prefetch_related("poses")
+
+
 def character_poses(character: Character):
     return character.poses.all()
 
