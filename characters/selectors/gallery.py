@@ -327,10 +327,32 @@ def share_of_call(units, actual_cost, estimated_cost):
     return (actual_cost if actual_cost is not None else estimated_cost) / units
 
 
+# What the API shows of an image (characters.api.ImageOut): its own columns, the keys of its
+# pose and variation spec, and its likeness; only the ids of its source and call, not their
+# rows (nor a call's payloads and logs).
+API_COLUMNS = (
+    "id",
+    "kind",
+    "file",
+    "thumbnail",
+    "width",
+    "height",
+    "review",
+    "starred",
+    "caption",
+    "prompt",
+    "seed",
+    "strength",
+    "source_image",
+    "call",
+    "created_at",
+    "pose__key",
+    "variation__key",
+)
+
+
 def _for_the_api(images):
-    """A tile's columns and the caption: what the API shows of an image (not its call's
-    payloads and logs, which a whole row of the call would bring)."""
-    return _tile_columns(images).only(*TILE_COLUMNS, "caption")
+    return with_likeness(images.select_related("pose", "variation").only(*API_COLUMNS))
 
 
 class _ImagesInFull:
