@@ -25,6 +25,9 @@ class CurationCounts:
     poses: list[PoseCount]
     anchors: int = 0  # poses with a picked anchor
     kinds: dict[str, int] = field(default_factory=dict)  # images of each kind, any review
+    # Pose id (None: no pose) → its images, and its approved ones: the gallery's groups by pose.
+    images_by_pose: dict = field(default_factory=dict)
+    approved_by_pose: dict = field(default_factory=dict)
     target: tuple[int, int] = APPROVED_TARGET
 
     @property
@@ -102,9 +105,11 @@ def curation_counts(character: Character) -> CurationCounts:
     totals = {"total": 0, "approved": 0, "rejected": 0, "unreviewed": 0}
     per_pose: Counter = Counter()
     kinds: Counter = Counter()
+    images_by_pose: Counter = Counter()
     for pose_id, review, kind, n in groups:
         totals["total"] += n
         kinds[kind] += n
+        images_by_pose[pose_id] += n
         if review == Image.Review.APPROVED:
             totals["approved"] += n
             per_pose[pose_id] += n
@@ -122,7 +127,14 @@ def curation_counts(character: Character) -> CurationCounts:
         elif not lost(pose_id, kind):
             totals["unreviewed"] -= 1
     poses = [PoseCount(p.key, p.label, per_pose[p.id]) for p in character.poses.all()]
-    return CurationCounts(poses=poses, anchors=len(picked), kinds=dict(kinds), **totals)
+    return CurationCounts(
+        poses=poses,
+        anchors=len(picked),
+        kinds=dict(kinds),
+        images_by_pose=dict(images_by_pose),
+        approved_by_pose=dict(per_pose),
+        **totals,
+    )
 
 
 # Specs a narrow screen shows before "Show all": enough for a preset's first poses, few enough

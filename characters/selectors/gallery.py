@@ -206,15 +206,33 @@ def gallery_page(
     """One page of the gallery grid, in three queries however many images there are: how
     many there are, the page's ids, found by the filters and the sort alone (an index walk),
     then those tiles with everything they show. Joining the tiles' tables before the page is
-    cut would join every image of the character. Unfiltered, how many there are is the
-    curation counts' total, when the page has them."""
+    cut would join every image of the character. How many there are (by pose, sorted by pose)
+    comes from the curation `counts` instead, when the page has them and they say it."""
     ids = _sorted_ids(character, **filters)
-    unfiltered = all(value is None for key, value in filters.items() if key != "sort")
-    if counts is not None and unfiltered and isinstance(ids, _Ids):
-        ids.total = counts.total
+    if counts is not None:
+        _sizes_from_counts(ids, counts, character, filters)
     page = Paginator(ids, per_page).get_page(number)
     page.object_list = _rows(list(page.object_list), tile_rows)  # TileRows
     return page
+
+
+NOT_NARROWING = ("sort", "review")  # the filters the curation counts have numbers for
+
+
+def _sizes_from_counts(ids, counts: CurationCounts, character: Character, filters) -> None:
+    """What the curation counts already say of the gallery's images, given to `ids`: with no
+    filter but the review (any, or approved), how many there are, and by pose how many each
+    pose has (the poses prefetched, as the gallery's view does)."""
+    review = filters.get("review")
+    narrowed = any(value is not None for key, value in filters.items() if key not in NOT_NARROWING)
+    if narrowed or review not in (None, Image.Review.APPROVED):
+        return
+    if isinstance(ids, _Ids):
+        ids.total = counts.approved if review else counts.total
+    elif ids.group == "pose":
+        sizes = counts.approved_by_pose if review else counts.images_by_pose
+        order = {pose.id: pose.order for pose in character.poses.all()}
+        ids.sized([(pose_id, order.get(pose_id), n) for pose_id, n in sizes.items() if n])
 
 
 def _sorted_ids(character: Character, **filters):
@@ -270,23 +288,26 @@ class _GroupedIds:
             # Count("*"): from an index alone where one holds the part's filters.
             key = (f"{self.group}_id", f"{self.group}__order")
             first, *others = [part.values_list(*key).annotate(n=Count("*")) for part in self.parts]
-            by_order: dict = {}
-            rows = first.union(*others, all=True).order_by() if others else first
-            for group_id, order, n in rows:
-                members, total = by_order.get(order, (set(), 0))
-                by_order[order] = ({*members, group_id}, total + n)
-            self._groups = [
-                (
-                    Q(**{f"{self.group}__isnull": True})
-                    if order is None
-                    else Q(**{f"{self.group}_id__in": sorted(members)}),
-                    total,
-                )
-                for order, (members, total) in sorted(
-                    by_order.items(), key=lambda item: (item[0] is None, item[0] or 0)
-                )
-            ]
+            self.sized(first.union(*others, all=True).order_by() if others else first)
         return self._groups
+
+    def sized(self, rows) -> None:
+        """The groups from (group id, its order, how many images) rows, counted already."""
+        by_order: dict = {}
+        for group_id, order, n in rows:
+            members, total = by_order.get(order, (set(), 0))
+            by_order[order] = ({*members, group_id}, total + n)
+        self._groups = [
+            (
+                Q(**{f"{self.group}__isnull": True})
+                if order is None
+                else Q(**{f"{self.group}_id__in": sorted(members)}),
+                total,
+            )
+            for order, (members, total) in sorted(
+                by_order.items(), key=lambda item: (item[0] is None, item[0] or 0)
+            )
+        ]
 
     def count(self) -> int:
         return sum(total for _, total in self.groups())

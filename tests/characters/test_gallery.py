@@ -140,11 +140,11 @@ def test_a_page_of_the_gallery_keeps_the_order_asked_for(logged_in, character):
     assert ranked[len(measured) :] == [None] * (len(ranked) - len(measured))
 
 
-def shown_ids(client, url, query: dict, images: int) -> list[int]:
+def shown_ids(client, url, query: dict, images: int, headers=None) -> list[int]:
     """The image ids of the gallery's pages of `images` images, in the order shown."""
     shown = []
     for page in range(1, (images + 59) // 60 + 1):
-        html = client.get(url, {**query, "page": page}).content.decode()
+        html = client.get(url, {**query, "page": page}, headers=headers).content.decode()
         shown += [int(part.split('"')[0]) for part in html.split('data-image-id="')[1:]]
     return shown
 
@@ -389,13 +389,16 @@ def test_a_tile_escapes_what_people_typed(logged_in, character):
         assert 'title="Small: &quot;8×8&quot; px">small</span>' in tile
 
 
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx grid"])
 @pytest.mark.parametrize("sort", ["newest", "pose"])
 def test_approved_counts_each_kept_image_once_whatever_the_anchors_own_review(
-    logged_in, character, sort
+    logged_in, character, sort, htmx
 ):
-    # Approved is counted as two parts (reviewed as approved; anchors that are not): an
-    # anchor also reviewed as approved, or one rejected, must be neither lost nor counted
-    # twice, or a page would come out short, repeat an image or never end.
+    # Approved is counted as two parts (reviewed as approved; anchors that are not), or taken
+    # from the curation counts by the whole page: an anchor also reviewed as approved, or one
+    # rejected, must be neither lost nor counted twice, or a page would come out short,
+    # repeat an image or never end.
+    headers = {"HX-Request": "true"} if htmx else None
     grow(character, 130)
     anchors = list(character.anchors.select_related("image"))
     Image.objects.filter(id=anchors[0].image_id).update(review="approved")
@@ -403,10 +406,11 @@ def test_approved_counts_each_kept_image_once_whatever_the_anchors_own_review(
     expected = set(approved(Image.objects.filter(character=character)).values_list("id", flat=True))
     assert {anchors[0].image_id, anchors[1].image_id} <= expected
     url = reverse("characters:gallery", args=[character.slug])
-    shown = shown_ids(logged_in, url, {"review": "approved", "sort": sort}, len(expected))
+    query = {"review": "approved", "sort": sort}
+    shown = shown_ids(logged_in, url, query, len(expected), headers=headers)
     assert len(shown) == len(set(shown)) and set(shown) == expected
     pages = (len(expected) + 59) // 60
-    last = logged_in.get(url, {"review": "approved", "sort": sort, "page": pages + 1})
+    last = logged_in.get(url, {**query, "page": pages + 1}, headers=headers)
     assert last.context["page"].number == pages  # the paginator's count: one past the end
     assert last.context["page"].paginator.count == len(expected)
 
