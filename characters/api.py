@@ -259,7 +259,7 @@ def list_images(
     """`sort=likeness` puts the least alike first, `-likeness` the most alike; `flag`
     keeps one likeness flag (ok, drift, other_person, no_face, too_small)."""
     character = get_object_or_404(selectors.characters(), slug=slug)
-    return selectors.gallery_images_in_full(
+    return selectors.gallery_images_for_api(
         character,
         kind=kind,
         pose=pose,

@@ -3,13 +3,14 @@ curation gallery and its counts. One module per sub-domain; callers use the name
 
 `approval` says once what "approved" means; `listing` holds presets, characters and the
 sheet; `pipeline` the seven steps; `likeness` the likeness columns every image list shows;
-`gallery` the curation grid; `curation` the counts against the target.
+`gallery_filters` the grid's filters and sorts, `gallery` its pages and tiles; `curation`
+the counts against the target.
 """
 
 from .curation import curation_counts, variation_rows
 from .gallery import (
     gallery_images,
-    gallery_images_in_full,
+    gallery_images_for_api,
     gallery_page,
     image_cost,
     share_of_call,
@@ -41,7 +42,7 @@ __all__ = [
     "characters_with_poses",
     "curation_counts",
     "gallery_images",
-    "gallery_images_in_full",
+    "gallery_images_for_api",
     "gallery_page",
     "image_cost",
     "images_with_labels",

@@ -2,90 +2,13 @@
 them found by its ids first."""
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models import Count, OuterRef, Q, Subquery, Value
 
 from ..models import Character, Image, LikenessScore
 from .approval import is_anchor
 from .curation import CurationCounts
-from .likeness import LIKENESS_COLUMNS, primary_likeness, with_likeness
-
-# Each order has an index to walk (Image.Meta.indexes), so that a page never sorts every
-# image of the character.
-GALLERY_SORTS = {
-    "newest": ("-created_at", "-id"),
-    "oldest": ("created_at", "id"),
-    "pose": ("pose__order", "-created_at", "-id"),
-    "variation": ("variation__order", "-created_at", "-id"),
-    # Least alike first (outliers to look at), or most alike first; unmeasured last. The
-    # primary score's copy on the image row (likeness_sort_key), which an index holds.
-    "likeness": (F("likeness_sort_key").asc(nulls_last=True), "-created_at", "-id"),
-    "-likeness": (F("likeness_sort_key").desc(nulls_last=True), "-created_at", "-id"),
-}
-# Sorts by a pose's or a variation spec's own order: a group of images at a time (those
-# whose pose has that order, those without a pose last), newest first within each.
-GROUPED_SORTS = {"pose", "variation"}
-
-
-def _gallery_filtered(character: Character, *, review: str | None = None, sort="newest", **filters):
-    """The character's images filtered and sorted, with only the joins the filters and the
-    sort need (the tile's columns come on top, from _tile_columns()).
-
-    `review="approved"` includes the anchors (they are kept), as every approved count does.
-    """
-    images = _reviewed(_narrowed(character, **filters), review)
-    return images.order_by(*GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"]))
-
-
-def _narrowed(
-    character: Character,
-    *,
-    kind: str | None = None,
-    pose: str | None = None,
-    variation: str | None = None,
-    starred: bool | None = None,
-    run: int | None = None,
-    flag: str | None = None,
-):
-    """The character's images through every filter but the review."""
-    images = primary_likeness(Image.objects.filter(character=character)).alias(
-        is_anchor=is_anchor()
-    )
-    if flag:
-        images = images.filter(primary_likeness__flag=flag)
-    if kind:
-        images = images.filter(kind=kind)
-    if pose:
-        images = images.filter(pose__key=pose)
-    if variation:
-        images = images.filter(variation__key=variation)
-    if starred is not None:
-        images = images.filter(starred=starred)
-    if run:
-        images = images.filter(call__run_id=run)
-    return images
-
-
-def _reviewed(images, review: str | None):
-    if review == Image.Review.APPROVED:
-        return images.filter(Q(review=review) | Q(is_anchor=True))
-    if review:
-        return images.filter(review=review, is_anchor=False)
-    return images
-
-
-def _counted_apart(character: Character, *, review: str | None = None, sort=None, **filters):
-    """The filtered images as disjoint parts whose counts add up to theirs. Approved is the
-    images reviewed as approved, and apart from them the anchors that are not: each part is
-    counted down an index, where the two together checked every image against the anchors
-    (a scan of the table: 7 ms against 1 ms for 20,000 images)."""
-    images = _narrowed(character, **filters)
-    if review == Image.Review.APPROVED:
-        return [
-            images.filter(review=review),
-            images.filter(is_anchor=True).exclude(review=review),
-        ]
-    return [_reviewed(images, review)]
-
+from .gallery_filters import GROUPED_SORTS, counted_apart, gallery_filtered
+from .likeness import LIKENESS_COLUMNS, with_likeness
 
 TILE_COLUMNS = (
     "id",
@@ -197,7 +120,7 @@ def tile_row(character: Character, image_id: int) -> TileRow:
 
 def gallery_images(character: Character, **filters):
     """The character's images for the gallery grid: filtered, sorted, only grid columns."""
-    return _tile_columns(_gallery_filtered(character, **filters))
+    return _tile_columns(gallery_filtered(character, **filters))
 
 
 def gallery_page(
@@ -237,9 +160,9 @@ def _sizes_from_counts(ids, counts: CurationCounts, character: Character, filter
 
 def _sorted_ids(character: Character, **filters):
     """The ids of the filtered images in their order, for a paginator: counted in the parts
-    of _counted_apart(), sliced from the filters and the sort alone."""
-    images = _gallery_filtered(character, **filters)
-    parts = [part.order_by() for part in _counted_apart(character, **filters)]
+    of counted_apart(), sliced from the filters and the sort alone."""
+    images = gallery_filtered(character, **filters)
+    parts = [part.order_by() for part in counted_apart(character, **filters)]
     sort = filters.get("sort")
     if sort in GROUPED_SORTS:
         return _GroupedIds(images.order_by(), group=sort, parts=parts)
@@ -254,7 +177,7 @@ def _rows(ids: list[int], read) -> list:
 
 
 class _Ids:
-    """The ids of `images` for Paginator: counted as the sum of `parts` (_counted_apart()),
+    """The ids of `images` for Paginator: counted as the sum of `parts` (counted_apart()),
     sliced from `images`."""
 
     def __init__(self, ids, *, parts):
@@ -274,7 +197,7 @@ class _GroupedIds:
     """The ids of `images` in the order of their `group` (a pose, a variation spec): by the
     group's `order`, images without one last, newest first within a group; the order
     GALLERY_SORTS gives, without sorting every image. Paginator counts them from the groups'
-    counts (one query over the `parts` of _counted_apart()) and reads a page as the slices
+    counts (one query over the `parts` of counted_apart()) and reads a page as the slices
     of the groups it spans (one query: each slice a walk down the group's index)."""
 
     def __init__(self, images, *, group: str, parts):
@@ -376,7 +299,7 @@ def _for_the_api(images):
     return with_likeness(images.select_related("pose", "variation").only(*API_COLUMNS))
 
 
-class _ImagesInFull:
+class _ApiImages:
     """The gallery's images as the API lists them, as its @paginate reads them (count(), then
     one slice): counted and cut by _sorted_ids(), then the slice's rows."""
 
@@ -393,6 +316,6 @@ class _ImagesInFull:
         return _rows(list(self.ids[window]), _for_the_api)
 
 
-def gallery_images_in_full(character: Character, **filters) -> _ImagesInFull:
+def gallery_images_for_api(character: Character, **filters) -> _ApiImages:
     """The gallery's images as the API lists them (ImageOut's fields)."""
-    return _ImagesInFull(_sorted_ids(character, **filters))
+    return _ApiImages(_sorted_ids(character, **filters))
