@@ -2,12 +2,13 @@
 
 The pages are rendered in-process through Django's test client (server time only, no
 network): the first page, the last, approved by pose, least alike first, a filter change as
-htmx asks for it (the grid alone) and the counts partial. Each is timed `--repeat` times in
-each of `--runs` rounds; printed are the number of SQL queries (which must not grow with the
-number of images), the median wall time with the spread of the rounds' medians, the median
-CPU time of the web process, the Python function calls of one request, and the load average
-while it ran. The machine is shared: read wall and CPU times against the load average; the
-calls count the work whatever the load.
+htmx asks for it (the grid alone), the counts partial, and pages of the same images through
+the JSON API. Each is timed `--repeat` times in each of `--runs` rounds; printed are the
+number of SQL queries (which must not grow with the number of images), the median wall time
+with the spread of the rounds' medians, the median CPU time of the web process, the Python
+function calls of one request, and the load average while it ran. The machine is shared:
+read wall and CPU times against the load average; the calls count the work whatever the
+load.
 
     .venv/bin/python bench/gallery.py [--sizes 2000,20000] [--runs 3] [--repeat 5]
     .venv/bin/python bench/gallery.py --before main    # the same, for main's code and this one
@@ -180,6 +181,7 @@ def pages(character, count: int) -> list[tuple[str, str, dict]]:
     from django.urls import reverse
 
     url = reverse("characters:gallery", args=[character.slug])
+    api = f"/api/characters/{character.slug}/images"
     last = (count + 59) // 60
     htmx = {"HX-Request": "true"}
     return [
@@ -189,6 +191,11 @@ def pages(character, count: int) -> list[tuple[str, str, dict]]:
         ("least alike first", f"{url}?sort=likeness", {}),
         ("htmx: to review", f"{url}?review=unreviewed", htmx),
         ("counts partial", reverse("characters:curation_counts", args=[character.slug]), htmx),
+        # The same images through the JSON API, as a pipeline pages them (the session
+        # authenticates it here, as a bearer token would).
+        ("API: 60, offset 100", f"{api}?limit=60&offset=100", {}),
+        ("API: approved, pose", f"{api}?limit=60&offset=100&review=approved&sort=pose", {}),
+        ("API: least alike", f"{api}?limit=60&offset={count // 2}&sort=likeness", {}),
     ]
 
 
