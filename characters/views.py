@@ -121,7 +121,7 @@ def _board_context(character, request):
     # `?order=likeness`: each pose's candidates most alike to the other picked anchors first.
     order = "likeness" if request.GET.get("order") == "likeness" else "newest"
     sort = "-likeness" if order == "likeness" else "newest"
-    for image in selectors.gallery_images(character, kind=Image.Kind.CANDIDATE, sort=sort):
+    for image in selectors.anchor_candidates(character, sort=sort):
         candidates.setdefault(image.pose_id, []).append(image)
     sheet = selectors.character_sheet(character)
     columns = [(pose, anchor, candidates.get(pose.id, [])) for pose, anchor in sheet]

@@ -9,10 +9,9 @@ the counts against the target.
 
 from .curation import curation_counts, variation_rows
 from .gallery import (
-    gallery_images,
+    anchor_candidates,
     gallery_images_for_api,
     gallery_page,
-    image_cost,
     share_of_call,
     tile_row,
 )
@@ -33,6 +32,7 @@ from .listing import (
 from .pipeline import next_step, pipeline_progress, step_url
 
 __all__ = [
+    "anchor_candidates",
     "character_images",
     "character_poses",
     "character_sheet",
@@ -41,10 +41,8 @@ __all__ = [
     "characters_for_list",
     "characters_with_poses",
     "curation_counts",
-    "gallery_images",
     "gallery_images_for_api",
     "gallery_page",
-    "image_cost",
     "images_with_labels",
     "likeness_of",
     "likeness_scores_by_image",

@@ -10,59 +10,15 @@ from .curation import CurationCounts
 from .gallery_filters import GROUPED_SORTS, counted_apart, gallery_filtered
 from .likeness import LIKENESS_COLUMNS, with_likeness
 
-TILE_COLUMNS = (
-    "id",
-    "character_id",
-    "kind",
-    "review",
-    "starred",
-    "file",
-    "thumbnail",
-    "width",
-    "height",
-    "created_at",
-    "prompt",
-    "seed",
-    "strength",
-    "warnings",
-    "pose__label",
-    "pose__key",
-    "pose__order",
-    "variation__label",
-    "variation__key",
-    "variation__order",
-    "source_image__file",
-    "source_image__thumbnail",
-    # An ImageField reads its width and height when its row loads: deferred, they cost two
-    # queries per tile made from an anchor.
-    "source_image__width",
-    "source_image__height",
-    "source_image__pose__label",
-    "call__run_id",
-    "call__units",
-    "call__estimated_cost",
-    "call__actual_cost",
-)
+# What a candidate on the anchor board shows: its picture and likeness (an ImageField reads its
+# width and height when its row loads: deferred, they would cost two queries per candidate).
+CANDIDATE_COLUMNS = ("id", "pose", "file", "thumbnail", "width", "height")
 
 
-def _tile_columns(images):
-    """`images` with what a gallery tile shows: its labels, source anchor, call (for the
-    cost and run), anchor mark and likeness, in the same query."""
-    images = images.select_related(
-        "pose", "variation", "source_image", "source_image__pose", "call"
-    ).only(*TILE_COLUMNS)
-    return _tile_marks(images)
-
-
-def _tile_marks(images):
-    """`images` with a tile's anchor mark and likeness (is_anchor, likeness_*)."""
-    return with_likeness(images.annotate(is_anchor=is_anchor())).annotate(
-        likeness_anchor_distance=Subquery(
-            LikenessScore.objects.filter(
-                image=OuterRef("pk"), reference__startswith="anchor:"
-            ).values("distance")[:1]
-        )
-    )
+def anchor_candidates(character: Character, *, sort: str):
+    """The character's candidates for the anchor board, in the gallery's `sort`."""
+    images = gallery_filtered(character, kind=Image.Kind.CANDIDATE, sort=sort)
+    return with_likeness(images.only(*CANDIDATE_COLUMNS))
 
 
 # What a gallery tile shows, as values() reads it: no model instance per image and per
@@ -106,8 +62,16 @@ class TileRow(dict):
 
 
 def tile_rows(images) -> list[TileRow]:
-    """The TILE_VALUES of `images` (in their order), for characters.tiles."""
-    return [TileRow(row) for row in _tile_marks(images).values(*TILE_VALUES)]
+    """The TILE_VALUES of `images` (in their order), for characters.tiles: with the anchor
+    mark, the likeness, and the distance from the source anchor."""
+    images = with_likeness(images.annotate(is_anchor=is_anchor())).annotate(
+        likeness_anchor_distance=Subquery(
+            LikenessScore.objects.filter(
+                image=OuterRef("pk"), reference__startswith="anchor:"
+            ).values("distance")[:1]
+        )
+    )
+    return [TileRow(row) for row in images.values(*TILE_VALUES)]
 
 
 def tile_row(character: Character, image_id: int) -> TileRow:
@@ -116,11 +80,6 @@ def tile_row(character: Character, image_id: int) -> TileRow:
     if not found:
         raise Image.DoesNotExist(image_id)
     return found[0]
-
-
-def gallery_images(character: Character, **filters):
-    """The character's images for the gallery grid: filtered, sorted, only grid columns."""
-    return _tile_columns(gallery_filtered(character, **filters))
 
 
 def gallery_page(
@@ -254,14 +213,6 @@ class _GroupedIds:
         if len(slices) > 1:
             rows = rows.union(*slices[1:], all=True).order_by("group_rank", "-created_at", "-id")
         return [row[0] for row in rows]
-
-
-def image_cost(image: Image):
-    """What one image cost: its call's cost shared by the images the call asked for."""
-    call = image.call
-    if call is None:
-        return None
-    return share_of_call(call.units, call.actual_cost, call.estimated_cost)
 
 
 def share_of_call(units, actual_cost, estimated_cost):
