@@ -90,10 +90,7 @@ def gallery_page(
     then those tiles with everything they show. Joining the tiles' tables before the page is
     cut would join every image of the character. How many there are (by pose, sorted by pose)
     comes from the curation `counts` instead, when the page has them and they say it."""
-    ids = _sorted_ids(character, **filters)
-    if counts is not None:
-        _sizes_from_counts(ids, counts, character, filters)
-    page = Paginator(ids, per_page).get_page(number)
+    page = Paginator(_sorted_ids(character, counts=counts, **filters), per_page).get_page(number)
     page.object_list = _rows(list(page.object_list), tile_rows)  # TileRows
     return page
 
@@ -101,31 +98,25 @@ def gallery_page(
 NOT_NARROWING = ("sort", "review")  # the filters the curation counts have numbers for
 
 
-def _sizes_from_counts(ids, counts: CurationCounts, character: Character, filters) -> None:
-    """What the curation counts already say of the gallery's images, given to `ids`: with no
-    filter but the review (any, or approved), how many there are, and by pose how many each
-    pose has (the poses prefetched, as the gallery's view does)."""
-    review = filters.get("review")
-    narrowed = any(value is not None for key, value in filters.items() if key not in NOT_NARROWING)
-    if narrowed or review not in (None, Image.Review.APPROVED):
-        return
-    if isinstance(ids, _Ids):
-        ids.total = counts.approved if review else counts.total
-    elif ids.group == "pose":
-        sizes = counts.approved_by_pose if review else counts.images_by_pose
-        order = {pose.id: pose.order for pose in character.poses.all()}
-        ids.sized([(pose_id, order.get(pose_id), n) for pose_id, n in sizes.items() if n])
-
-
-def _sorted_ids(character: Character, **filters):
+def _sorted_ids(character: Character, *, counts: CurationCounts | None = None, **filters):
     """The ids of the filtered images in their order, for a paginator: counted in the parts
-    of counted_apart(), sliced from the filters and the sort alone."""
+    of counted_apart() (or taken from `counts` where they say it), sliced from the filters and
+    the sort alone."""
     images = gallery_filtered(character, **filters)
     parts = [part.order_by() for part in counted_apart(character, **filters)]
-    sort = filters.get("sort")
+    sort, review = filters.get("sort"), filters.get("review")
+    narrowed = any(value is not None for key, value in filters.items() if key not in NOT_NARROWING)
+    if narrowed or review not in (None, Image.Review.APPROVED):
+        counts = None  # the counts have no numbers for these images
     if sort in GROUPED_SORTS:
-        return _GroupedIds(images.order_by(), group=sort, parts=parts)
-    return _Ids(images.values_list("id", flat=True), parts=parts)
+        sizes = None
+        if counts is not None and sort == "pose":
+            by_pose = counts.approved_by_pose if review else counts.images_by_pose
+            order = {pose.id: pose.order for pose in character.poses.all()}  # prefetched
+            sizes = [(pose_id, order.get(pose_id), n) for pose_id, n in by_pose.items() if n]
+        return _GroupedIds(images.order_by(), group=sort, parts=parts, sizes=sizes)
+    total = None if counts is None else (counts.approved if review else counts.total)
+    return _Ids(images.values_list("id", flat=True), parts=parts, total=total)
 
 
 def _rows(ids: list[int], read) -> list:
@@ -137,11 +128,10 @@ def _rows(ids: list[int], read) -> list:
 
 class _Ids:
     """The ids of `images` for Paginator: counted as the sum of `parts` (counted_apart()),
-    sliced from `images`."""
+    unless their `total` is known already; sliced from `images`."""
 
-    def __init__(self, ids, *, parts):
-        self.ids, self.parts = ids, parts
-        self.total: int | None = None  # known already, when set
+    def __init__(self, ids, *, parts, total: int | None = None):
+        self.ids, self.parts, self.total = ids, parts, total
 
     def count(self) -> int:
         if self.total is not None:
@@ -159,9 +149,10 @@ class _GroupedIds:
     counts (one query over the `parts` of counted_apart()) and reads a page as the slices
     of the groups it spans (one query: each slice a walk down the group's index)."""
 
-    def __init__(self, images, *, group: str, parts):
+    def __init__(self, images, *, group: str, parts, sizes=None):
+        """`sizes`: (group id, its order, how many images) of each group, when known already."""
         self.images, self.group, self.parts = images, group, parts
-        self._groups = None
+        self._groups = None if sizes is None else self._sized(sizes)
 
     def groups(self) -> list[tuple[Q, int]]:
         """(which images, how many) of each group, in order. Groups whose order is the
@@ -170,16 +161,18 @@ class _GroupedIds:
             # Count("*"): from an index alone where one holds the part's filters.
             key = (f"{self.group}_id", f"{self.group}__order")
             first, *others = [part.values_list(*key).annotate(n=Count("*")) for part in self.parts]
-            self.sized(first.union(*others, all=True).order_by() if others else first)
+            self._groups = self._sized(
+                first.union(*others, all=True).order_by() if others else first
+            )
         return self._groups
 
-    def sized(self, rows) -> None:
-        """The groups from (group id, its order, how many images) rows, counted already."""
+    def _sized(self, rows) -> list[tuple[Q, int]]:
+        """The groups from (group id, its order, how many images) rows."""
         by_order: dict = {}
         for group_id, order, n in rows:
             members, total = by_order.get(order, (set(), 0))
             by_order[order] = ({*members, group_id}, total + n)
-        self._groups = [
+        return [
             (
                 Q(**{f"{self.group}__isnull": True})
                 if order is None
