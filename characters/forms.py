@@ -148,10 +148,10 @@ class GalleryFilterForm(forms.Form):
 
     def __init__(self, *args, character, **kwargs):
         super().__init__(*args, **kwargs)
-        # Keys and labels only: a character has dozens of specs, each a whole row otherwise.
         # The poses as rows: the gallery prefetches them for its counts too.
         poses = [(pose.key, pose.label) for pose in character.poses.all()]
         self.fields["pose"].choices = [("", "All poses"), *poses]
+        # Keys and labels only: a character has dozens of specs, each a whole row otherwise.
         variations = character.variations.values_list("key", "label")
         self.fields["variation"].choices = [("", "All variations"), *variations]
         runs = character.runs.order_by("-created_at").values_list("id", "kind")[:50]

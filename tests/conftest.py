@@ -39,11 +39,11 @@ if os.environ.get("TEST_DB_SUFFIX"):
 # at 554 s, the other workers idle from 416 s. It goes at the head of the tests that flush,
 # beside the browser walks. (Grouping the fault tests on one worker took 689 s: dropped.)
 TESTS = Path(__file__).resolve().parent
-LONGEST_FIRST = ["faults/test_worker_kills.py", "faults", "browser", "generation"]
+LONGEST_FIRST = ["faults", "browser", "generation"]  # the kills test: see below
 KILLS = TESTS / "faults" / "test_worker_kills.py"
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before pytest-django's sort, which keeps this order within
 def pytest_collection_modifyitems(items):
     def rank(item) -> int:
         if not item.path.is_relative_to(TESTS):

@@ -103,7 +103,7 @@ def curation_counts(character: Character) -> CurationCounts:
         return kind == Image.Kind.CANDIDATE and pose_id in picked
 
     totals = {"total": 0, "approved": 0, "rejected": 0, "unreviewed": 0}
-    per_pose: Counter = Counter()
+    approved_by_pose: Counter = Counter()
     kinds: Counter = Counter()
     images_by_pose: Counter = Counter()
     for pose_id, review, kind, n in groups:
@@ -112,7 +112,7 @@ def curation_counts(character: Character) -> CurationCounts:
         images_by_pose[pose_id] += n
         if review == Image.Review.APPROVED:
             totals["approved"] += n
-            per_pose[pose_id] += n
+            approved_by_pose[pose_id] += n
         elif review == Image.Review.REJECTED:
             totals["rejected"] += n
         elif not lost(pose_id, kind):
@@ -121,18 +121,18 @@ def curation_counts(character: Character) -> CurationCounts:
         if review == Image.Review.APPROVED:
             continue
         totals["approved"] += 1
-        per_pose[pose_id] += 1
+        approved_by_pose[pose_id] += 1
         if review == Image.Review.REJECTED:
             totals["rejected"] -= 1
         elif not lost(pose_id, kind):
             totals["unreviewed"] -= 1
-    poses = [PoseCount(p.key, p.label, per_pose[p.id]) for p in character.poses.all()]
+    poses = [PoseCount(p.key, p.label, approved_by_pose[p.id]) for p in character.poses.all()]
     return CurationCounts(
         poses=poses,
         anchors=len(picked),
         kinds=dict(kinds),
         images_by_pose=dict(images_by_pose),
-        approved_by_pose=dict(per_pose),
+        approved_by_pose=dict(approved_by_pose),
         **totals,
     )
 
