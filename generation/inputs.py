@@ -60,6 +60,9 @@ def _uploaded_url(provider_name: str, name: str) -> str:
         if url := cache.get(key):
             return url
     try:
+        # Another call may have finished its upload between our first look and our claim.
+        if url := cache.get(key):
+            return url
         with default_storage.open(name, "rb") as handle:
             url = get_provider(provider_name).upload(
                 handle.read(), filename=name.rsplit("/", 1)[-1]
